@@ -1,0 +1,555 @@
+"""The alarm engine: pure logic, no I/O, no clock of its own.
+
+Every change goes through :meth:`AlarmEngine.apply`, which takes one command and returns
+the :class:`~monitor.records.AlarmEvent` list it caused; inside, every alarm state change
+goes through ``_change``, so nothing changes without an event.
+
+Commands::
+
+    Observe(readings, now)          validated readings (limit rules, sensor flags, data seen)
+    Tick(now)                       time passing (no data, NIBP overdue, pause expiry)
+    Acknowledge(alarm_id, user, now)
+    PauseAudio(chair, user, now)    silences the chair's sounding alarms for the pause time
+    SetRules(chair, rules, now)     the chair's limit rules (session preset or a nurse's change)
+    Arm(chair, now, nibp_interval_s, baseline) / Disarm(chair, now)
+                                    a session starts or ends: technical alarms are armed only
+                                    while the chair has an open session
+    SetBaseline(chair, baseline, now)
+    SetConnection(chair, source, online, now)   an adapter's word on a device
+    Restore(alarms, next_id)        open alarms from the store at start-up
+
+Alarm states (records.AlarmState)::
+
+    raised --> ACTIVE --ack--> ACKNOWLEDGED --condition gone--> CLEARED
+                 |  ^                                              ^
+           pause |  | pause expired, condition present             |
+                 v  |                                              |
+               PAUSED --condition gone (high, physiological)--> LATCHED --ack--+
+                 (and ACTIVE likewise; any other condition gone --> CLEARED)
+
+Rules that share a code (``SPO2_LOW`` at 90 medium and at 85 high) form a ladder: while a
+higher rung is open the lower one is not raised, and raising a higher rung supersedes the
+lower. Each rung keeps its own annunciation delay, measured on device time, so a burst of
+late readings is judged by when they were taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from monitor.alarm_rules import AlarmSettings, LimitRule
+from monitor.parameters import PARAMETERS, by_key
+from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
+from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
+
+__all__ = [
+    "Acknowledge",
+    "AlarmEngine",
+    "AlarmError",
+    "Arm",
+    "Command",
+    "Disarm",
+    "Observe",
+    "PauseAudio",
+    "Restore",
+    "SetBaseline",
+    "SetConnection",
+    "SetRules",
+    "Tick",
+]
+
+A = AlarmState
+#: ``pr`` rules are judged only while no fresh ECG heart rate arrives (oximeter-only chairs).
+FALLBACK_FOR = {"pr": "hr"}
+CONTINUOUS = frozenset(p.key for p in PARAMETERS if p.continuous)
+
+
+class AlarmError(Exception):
+    """An operator command that cannot be carried out."""
+
+
+class UnknownAlarm(AlarmError, KeyError):
+    pass
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    readings: Sequence[Reading]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    alarm_id: int
+    user: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class PauseAudio:
+    chair: str
+    user: str
+    now: float
+    duration_s: float | None = None  # None: the configured pause time
+
+
+@dataclass(frozen=True, slots=True)
+class SetRules:
+    chair: str
+    rules: tuple[LimitRule, ...]
+    now: float
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    chair: str
+    now: float
+    nibp_interval_s: float | None = None
+    baseline: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Disarm:
+    chair: str
+    now: float
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetBaseline:
+    chair: str
+    baseline: Mapping[str, float]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetConnection:
+    chair: str
+    source: str
+    online: bool
+    now: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    alarms: Sequence[Alarm]
+    next_id: int
+
+
+Command = (
+    Observe | Tick | Acknowledge | PauseAudio | SetRules | Arm | Disarm | SetBaseline
+    | SetConnection | Restore
+)
+
+
+# --- per-chair state --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Chair:
+    name: str
+    rules: tuple[LimitRule, ...] = ()
+    by_param: dict[str, tuple[LimitRule, ...]] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)  # rule id -> condition since
+    open: dict[str, Alarm] = field(default_factory=dict)  # rule id -> open alarm
+    last_valid: dict[str, float] = field(default_factory=dict)  # param -> when (engine time)
+    missing: dict[str, int] = field(default_factory=dict)  # param -> sensor flags
+    armed: bool = False
+    armed_at: float = 0.0
+    seen: set[str] = field(default_factory=set)  # continuous params seen since armed
+    nibp_interval_s: float | None = None
+    last_nibp: float | None = None
+    baseline: dict[str, float] = field(default_factory=dict)
+    paused_until: float | None = None
+    paused_priority: Priority = Priority.LOW
+
+    def set_rules(self, rules: tuple[LimitRule, ...]) -> None:
+        self.rules = rules
+        by_param: dict[str, list[LimitRule]] = {}
+        # Highest priority first: a higher rung raises (and supersedes) before a lower one.
+        for rule in sorted(rules, key=lambda r: -r.priority):
+            by_param.setdefault(rule.parameter, []).append(rule)
+        self.by_param = {k: tuple(v) for k, v in by_param.items()}
+
+
+class AlarmEngine:
+    def __init__(
+        self,
+        chairs: Mapping[str, tuple[LimitRule, ...]],
+        settings: AlarmSettings | None = None,
+    ) -> None:
+        self.settings = settings or AlarmSettings()
+        self._chairs: dict[str, _Chair] = {}
+        for name, rules in chairs.items():
+            chair = _Chair(name)
+            chair.set_rules(tuple(rules))
+            self._chairs[name] = chair
+        self._next_id = 1
+        self._by_id: dict[int, tuple[_Chair, str]] = {}  # open alarm id -> (chair, rule id)
+
+    # --- the one entry point -----------------------------------------------------------
+
+    def apply(self, cmd: Command) -> list[AlarmEvent]:
+        events: list[AlarmEvent] = []
+        match cmd:
+            case Observe(readings, now):
+                self._observe(readings, now, events)
+            case Tick(now):
+                self._tick(now, events)
+            case Acknowledge(alarm_id, user, now):
+                self._acknowledge(alarm_id, user, now, events)
+            case PauseAudio(chair, user, now, duration):
+                self._pause(self._chair(chair), user, now, duration, events)
+            case SetRules(chair, rules, now, user):
+                self._set_rules(self._chair(chair), rules, now, user, events)
+            case Arm(chair, now, interval, baseline):
+                self._arm(self._chair(chair), now, interval, baseline)
+            case Disarm(chair, now, user):
+                self._disarm(self._chair(chair), now, user, events)
+            case SetBaseline(chair, baseline, now):
+                self._chair(chair).baseline = dict(baseline)
+            case SetConnection(chair, source, online, now, detail):
+                self._connection(self._chair(chair), source, online, now, detail, events)
+            case Restore(alarms, next_id):
+                self._restore(alarms, next_id)
+            case _:
+                raise TypeError(f"not an alarm command: {cmd!r}")
+        return events
+
+    # --- queries (read-only) -----------------------------------------------------------
+
+    def open_alarms(self, chair: str | None = None) -> list[Alarm]:
+        chairs = self._chairs.values() if chair is None else [self._chair(chair)]
+        return sorted((a for c in chairs for a in c.open.values()), key=lambda a: a.id)
+
+    def get(self, alarm_id: int) -> Alarm | None:
+        found = self._by_id.get(alarm_id)
+        return found[0].open[found[1]] if found else None
+
+    def paused_until(self, chair: str) -> float | None:
+        return self._chair(chair).paused_until
+
+    def rules(self, chair: str) -> tuple[LimitRule, ...]:
+        return self._chair(chair).rules
+
+    def baseline(self, chair: str) -> dict[str, float]:
+        return dict(self._chair(chair).baseline)
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    # --- state changes -----------------------------------------------------------------
+
+    def _chair(self, name: str) -> _Chair:
+        try:
+            return self._chairs[name]
+        except KeyError:
+            raise AlarmError(f"unknown chair {name!r}") from None
+
+    def _raise(
+        self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind, priority: Priority,
+        message: str, now: float, events: list[AlarmEvent], parameter: str | None = None,
+        value: float | None = None, limit: float | None = None,
+    ) -> None:
+        paused = chair.paused_until is not None and priority <= chair.paused_priority
+        alarm = Alarm(
+            id=self._next_id, chair=chair.name, code=code, rule=rule_id, kind=kind,
+            priority=priority, state=A.PAUSED if paused else A.ACTIVE, message=message,
+            raised_at=now, updated_at=now, parameter=parameter, value=value, limit=limit,
+            paused_until=chair.paused_until if paused else None,
+        )
+        self._next_id += 1
+        chair.open[rule_id] = alarm
+        self._by_id[alarm.id] = (chair, rule_id)
+        note = "raised during audio pause" if paused else "raised"
+        events.append(AlarmEvent(now, chair.name, alarm.id, None, alarm.state, alarm, None, note))
+
+    def _change(
+        self, chair: _Chair, alarm: Alarm, state: AlarmState, now: float,
+        events: list[AlarmEvent], note: str, user: str | None = None, **fields: object,
+    ) -> None:
+        new = replace(alarm, state=state, updated_at=now, **fields)  # type: ignore[arg-type]
+        if state is A.CLEARED:
+            del chair.open[alarm.rule]
+            del self._by_id[alarm.id]
+            new = replace(new, cleared_at=now, paused_until=None)
+        else:
+            chair.open[alarm.rule] = new
+        events.append(AlarmEvent(now, chair.name, alarm.id, alarm.state, state, new, user, note))
+
+    def _condition_gone(
+        self, chair: _Chair, alarm: Alarm, now: float, events: list[AlarmEvent]
+    ) -> None:
+        latch = (
+            self.settings.latch_high
+            and alarm.priority is Priority.HIGH
+            and alarm.kind is AlarmKind.PHYSIOLOGICAL
+            and alarm.state in (A.ACTIVE, A.PAUSED)
+        )
+        if latch:
+            self._change(chair, alarm, A.LATCHED, now, events, "condition gone, latched",
+                         paused_until=None)
+        elif alarm.state is not A.LATCHED:
+            self._change(chair, alarm, A.CLEARED, now, events, "condition gone")
+
+    # --- observations ------------------------------------------------------------------
+
+    def _observe(self, readings: Sequence[Reading], now: float, events: list[AlarmEvent]) -> None:
+        chairs = self._chairs
+        for r in readings:
+            chair = chairs.get(r.chair)
+            if chair is None:
+                continue
+            param = r.parameter
+            flagged = r.flags & SENSOR_MISSING
+            if flagged:
+                chair.missing[param] = flagged
+            elif chair.missing:
+                chair.missing.pop(param, None)
+            if chair.missing or "sensor_off" in chair.open or "sensor_off" in chair.pending:
+                self._sensor_off(chair, r.device_time, now, events)
+            if r.value is None or r.flags & QualityFlag.DEMO:
+                continue
+            chair.last_valid[param] = now
+            if chair.armed:
+                self._data_seen(chair, param, now, events)
+            rules = chair.by_param.get(param)
+            if rules:
+                may_raise = True
+                other = FALLBACK_FOR.get(param)
+                if other is not None:
+                    seen = chair.last_valid.get(other)
+                    may_raise = seen is None or now - seen >= self.settings.no_data_after_s
+                for rule in rules:
+                    self._limit(chair, rule, r.value, r.device_time, now, may_raise, events)
+
+    def _limit(
+        self, chair: _Chair, rule: LimitRule, value: float, when: float, now: float,
+        may_raise: bool, events: list[AlarmEvent],
+    ) -> None:
+        rid = rule.id
+        limit = rule.limit(chair.baseline.get(rule.parameter))
+        alarm = chair.open.get(rid)
+        if limit is None:
+            return
+        low = rule.direction == "low"
+        breached = value < limit if low else value > limit
+        if alarm is not None and alarm.state is not A.LATCHED:
+            recovered = value >= limit + rule.band if low else value <= limit - rule.band
+            if recovered:
+                chair.pending.pop(rid, None)
+                self._condition_gone(chair, alarm, now, events)
+            return
+        if not breached:
+            chair.pending.pop(rid, None)
+            return
+        since = chair.pending.setdefault(rid, when)
+        if when - since < rule.delay_s or not may_raise or self._outranked(chair, rule):
+            return
+        chair.pending.pop(rid, None)
+        self._supersede(chair, rule, now, events)
+        param = by_key(rule.parameter)
+        assert param is not None
+        message = f"{param.label} {param.format(value)} {'<' if low else '>'} {limit:g}"
+        if rule.relative:
+            message += f" (baseline {chair.baseline[rule.parameter]:g} {'-' if low else '+'}" \
+                       f"{rule.baseline_pct:g}%)"
+        if alarm is not None:  # latched and back: the same alarm sounds again
+            self._change(chair, alarm, A.ACTIVE, now, events, "condition returned",
+                         value=value, message=message)
+            return
+        self._raise(chair, rid, code=rule.code, kind=AlarmKind.PHYSIOLOGICAL,
+                    priority=rule.priority, message=message, now=now, events=events,
+                    parameter=rule.parameter, value=value, limit=limit)
+
+    def _outranked(self, chair: _Chair, rule: LimitRule) -> bool:
+        return any(
+            a.code == rule.code and a.priority > rule.priority and a.state is not A.LATCHED
+            for a in chair.open.values()
+        )
+
+    def _supersede(
+        self, chair: _Chair, rule: LimitRule, now: float, events: list[AlarmEvent]
+    ) -> None:
+        for alarm in list(chair.open.values()):
+            if alarm.code == rule.code and alarm.priority < rule.priority:
+                self._change(chair, alarm, A.CLEARED, now, events,
+                             f"superseded by {rule.priority.label} priority")
+                # Its condition has lasted its delay already: it shows again at once if it
+                # still holds when the higher rung goes.
+                chair.pending[alarm.rule] = float("-inf")
+
+    def _sensor_off(
+        self, chair: _Chair, when: float, now: float, events: list[AlarmEvent]
+    ) -> None:
+        alarm = chair.open.get("sensor_off")
+        if not chair.missing:
+            chair.pending.pop("sensor_off", None)
+            if alarm is not None:
+                self._change(chair, alarm, A.CLEARED, now, events, "sensor back")
+            return
+        if alarm is not None or not chair.armed:
+            return
+        since = chair.pending.setdefault("sensor_off", when)
+        if when - since < self.settings.sensor_off_delay_s:
+            return
+        chair.pending.pop("sensor_off", None)
+        param, flags = next(iter(chair.missing.items()))
+        label = _label(param)
+        what = "no sensor" if flags & QualityFlag.NO_SENSOR else "sensor off"
+        if flags & QualityFlag.DEFECTIVE_SENSOR:
+            what = "defective sensor"
+        self._raise(chair, "sensor_off", code="SENSOR_OFF", kind=AlarmKind.TECHNICAL,
+                    priority=self.settings.sensor_off_priority, message=f"{label} {what}",
+                    now=now, events=events, parameter=param)
+
+    def _data_seen(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
+        chair.seen.add(param)
+        if chair.open:
+            alarm = chair.open.get(f"no_data_{param}")
+            if alarm is not None:
+                self._change(chair, alarm, A.CLEARED, now, events, "data back")
+            if param == "nibp_sys" and "nibp_overdue" in chair.open:
+                self._change(chair, chair.open["nibp_overdue"], A.CLEARED, now, events,
+                             "NIBP reading arrived")
+        if param == "nibp_sys":
+            chair.last_nibp = now
+
+    # --- time --------------------------------------------------------------------------
+
+    def _tick(self, now: float, events: list[AlarmEvent]) -> None:
+        s = self.settings
+        for chair in self._chairs.values():
+            if chair.paused_until is not None and now >= chair.paused_until:
+                chair.paused_until = None
+                for alarm in list(chair.open.values()):
+                    if alarm.state is A.PAUSED:
+                        self._change(chair, alarm, A.ACTIVE, now, events,
+                                     "audio pause expired", paused_until=None)
+            if not chair.armed:
+                continue
+            for param in chair.seen:
+                if param not in CONTINUOUS:
+                    continue
+                rid = f"no_data_{param}"
+                last = chair.last_valid.get(param, chair.armed_at)
+                if rid not in chair.open and now - last >= s.no_data_after_s:
+                    self._raise(chair, rid, code="NO_DATA", kind=AlarmKind.TECHNICAL,
+                                priority=s.no_data_priority, message=f"No data: {_label(param)}",
+                                now=now, events=events, parameter=param)
+            if chair.nibp_interval_s is not None and "nibp_overdue" not in chair.open:
+                last = chair.last_nibp if chair.last_nibp is not None else chair.armed_at
+                if now - last > chair.nibp_interval_s + s.nibp_overdue_grace_s:
+                    minutes = (now - last) / 60
+                    self._raise(chair, "nibp_overdue", code="NIBP_OVERDUE",
+                                kind=AlarmKind.TECHNICAL, priority=s.nibp_overdue_priority,
+                                message=f"NIBP overdue ({minutes:.0f} min)", now=now,
+                                events=events, parameter="nibp_sys")
+
+    # --- operator actions --------------------------------------------------------------
+
+    def _acknowledge(self, alarm_id: int, user: str, now: float, events: list[AlarmEvent]) -> None:
+        found = self._by_id.get(alarm_id)
+        if found is None:
+            raise UnknownAlarm(f"no open alarm with id {alarm_id}")
+        chair, rid = found
+        alarm = chair.open[rid]
+        if alarm.state is A.ACKNOWLEDGED:
+            return
+        target = A.CLEARED if alarm.state is A.LATCHED else A.ACKNOWLEDGED
+        self._change(chair, alarm, target, now, events, "acknowledged", user,
+                     acknowledged_by=user, acknowledged_at=now, paused_until=None)
+
+    def _pause(
+        self, chair: _Chair, user: str, now: float, duration: float | None,
+        events: list[AlarmEvent],
+    ) -> None:
+        until = now + (self.settings.audio_pause_s if duration is None else duration)
+        if duration is not None and duration <= 0:
+            raise AlarmError("an audio pause needs a positive duration")
+        sounding = [a for a in chair.open.values() if a.state in (A.ACTIVE, A.PAUSED)]
+        chair.paused_until = until
+        chair.paused_priority = max((a.priority for a in sounding), default=Priority.LOW)
+        for alarm in sounding:
+            self._change(chair, alarm, A.PAUSED, now, events, "audio paused", user,
+                         paused_until=until)
+
+    def _set_rules(
+        self, chair: _Chair, rules: tuple[LimitRule, ...], now: float, user: str | None,
+        events: list[AlarmEvent],
+    ) -> None:
+        kept = set(rules) & set(chair.rules)
+        chair.set_rules(rules)
+        ids = {r.id for r in kept}
+        for rid in [k for k in chair.pending if k not in ids and not _technical(k)]:
+            del chair.pending[rid]
+        for rid, alarm in list(chair.open.items()):
+            if alarm.kind is AlarmKind.PHYSIOLOGICAL and rid not in ids:
+                # removed or changed: judged afresh against the new rule
+                self._change(chair, alarm, A.CLEARED, now, events, "limits changed", user)
+
+    def _arm(
+        self, chair: _Chair, now: float, interval: float | None, baseline: Mapping[str, float]
+    ) -> None:
+        chair.armed, chair.armed_at = True, now
+        chair.seen = {p for p, t in chair.last_valid.items() if now - t < self.settings.no_data_after_s}
+        chair.nibp_interval_s = interval
+        chair.last_nibp = None
+        chair.baseline = dict(baseline)
+
+    def _disarm(self, chair: _Chair, now: float, user: str | None, events: list[AlarmEvent]) -> None:
+        for alarm in list(chair.open.values()):
+            self._change(chair, alarm, A.CLEARED, now, events, "session ended", user)
+        chair.armed = False
+        chair.seen.clear()
+        chair.pending.clear()
+        chair.missing.clear()
+        chair.nibp_interval_s = chair.last_nibp = chair.paused_until = None
+        chair.baseline = {}
+
+    def _connection(
+        self, chair: _Chair, source: str, online: bool, now: float, detail: str,
+        events: list[AlarmEvent],
+    ) -> None:
+        rid = f"offline_{source}"
+        alarm = chair.open.get(rid)
+        if online and alarm is not None:
+            self._change(chair, alarm, A.CLEARED, now, events, "device back online")
+        elif not online and alarm is None and chair.armed:
+            message = f"Device {source} offline" + (f": {detail}" if detail else "")
+            self._raise(chair, rid, code="DEVICE_OFFLINE", kind=AlarmKind.TECHNICAL,
+                        priority=self.settings.device_offline_priority, message=message,
+                        now=now, events=events)
+
+    def _restore(self, alarms: Iterable[Alarm], next_id: int) -> None:
+        for alarm in alarms:
+            chair = self._chairs.get(alarm.chair)
+            if chair is None or not alarm.state.is_open:
+                continue
+            chair.open[alarm.rule] = alarm
+            self._by_id[alarm.id] = (chair, alarm.rule)
+            if alarm.state is A.PAUSED and alarm.paused_until is not None:
+                chair.paused_until = max(chair.paused_until or 0.0, alarm.paused_until)
+                chair.paused_priority = max(chair.paused_priority, alarm.priority)
+        self._next_id = max(self._next_id, next_id)
+
+
+def _technical(rule_id: str) -> bool:
+    return rule_id == "sensor_off" or rule_id.startswith(("no_data_", "offline_", "nibp_overdue"))
+
+
+def _label(key: str) -> str:
+    param = by_key(key)
+    return param.label if param else key

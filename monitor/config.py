@@ -1,0 +1,261 @@
+"""The bay configuration: one TOML file, validated on load.
+
+Every error names the file, the key and what is wrong, e.g.::
+
+    bay.toml: chairs[2].id: must be 1-32 letters, digits, '_' or '-' (got 'chair 3')
+
+Relative paths in the file (the store) are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule, rules_from_dicts
+from monitor.records import Priority
+
+__all__ = ["BayConfig", "ConfigError", "ProtocolPreset", "load_config", "parse_config"]
+
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names file, key and problem."""
+
+
+def _name(value: str) -> str:
+    if not NAME_RE.fullmatch(value):
+        raise ValueError(f"must be 1-32 letters, digits, '_' or '-' (got {value!r})")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _rules(value: Any) -> tuple[LimitRule, ...]:
+    if isinstance(value, tuple) and all(isinstance(r, LimitRule) for r in value):
+        return value
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of rule tables")
+    return rules_from_dicts(value)
+
+
+class BaySection(_Model):
+    id: Name = "bay1"
+    name: str = "Infusion bay"
+    default_profile: str = "adult"
+
+
+class StoreSection(_Model):
+    path: Path = Path("chairside.db")
+    commit_interval_ms: int = Field(200, ge=10, le=1000)
+
+
+class BufferSection(_Model):
+    continuous_hours: float = Field(12, gt=0, le=48)
+    continuous_rate_hz: float = Field(1, gt=0, le=10)
+    intermittent_capacity: int = Field(1024, ge=16, le=100_000)
+
+
+class AlarmSection(_Model):
+    audio_pause_s: float = Field(120, gt=0, le=600)
+    latch_high: bool = True
+    no_data_after_s: float = Field(30, gt=0)
+    sensor_off_delay_s: float = Field(10, ge=0)
+    nibp_overdue_grace_s: float = Field(300, ge=0)
+    no_data_priority: str = "medium"
+    sensor_off_priority: str = "medium"
+    device_offline_priority: str = "medium"
+    nibp_overdue_priority: str = "low"
+
+    @field_validator("no_data_priority", "sensor_off_priority", "device_offline_priority",
+                     "nibp_overdue_priority")
+    @classmethod
+    def _priority(cls, value: str) -> str:
+        Priority.parse(value)
+        return value
+
+    def settings(self) -> AlarmSettings:
+        return AlarmSettings(
+            audio_pause_s=self.audio_pause_s, latch_high=self.latch_high,
+            no_data_after_s=self.no_data_after_s,
+            no_data_priority=Priority.parse(self.no_data_priority),
+            sensor_off_delay_s=self.sensor_off_delay_s,
+            sensor_off_priority=Priority.parse(self.sensor_off_priority),
+            device_offline_priority=Priority.parse(self.device_offline_priority),
+            nibp_overdue_grace_s=self.nibp_overdue_grace_s,
+            nibp_overdue_priority=Priority.parse(self.nibp_overdue_priority),
+        )
+
+
+class DisplaySection(_Model):
+    stale_after_s: float = Field(10, gt=0)  # a value this old is shown as stale
+    offline_after_s: float = Field(60, gt=0)  # a chair with no reading this long is offline
+    baseline_minutes: float = Field(5, gt=0, le=60)  # baseline = mean of the first minutes
+
+
+class IngestSection(_Model):
+    max_future_skew_s: float = Field(300, ge=0)
+
+
+class DashboardSection(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8050, ge=1, le=65535)
+
+
+class LimitProfile(_Model):
+    label: str = ""
+    rules: tuple[LimitRule, ...]
+
+    _check = field_validator("rules", mode="before")(classmethod(lambda cls, v: _rules(v)))
+
+
+class ProtocolPreset(_Model):
+    label: str
+    drug: str
+    dose: str = ""
+    planned_minutes: float | None = Field(None, gt=0)
+    nibp_interval_min: float | None = Field(None, gt=0)
+    observation_minutes: float | None = Field(None, ge=0)
+    example: bool = False  # shipped as an example: a site must review before use
+    note: str = ""
+    limits: tuple[LimitRule, ...] = ()  # replace the profile's rules with the same id
+
+    _check = field_validator("limits", mode="before")(classmethod(lambda cls, v: _rules(v)))
+
+
+class ChairConfig(_Model):
+    id: Name
+    label: str = ""
+    profile: str | None = None  # limit profile; None: the bay default
+
+    @property
+    def title(self) -> str:
+        return self.label or self.id
+
+
+class BayConfig(_Model):
+    bay: BaySection = BaySection()
+    store: StoreSection = StoreSection()
+    buffers: BufferSection = BufferSection()
+    alarms: AlarmSection = AlarmSection()
+    display: DisplaySection = DisplaySection()
+    ingest: IngestSection = IngestSection()
+    dashboard: DashboardSection = DashboardSection()
+    limit_profiles: dict[Name, LimitProfile] = Field(default_factory=dict)
+    protocols: dict[Name, ProtocolPreset] = Field(default_factory=dict)
+    chairs: tuple[ChairConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> BayConfig:
+        ids = [c.id for c in self.chairs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"chairs: duplicate chair id(s) {', '.join(dupes)}")
+        profiles = self.profiles()
+        if self.bay.default_profile not in profiles:
+            raise ValueError(f"bay.default_profile: no limit profile {self.bay.default_profile!r}"
+                             f" (known: {', '.join(sorted(profiles))})")
+        for i, chair in enumerate(self.chairs):
+            if chair.profile is not None and chair.profile not in profiles:
+                raise ValueError(f"chairs[{i}].profile: no limit profile {chair.profile!r}")
+        return self
+
+    def profiles(self) -> dict[str, tuple[LimitRule, ...]]:
+        """Limit profiles; ``adult`` is built in (CLINICAL.md defaults) unless redefined."""
+        return {"adult": DEFAULT_RULES} | {k: p.rules for k, p in self.limit_profiles.items()}
+
+    def chair_rules(self, chair: str) -> tuple[LimitRule, ...]:
+        cfg = self.chair(chair)
+        return self.profiles()[cfg.profile or self.bay.default_profile]
+
+    def chair(self, chair: str) -> ChairConfig:
+        for c in self.chairs:
+            if c.id == chair:
+                return c
+        raise KeyError(chair)
+
+    def presets(self) -> dict[str, ProtocolPreset]:
+        """The site's protocol presets, or the shipped examples when it defines none."""
+        return dict(self.protocols) if self.protocols else example_presets()
+
+    def with_store_path(self, path: Path) -> BayConfig:
+        return self.model_copy(update={"store": self.store.model_copy(update={"path": path})})
+
+
+def merge_rules(base: tuple[LimitRule, ...], *overrides: tuple[LimitRule, ...]) -> tuple[LimitRule, ...]:
+    """Rules of ``base`` with each override replacing the rule of the same id (or added)."""
+    merged = {r.id: r for r in base}
+    for layer in overrides:
+        merged.update({r.id: r for r in layer})
+    return tuple(merged.values())
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "tuple[", "list[", "dict[")):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | None = None) -> BayConfig:
+    try:
+        config = BayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = _loc(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            elif err["type"] == "too_short":
+                msg = "must have at least one entry"
+            problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+        raise ConfigError("\n".join(problems)) from None
+    if base is not None and not config.store.path.is_absolute():
+        config = config.with_store_path(base / config.store.path)
+    return config
+
+
+def load_config(path: str | Path) -> BayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path), path.parent)
+
+
+def example_presets() -> dict[str, ProtocolPreset]:
+    text = resources.files("monitor").joinpath("example_protocols.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    return {k: ProtocolPreset.model_validate(v) for k, v in data["protocols"].items()}

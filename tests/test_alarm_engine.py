@@ -1,0 +1,439 @@
+"""Every alarm rule and state transition, driven by explicit times (no sleeping)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from monitor.alarm_engine import (
+    Acknowledge,
+    AlarmEngine,
+    AlarmError,
+    Arm,
+    Disarm,
+    Observe,
+    PauseAudio,
+    Restore,
+    SetBaseline,
+    SetConnection,
+    SetRules,
+    Tick,
+    UnknownAlarm,
+)
+from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, rules_from_dicts
+from monitor.readings import QualityFlag, Reading
+from monitor.records import AlarmKind, AlarmState, Priority
+
+A = AlarmState
+T0 = 1_800_000_000.0
+
+
+class Bay:
+    """One chair ``c1`` with the default rules; ``feed`` sends readings at given seconds."""
+
+    def __init__(self, settings: AlarmSettings | None = None, rules=DEFAULT_RULES) -> None:
+        self.engine = AlarmEngine({"c1": rules, "c2": rules}, settings)
+        self.events = []
+
+    def do(self, cmd):
+        out = self.engine.apply(cmd)
+        self.events.extend(out)
+        return out
+
+    def feed(self, param, value, at, flags=0, chair="c1"):
+        r = Reading(chair, param, value, T0 + at, T0 + at, "dev1", None, flags)
+        return self.do(Observe([r], T0 + at))
+
+    def series(self, param, value, start, stop, step=1.0):
+        out = []
+        t = start
+        while t <= stop:
+            out += self.feed(param, value, t)
+            t += step
+        return out
+
+    def tick(self, at):
+        return self.do(Tick(T0 + at))
+
+    def open(self, chair="c1"):
+        return self.engine.open_alarms(chair)
+
+    def only(self, chair="c1"):
+        alarms = self.open(chair)
+        assert len(alarms) == 1, alarms
+        return alarms[0]
+
+
+# --- limits, delay, hysteresis ------------------------------------------------------------
+
+
+def test_spo2_low_waits_for_its_annunciation_delay():
+    bay = Bay()
+    assert bay.series("spo2", 88, 0, 14) == []
+    (event,) = bay.feed("spo2", 88, 15)
+    alarm = event.alarm
+    assert (event.old_state, event.new_state) == (None, A.ACTIVE)
+    assert alarm.code == "SPO2_LOW" and alarm.priority is Priority.MEDIUM
+    assert alarm.message == "SpO2 88 < 90"
+    assert (alarm.value, alarm.limit, alarm.kind) == (88, 90, AlarmKind.PHYSIOLOGICAL)
+    assert alarm.raised_at == T0 + 15 and alarm.sounding
+
+
+def test_an_interrupted_condition_restarts_the_delay():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 10)
+    bay.feed("spo2", 92, 11)
+    assert bay.series("spo2", 88, 12, 26) == []
+    assert bay.feed("spo2", 88, 27)[0].new_state is A.ACTIVE
+
+
+def test_hysteresis_before_clearing():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    assert bay.feed("spo2", 90, 16) == []  # at the limit, inside the 1 % band
+    (event,) = bay.feed("spo2", 91, 17)
+    assert (event.old_state, event.new_state, event.note) == (A.ACTIVE, A.CLEARED, "condition gone")
+    assert event.alarm.cleared_at == T0 + 17
+    assert bay.open() == []
+
+
+def test_high_heart_rate_and_low_heart_rate_defaults():
+    bay = Bay()
+    bay.series("hr", 125, 0, 9)
+    assert bay.open() == []
+    bay.feed("hr", 125, 10)
+    assert bay.only().message == "HR 125 > 120"
+    bay.series("hr", 45, 11, 21)  # 45 clears HR_HIGH at once, HR_LOW after 10 s
+    assert [a.code for a in bay.open()] == ["HR_LOW"]
+
+
+def test_nibp_has_no_delay_and_clears_on_the_next_reading_with_hysteresis():
+    bay = Bay()
+    (event,) = bay.feed("nibp_sys", 185, 0)
+    assert event.alarm.message == "NIBP sys 185 > 180"
+    assert bay.feed("nibp_sys", 178, 900) == []  # inside the 5 mmHg band
+    assert bay.feed("nibp_sys", 175, 1800)[0].new_state is A.CLEARED
+
+
+def test_map_low_is_high_priority():
+    bay = Bay()
+    (event,) = bay.feed("nibp_map", 60, 0)
+    assert event.alarm.priority is Priority.HIGH and event.alarm.code == "NIBP_MAP_LOW"
+
+
+# --- priority ladder ----------------------------------------------------------------------
+
+
+def test_higher_rung_supersedes_lower_and_lower_returns_when_it_goes():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    medium = bay.only()
+    bay.series("spo2", 83, 16, 25)
+    events = bay.feed("spo2", 83, 26)  # 10 s below 85
+    assert [(e.alarm.priority, e.new_state) for e in events] == [
+        (Priority.MEDIUM, A.CLEARED), (Priority.HIGH, A.ACTIVE)]
+    assert events[0].note == "superseded by high priority" and events[0].alarm.id == medium.id
+    # recovers to 87: the high one latches, the medium condition (never gone) shows at once
+    events = bay.feed("spo2", 87, 27)
+    assert [(e.alarm.priority, e.new_state) for e in events] == [
+        (Priority.HIGH, A.LATCHED), (Priority.MEDIUM, A.ACTIVE)]
+
+
+def test_lower_rung_is_not_raised_while_a_higher_one_is_open():
+    bay = Bay()
+    bay.series("spo2", 80, 0, 30)
+    assert [a.priority for a in bay.open()] == [Priority.HIGH]
+
+
+# --- latching -----------------------------------------------------------------------------
+
+
+def test_high_priority_latches_until_acknowledged():
+    bay = Bay()
+    bay.series("hr", 160, 0, 5)
+    alarm = bay.only()
+    assert alarm.priority is Priority.HIGH
+    (event,) = bay.feed("hr", 80, 6)
+    assert event.new_state is A.LATCHED and not event.alarm.sounding
+    assert bay.tick(500) == []
+    (event,) = bay.do(Acknowledge(alarm.id, "nurse.ann", T0 + 600))
+    assert (event.old_state, event.new_state, event.user) == (A.LATCHED, A.CLEARED, "nurse.ann")
+    assert bay.open() == []
+
+
+def test_latched_alarm_sounds_again_if_its_condition_returns():
+    bay = Bay()
+    bay.series("hr", 160, 0, 5)
+    bay.feed("hr", 80, 6)
+    bay.series("hr", 160, 7, 11)
+    assert bay.only().state is A.LATCHED
+    (event,) = bay.feed("hr", 160, 12)
+    assert (event.old_state, event.new_state, event.note) == (
+        A.LATCHED, A.ACTIVE, "condition returned")
+
+
+def test_latching_can_be_switched_off():
+    bay = Bay(AlarmSettings(latch_high=False))
+    bay.series("hr", 160, 0, 5)
+    assert bay.feed("hr", 80, 6)[0].new_state is A.CLEARED
+
+
+def test_medium_priority_and_technical_alarms_never_latch():
+    bay = Bay(AlarmSettings(sensor_off_priority=Priority.HIGH))
+    bay.do(Arm("c1", T0))
+    for t in range(11):
+        bay.feed("spo2", None, t, QualityFlag.SENSOR_OFF)
+    assert bay.only().priority is Priority.HIGH
+    assert bay.feed("spo2", 97, 12)[0].new_state is A.CLEARED
+
+
+# --- acknowledge --------------------------------------------------------------------------
+
+
+def test_acknowledge_keeps_the_alarm_shown_while_the_condition_lasts():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    alarm = bay.only()
+    (event,) = bay.do(Acknowledge(alarm.id, "nurse.ann", T0 + 20))
+    assert (event.old_state, event.new_state, event.user) == (A.ACTIVE, A.ACKNOWLEDGED, "nurse.ann")
+    assert event.alarm.acknowledged_by == "nurse.ann" and event.alarm.acknowledged_at == T0 + 20
+    assert not event.alarm.sounding
+    assert bay.series("spo2", 87, 21, 60) == []
+    assert bay.only().state is A.ACKNOWLEDGED
+    assert bay.do(Acknowledge(alarm.id, "nurse.bob", T0 + 61)) == []  # twice is a no-op
+    assert bay.feed("spo2", 95, 62)[0].new_state is A.CLEARED
+
+
+def test_acknowledged_high_alarm_does_not_latch():
+    bay = Bay()
+    bay.series("hr", 35, 0, 5)
+    bay.do(Acknowledge(bay.only().id, "n", T0 + 6))
+    assert bay.feed("hr", 70, 7)[0].new_state is A.CLEARED
+
+
+def test_acknowledging_an_unknown_alarm_is_a_clear_error():
+    with pytest.raises(UnknownAlarm, match="no open alarm with id 99"):
+        Bay().do(Acknowledge(99, "n", T0))
+
+
+# --- audio pause --------------------------------------------------------------------------
+
+
+def test_pause_silences_and_reannunciates_after_its_timeout():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    (event,) = bay.do(PauseAudio("c1", "nurse.ann", T0 + 20))
+    assert (event.new_state, event.user, event.alarm.paused_until) == (
+        A.PAUSED, "nurse.ann", T0 + 140)
+    assert not event.alarm.sounding
+    bay.series("spo2", 88, 21, 139)
+    assert bay.tick(139.9) == []
+    (event,) = bay.tick(140)
+    assert (event.old_state, event.new_state, event.note) == (A.PAUSED, A.ACTIVE, "audio pause expired")
+    assert event.alarm.sounding and event.alarm.paused_until is None
+    assert bay.engine.paused_until("c1") is None
+
+
+def test_an_alarm_that_clears_during_the_pause_does_not_come_back():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    bay.do(PauseAudio("c1", "n", T0 + 16, duration_s=30))
+    assert bay.feed("spo2", 96, 17)[0].new_state is A.CLEARED
+    assert bay.tick(60) == []
+
+
+def test_a_higher_priority_alarm_sounds_during_a_pause_and_an_equal_one_does_not():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    bay.do(PauseAudio("c1", "n", T0 + 16))
+    # HR > 120 (medium, same as the paused one): raised silent
+    bay.series("hr", 130, 16, 26)
+    hr = next(a for a in bay.open() if a.code == "HR_HIGH")
+    assert hr.state is A.PAUSED and hr.paused_until == T0 + 136
+    # SpO2 < 85 (high): sounds through the pause
+    bay.series("spo2", 82, 27, 37)
+    high = next(a for a in bay.open() if a.priority is Priority.HIGH)
+    assert high.state is A.ACTIVE and high.sounding
+    (expired,) = bay.tick(136)
+    assert expired.alarm.id == hr.id and expired.new_state is A.ACTIVE
+
+
+def test_pause_needs_a_positive_duration():
+    with pytest.raises(AlarmError, match="positive duration"):
+        Bay().do(PauseAudio("c1", "n", T0, duration_s=0))
+
+
+# --- baseline -----------------------------------------------------------------------------
+
+
+def test_systolic_more_than_20_percent_below_baseline():
+    bay = Bay()
+    assert bay.feed("nibp_sys", 100, 0) == []  # no baseline yet: the rule is idle
+    bay.do(SetBaseline("c1", {"nibp_sys": 140}, T0 + 1))
+    assert bay.feed("nibp_sys", 113, 300) == []  # limit is 112
+    (event,) = bay.feed("nibp_sys", 110, 600)
+    assert event.alarm.code == "NIBP_SYS_BELOW_BASELINE"
+    assert event.alarm.limit == 112 and event.alarm.priority is Priority.MEDIUM
+    assert event.alarm.message == "NIBP sys 110 < 112 (baseline 140 -20%)"
+    assert bay.feed("nibp_sys", 118, 900)[0].new_state is A.CLEARED
+
+
+def test_baseline_comes_with_arm():
+    bay = Bay()
+    bay.do(Arm("c1", T0, baseline={"nibp_sys": 150}))
+    assert bay.engine.baseline("c1") == {"nibp_sys": 150}
+    assert bay.feed("nibp_sys", 119, 60)[0].alarm.limit == 120
+
+
+# --- technical alarms ---------------------------------------------------------------------
+
+
+def test_no_data_after_30_seconds_only_while_armed():
+    bay = Bay()
+    bay.feed("spo2", 97, 0)
+    assert bay.tick(100) == []  # no session: not armed
+    bay.do(Arm("c1", T0 + 100))
+    bay.feed("spo2", 97, 101)
+    assert bay.tick(130.9) == []
+    (event,) = bay.tick(131)
+    assert event.alarm.code == "NO_DATA" and event.alarm.kind is AlarmKind.TECHNICAL
+    assert event.alarm.message == "No data: SpO2" and event.alarm.priority is Priority.MEDIUM
+    assert bay.tick(200) == []  # raised once
+    assert bay.feed("spo2", 96, 201)[0].new_state is A.CLEARED
+
+
+def test_no_data_does_not_fire_for_a_parameter_never_seen():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    bay.feed("spo2", 97, 1)
+    assert [e.alarm.parameter for e in bay.tick(40)] == ["spo2"]  # not hr, never wired
+
+
+def test_sensor_off_after_10_seconds():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    for t in range(10):
+        assert bay.feed("spo2", None, t, QualityFlag.SENSOR_OFF) == []
+    (event,) = bay.feed("spo2", None, 10, QualityFlag.SENSOR_OFF)
+    assert (event.alarm.code, event.alarm.message) == ("SENSOR_OFF", "SpO2 sensor off")
+    assert event.alarm.kind is AlarmKind.TECHNICAL
+    assert bay.feed("spo2", 97, 11)[0].new_state is A.CLEARED
+
+
+def test_no_sensor_flag_has_its_own_message():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    for t in range(11):
+        bay.feed("pr", None, t, QualityFlag.NO_SENSOR)
+    assert bay.only().message == "PR no sensor"
+
+
+def test_device_offline_reported_by_an_adapter():
+    bay = Bay()
+    assert bay.do(SetConnection("c1", "rad97-1", False, T0)) == []  # not armed
+    bay.do(Arm("c1", T0))
+    (event,) = bay.do(SetConnection("c1", "rad97-1", False, T0 + 1, "port closed"))
+    assert event.alarm.code == "DEVICE_OFFLINE"
+    assert event.alarm.message == "Device rad97-1 offline: port closed"
+    assert bay.do(SetConnection("c1", "rad97-1", False, T0 + 2)) == []
+    assert bay.do(SetConnection("c1", "rad97-1", True, T0 + 3))[0].new_state is A.CLEARED
+
+
+def test_nibp_overdue_after_interval_plus_grace():
+    bay = Bay()
+    bay.do(Arm("c1", T0, nibp_interval_s=900))
+    assert bay.tick(1200) == []
+    (event,) = bay.tick(1201)
+    assert (event.alarm.code, event.alarm.priority) == ("NIBP_OVERDUE", Priority.LOW)
+    assert bay.feed("nibp_sys", 120, 1300)[0].new_state is A.CLEARED
+    assert bay.tick(1300 + 1200) == []
+    assert bay.tick(1300 + 1201)[0].alarm.code == "NIBP_OVERDUE"
+
+
+# --- pulse-rate fallback, rules, sessions, restore ----------------------------------------
+
+
+def test_pulse_rate_limits_apply_only_without_an_ecg_heart_rate():
+    bay = Bay()
+    for t in range(15):
+        bay.feed("hr", 80, t)
+        bay.feed("pr", 130, t)
+    assert bay.open() == []
+    bay.series("pr", 130, 100, 110)  # ECG gone for 30 s: the pulse rate is judged
+    assert bay.only().code == "PR_HIGH"
+
+
+def test_changing_rules_applies_new_limits_and_drops_removed_rules():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    rules = rules_from_dicts([{"parameter": "spo2", "low": 86, "priority": "medium",
+                               "delay_s": 5}])
+    (event,) = bay.do(SetRules("c1", rules, T0 + 16, user="charge.nurse"))
+    assert (event.new_state, event.note, event.user) == (A.CLEARED, "limits changed", "charge.nurse")
+    bay.series("spo2", 88, 17, 40)
+    assert bay.open() == []
+    bay.series("spo2", 85, 41, 46)
+    assert bay.only().message == "SpO2 85 < 86"
+
+
+def test_disarm_clears_every_open_alarm_of_the_chair_only():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    bay.series("spo2", 88, 0, 15)
+    bay.feed("nibp_sys", 190, 16)
+    bay.feed("nibp_sys", 190, 16, chair="c2")
+    events = bay.do(Disarm("c1", T0 + 20, user="n"))
+    assert {e.new_state for e in events} == {A.CLEARED} and len(events) == 2
+    assert bay.open("c1") == [] and len(bay.open("c2")) == 1
+
+
+def test_restore_brings_back_open_alarms_and_continues_ids():
+    bay = Bay()
+    bay.series("spo2", 88, 0, 15)
+    bay.do(PauseAudio("c1", "n", T0 + 16))
+    saved = bay.open()
+    fresh = Bay()
+    fresh.do(Restore(saved, next_id=bay.engine.next_id))
+    assert fresh.open() == saved
+    assert fresh.engine.paused_until("c1") == T0 + 136
+    assert fresh.tick(136)[0].new_state is A.ACTIVE
+    fresh.series("hr", 130, 200, 210)
+    assert max(a.id for a in fresh.open()) == bay.engine.next_id
+
+
+def test_unknown_chair_in_an_operator_command_is_an_error():
+    with pytest.raises(AlarmError, match="unknown chair 'c9'"):
+        Bay().do(PauseAudio("c9", "n", T0))
+
+
+def test_every_event_chains_from_the_previous_state_of_its_alarm():
+    bay = Bay()
+    bay.do(Arm("c1", T0, nibp_interval_s=300))
+    bay.series("spo2", 84, 0, 20)
+    bay.do(PauseAudio("c1", "n", T0 + 21, duration_s=10))
+    bay.series("spo2", 84, 22, 40)
+    bay.tick(41)
+    bay.feed("spo2", 97, 42)
+    bay.tick(700)
+    bay.do(Acknowledge(bay.open()[0].id, "n", T0 + 701))
+    state = {}
+    for event in bay.events:
+        assert event.old_state == state.get(event.alarm_id)
+        assert event.alarm.state is event.new_state and event.alarm.updated_at == event.time
+        state[event.alarm_id] = event.new_state
+    assert len(bay.events) >= 6
+
+
+def test_demo_values_do_not_raise_alarms():
+    bay = Bay()
+    for t in range(20):
+        bay.feed("spo2", 80, t, QualityFlag.DEMO)
+    assert bay.open() == []
+
+
+def test_alarm_snapshot_is_immutable():
+    bay = Bay()
+    (event,) = bay.feed("nibp_sys", 210, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.alarm.state = A.CLEARED  # type: ignore[misc]
