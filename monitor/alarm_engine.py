@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from monitor.alarm_rules import AlarmSettings, LimitRule
 from monitor.parameters import PARAMETERS, by_key
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 A = AlarmState
+_MISSING = int(SENSOR_MISSING)  # plain ints: IntFlag arithmetic is slow on the hot path
+_DEMO = int(QualityFlag.DEMO)
 #: ``pr`` rules are judged only while no fresh ECG heart rate arrives (oximeter-only chairs).
 FALLBACK_FOR = {"pr": "hr"}
 CONTINUOUS = frozenset(p.key for p in PARAMETERS if p.continuous)
@@ -160,7 +163,7 @@ Command = (
 class _Chair:
     name: str
     rules: tuple[LimitRule, ...] = ()
-    by_param: dict[str, tuple[LimitRule, ...]] = field(default_factory=dict)
+    by_param: dict[str, tuple[_Entry, ...]] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)  # rule id -> condition since
     open: dict[str, Alarm] = field(default_factory=dict)  # rule id -> open alarm
     last_valid: dict[str, float] = field(default_factory=dict)  # param -> when (engine time)
@@ -176,11 +179,21 @@ class _Chair:
 
     def set_rules(self, rules: tuple[LimitRule, ...]) -> None:
         self.rules = rules
-        by_param: dict[str, list[LimitRule]] = {}
+        by_param: dict[str, list[_Entry]] = {}
         # Highest priority first: a higher rung raises (and supersedes) before a lower one.
         for rule in sorted(rules, key=lambda r: -r.priority):
-            by_param.setdefault(rule.parameter, []).append(rule)
+            by_param.setdefault(rule.parameter, []).append(
+                _Entry(rule, rule.id, rule.direction == "low", rule.threshold))
         self.by_param = {k: tuple(v) for k, v in by_param.items()}
+
+
+class _Entry(NamedTuple):
+    """A rule with what the hot path needs precomputed."""
+
+    rule: LimitRule
+    id: str
+    low: bool
+    threshold: float | None  # None: relative to the baseline
 
 
 class AlarmEngine:
@@ -313,38 +326,37 @@ class AlarmEngine:
             if chair is None:
                 continue
             param = r.parameter
-            flagged = r.flags & SENSOR_MISSING
+            flagged = r.flags & _MISSING
             if flagged:
                 chair.missing[param] = flagged
             elif chair.missing:
                 chair.missing.pop(param, None)
             if chair.missing or "sensor_off" in chair.open or "sensor_off" in chair.pending:
                 self._sensor_off(chair, r.device_time, now, events)
-            if r.value is None or r.flags & QualityFlag.DEMO:
+            value = r.value
+            if value is None or r.flags & _DEMO:
                 continue
             chair.last_valid[param] = now
             if chair.armed:
                 self._data_seen(chair, param, now, events)
-            rules = chair.by_param.get(param)
-            if rules:
-                may_raise = True
-                other = FALLBACK_FOR.get(param)
-                if other is not None:
-                    seen = chair.last_valid.get(other)
-                    may_raise = seen is None or now - seen >= self.settings.no_data_after_s
-                for rule in rules:
-                    self._limit(chair, rule, r.value, r.device_time, now, may_raise, events)
+            for entry in chair.by_param.get(param, ()):
+                thr = entry.threshold
+                if (
+                    thr is not None and entry.id not in chair.pending and entry.id not in chair.open
+                    and (value >= thr if entry.low else value <= thr)
+                ):
+                    continue  # the common case: in range, nothing pending, nothing open
+                self._limit(chair, entry, value, r.device_time, now, events)
 
     def _limit(
-        self, chair: _Chair, rule: LimitRule, value: float, when: float, now: float,
-        may_raise: bool, events: list[AlarmEvent],
+        self, chair: _Chair, entry: _Entry, value: float, when: float, now: float,
+        events: list[AlarmEvent],
     ) -> None:
-        rid = rule.id
+        rule, rid, low = entry.rule, entry.id, entry.low
         limit = rule.limit(chair.baseline.get(rule.parameter))
-        alarm = chair.open.get(rid)
         if limit is None:
             return
-        low = rule.direction == "low"
+        alarm = chair.open.get(rid)
         breached = value < limit if low else value > limit
         if alarm is not None and alarm.state is not A.LATCHED:
             recovered = value >= limit + rule.band if low else value <= limit - rule.band
@@ -356,7 +368,8 @@ class AlarmEngine:
             chair.pending.pop(rid, None)
             return
         since = chair.pending.setdefault(rid, when)
-        if when - since < rule.delay_s or not may_raise or self._outranked(chair, rule):
+        if when - since < rule.delay_s or not self._may_raise(chair, rule, now) \
+                or self._outranked(chair, rule):
             return
         chair.pending.pop(rid, None)
         self._supersede(chair, rule, now, events)
@@ -373,6 +386,14 @@ class AlarmEngine:
         self._raise(chair, rid, code=rule.code, kind=AlarmKind.PHYSIOLOGICAL,
                     priority=rule.priority, message=message, now=now, events=events,
                     parameter=rule.parameter, value=value, limit=limit)
+
+    def _may_raise(self, chair: _Chair, rule: LimitRule, now: float) -> bool:
+        """A fallback parameter (PR) raises only while its primary (HR) is not arriving."""
+        primary = FALLBACK_FOR.get(rule.parameter)
+        if primary is None:
+            return True
+        seen = chair.last_valid.get(primary)
+        return seen is None or now - seen >= self.settings.no_data_after_s
 
     def _outranked(self, chair: _Chair, rule: LimitRule) -> bool:
         return any(

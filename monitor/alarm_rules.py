@@ -53,6 +53,7 @@ class LimitRule:
 
     @property
     def id(self) -> str:
+        """Unique within a rule set: parameter, direction, absolute or relative, priority."""
         kind = "baseline" if self.relative else "limit"
         return f"{self.parameter}_{self.direction}_{kind}_{self.priority.label}"
 

@@ -8,7 +8,8 @@ readings goes to SQLite's ``executemany`` without conversion.
 from __future__ import annotations
 
 import math
-from enum import Enum, IntFlag
+import numbers
+from enum import IntFlag, StrEnum
 from typing import NamedTuple
 
 __all__ = ["QualityFlag", "Reading", "RejectReason", "flag_names", "parse_flags"]
@@ -69,7 +70,7 @@ class Reading(NamedTuple):
         return self.value is not None
 
 
-class RejectReason(str, Enum):
+class RejectReason(StrEnum):
     """Why the core refused a reading. Adapters add their own reasons for frames."""
 
     UNKNOWN_CHAIR = "unknown_chair"
@@ -80,13 +81,14 @@ class RejectReason(str, Enum):
     FUTURE_TIME = "future_time"  # device time more than the allowed skew ahead
     TOO_OLD = "too_old"  # device time older than the ring buffer reaches
     BAD_TIME = "bad_time"  # device time not a finite number
+    BAD_FIELD = "bad_field"  # chair, device, seq or flags of the wrong type
 
 
 def check_value(value: object) -> RejectReason | None:
     """The value part of validation, shared by the core and the parsers."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy numbers pass
         return RejectReason.NOT_A_NUMBER
     if not math.isfinite(value):
         return RejectReason.NOT_FINITE

@@ -8,7 +8,7 @@ can be replayed and audited.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 __all__ = [
@@ -47,12 +47,12 @@ class Priority(IntEnum):
             raise ValueError(f"priority must be high, medium or low, not {text!r}") from None
 
 
-class AlarmKind(str, Enum):
+class AlarmKind(StrEnum):
     PHYSIOLOGICAL = "physiological"
     TECHNICAL = "technical"
 
 
-class AlarmState(str, Enum):
+class AlarmState(StrEnum):
     ACTIVE = "active"  # condition present, sounding
     ACKNOWLEDGED = "acknowledged"  # seen by an operator; shown while the condition lasts
     PAUSED = "paused"  # audio paused until paused_until; shown
@@ -105,7 +105,7 @@ class AlarmEvent:
     note: str = ""  # why: "raised", "pause expired", "condition cleared", ...
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     MONITORING = "monitoring"  # started, infusion not yet running
     INFUSING = "infusing"
     INFUSION_PAUSED = "infusion_paused"
@@ -117,7 +117,7 @@ class SessionState(str, Enum):
         return self is not SessionState.ENDED
 
 
-class SessionEventKind(str, Enum):
+class SessionEventKind(StrEnum):
     SESSION_STARTED = "session_started"
     INFUSION_STARTED = "infusion_started"
     RATE_CHANGED = "rate_changed"

@@ -33,6 +33,8 @@ class Window(NamedTuple):
     values: np.ndarray
     flags: np.ndarray
 
+_NAN = float("nan")
+
 
 class RingBuffer:
     """Time-ordered samples of one parameter, at most ``capacity`` of them."""
@@ -46,6 +48,7 @@ class RingBuffer:
         self._flags = np.zeros(self._capacity, dtype=np.uint16)
         self._start = 0  # physical index of the oldest sample
         self._len = 0
+        self._last = -math.inf  # time of the newest sample (a float: no numpy read per append)
 
     @property
     def capacity(self) -> int:
@@ -77,17 +80,32 @@ class RingBuffer:
             raise ValueError(f"sample time must be finite, got {t!r}")
         if not 0 <= flags <= _MAX_FLAGS:
             raise ValueError(f"flags must fit in 16 bits, got {flags!r}")
-        n, full = self._len, self._len == self._capacity
-        pos = n
-        if n and t < self._times[self._phys(n - 1)]:  # late sample
-            if full and t < self._times[self._start]:
-                return False
-            pos = self._search(t, "right")
-            moved = [self._copy(arr, pos, n) for arr in self._arrays()]
-            self._write(pos + 1, *moved)  # when full, this overwrites the oldest slot
+        n, cap = self._len, self._capacity
+        if n and t < self._last:
+            return self._insert_late(t, value, flags)
+        i = self._start + n  # the hot path: plain index arithmetic, three scalar stores
+        if i >= cap:
+            i -= cap
+        self._times[i] = t
+        self._values[i] = _NAN if value is None else value
+        self._flags[i] = flags
+        self._last = t
+        if n == cap:
+            self._start = i + 1 if i + 1 < cap else 0
+        else:
+            self._len = n + 1
+        return True
+
+    def _insert_late(self, t: float, value: float | None, flags: int) -> bool:
+        n = self._len
+        if n == self._capacity and t < self._times[self._start]:
+            return False
+        pos = self._search(t, "right")
+        moved = [self._copy(arr, pos, n) for arr in self._arrays()]
+        self._write(pos + 1, *moved)  # when full, this overwrites the oldest slot
         i = self._phys(pos)
         self._times[i] = t
-        self._values[i] = np.nan if value is None else value
+        self._values[i] = _NAN if value is None else value
         self._flags[i] = flags
         self._advance(1)
         return True
@@ -110,6 +128,7 @@ class RingBuffer:
         keep = min(t.size, self._capacity)
         self._write(self._len, t[-keep:], v[-keep:], f[-keep:].astype(np.uint16))
         self._advance(keep)
+        self._last = float(t[-1])
 
     # -- reading -------------------------------------------------------------------------
 

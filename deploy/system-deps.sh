@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system packages Chairside's tests and demo need, when they are missing:
+# python3-venv, mosquitto (MQTT broker the tests start), chromium + chromium-driver
+# (headless browser tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+set -euo pipefail
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+have mosquitto || missing+=(mosquitto)
+have chromium || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Chairside needs these system packages, and apt-get is not available to install them:" >&2
+  echo "  ${missing[*]}" >&2
+  echo "Install them with this system's package manager, then run make again." >&2
+  exit 1
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "Installing ${missing[*]} needs root, and sudo is not available. Run as root:" >&2
+    echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "Installing system packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

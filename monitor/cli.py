@@ -1,0 +1,197 @@
+"""``chairside``: the command line.
+
+    chairside run --config bay.toml        run the bay (core, store, ticker)
+    chairside demo [--chairs 8]            a simulated bay, printed once a second
+    chairside check-config bay.toml        validate a configuration
+    chairside export --config bay.toml --session ID --format csv --out FILE
+
+Exit status: 0 success, 2 bad input (configuration, unknown session, existing output),
+1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from monitor.config import ConfigError, load_config
+from monitor.core import ChairStatus, Monitor
+from monitor.export import write_csv
+from monitor.service import BayService
+from monitor.store import SqliteStore, StoreError
+from simulators.demo import DemoBay, demo_config
+
+__all__ = ["main"]
+
+log = logging.getLogger("chairside")
+BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """Bad input from the user: printed without a traceback, exit status 2."""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with BayService(config):
+        log.info("running; stop with Ctrl-C or SIGTERM")
+        _wait_for_signal()
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    presets = config.presets()
+    examples = [k for k, p in presets.items() if p.example]
+    print(f"{args.file}: OK: bay {config.bay.id!r}, {len(config.chairs)} chairs, "
+          f"limit profiles {', '.join(sorted(config.profiles()))}, "
+          f"protocols {', '.join(sorted(presets))}, store {config.store.path}")
+    if examples:
+        print(f"note: protocol presets {', '.join(examples)} are shipped examples; "
+              "review them before clinical use")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    out = Path(args.out)
+    if args.out != "-" and out.exists() and not args.force:
+        raise CliError(f"{out} exists; use --force to overwrite it")
+    if not config.store.path.exists():
+        raise CliError(f"{config.store.path}: no such database")
+    with SqliteStore(config.store.path) as store:
+        session = store.get_session(args.session)
+        if session is None:
+            raise CliError(f"no session with id {args.session!r} in {config.store.path}")
+        if args.out == "-":
+            n = write_csv(store, session, sys.stdout, time.time())
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write_csv(store, session, fh, time.time())
+    log.info("exported %d readings of session %s to %s", n, session.id, args.out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="chairside-demo-") as tmp:
+        config = demo_config(args.chairs, args.db or str(Path(tmp) / "demo.db"))
+        monitor = Monitor(config, store=SqliteStore(config.store.path))
+        monitor.start()
+        try:
+            bay = DemoBay(config, start=time.time())
+            for i, chair in enumerate(config.chairs):
+                monitor.start_session(chair.id, f"DEMO-{i + 1:03d}", "demo",
+                                      protocol=bay.preset_for(i))
+            _demo_loop(monitor, bay, args.seconds, sys.stdout)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            monitor.close()
+    return 0
+
+
+def _demo_loop(monitor: Monitor, bay: DemoBay, seconds: float | None, out: TextIO) -> None:
+    start = time.monotonic()
+    sim = 0
+    while seconds is None or sim < seconds:
+        monitor.ingest(bay.readings(sim, time.time()))
+        monitor.tick()
+        _print_bay(monitor, sim, out)
+        sim += 1
+        time.sleep(max(0.0, start + sim - time.monotonic()))
+
+
+def _print_bay(monitor: Monitor, sim: int, out: TextIO) -> None:
+    if out.isatty():
+        out.write("\x1b[H\x1b[2J")
+    out.write(f"Chairside demo bay, t+{sim}s  (not a medical device)\n")
+    for chair in monitor.chair_ids:
+        out.write(_chair_line(monitor.status(chair)) + "\n")
+    out.write("\n")
+    out.flush()
+
+
+def _chair_line(s: ChairStatus) -> str:
+    v = s.vitals
+
+    def num(key: str) -> str:
+        vital = v[key]
+        text = vital.parameter.format(vital.value)
+        return text + ("?" if vital.stale and vital.value is not None else "")
+
+    nibp = f"{num('nibp_sys')}/{num('nibp_dia')} ({num('nibp_map')})"
+    if v["nibp_sys"].age_s is not None:
+        nibp += f" {v['nibp_sys'].age_s / 60:.0f}m"
+    score = f"{s.news2.total}{'+' if s.news2.partial else ''}"
+    alarms = "  ".join(f"[{a.priority.marker} {a.message} {a.state.value}]" for a in s.alarms)
+    session = s.session.protocol if s.session else "-"
+    return (f"{s.chair:<4} {s.connection:<7} {session:<10} HR {num('hr'):>3}  SpO2 {num('spo2'):>3}"
+            f"  NIBP {nibp:<18} NEWS2 {score:<3} {alarms}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chairside", description=(
+        "Vital-signs watch for an IV-infusion bay. Not a medical device: it does not replace "
+        "the bedside monitors' own alarms."))
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the bay from a configuration file")
+    p.add_argument("--config", required=True, help="the bay's TOML configuration")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="a simulated bay, no hardware needed")
+    p.add_argument("--chairs", type=int, default=8, choices=range(1, 49), metavar="N",
+                   help="number of chairs, 1-48 (default 8)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--db", default=None, help="keep the demo database here (default: temporary)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("export", help="export a session's readings")
+    p.add_argument("--config", required=True)
+    p.add_argument("--session", required=True, help="session id")
+    p.add_argument("--format", default="csv", choices=["csv"])
+    p.add_argument("--out", required=True, help="output file, or - for standard output")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except (ConfigError, CliError, StoreError) as exc:
+        print(f"chairside: {exc}", file=sys.stderr)
+        return BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""The monitoring core: one object per bay that every reading and every action goes through.
+
+Ways in (each thread-safe, each the only way to make its kind of change)::
+
+    ingest(readings)                  every reading from every adapter and simulator
+    report_connection(chair, source, online)
+    tick()                            time passing (a ticker thread calls it about 1/s)
+    acknowledge / pause_audio         operator actions on alarms (audited)
+    start_session / session_step / set_baseline / set_limits / end_session
+
+Inside, every alarm change goes through ``_alarm``: the engine decides, the store records,
+the listeners (the dashboard) hear of it. Readings go to the ring buffers for display and
+to the store's writer for durability; ``IngestResult.ticket`` says when they are on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.alarm_engine import (
+    Acknowledge,
+    AlarmEngine,
+    Arm,
+    Command,
+    Disarm,
+    Observe,
+    PauseAudio,
+    Restore,
+    SetBaseline,
+    SetConnection,
+    SetRules,
+    Tick,
+)
+from monitor.alarm_rules import LimitRule, rules_from_dicts
+from monitor.clock import Clock, SystemClock
+from monitor.config import BayConfig, merge_rules
+from monitor.news2 import News2, news2
+from monitor.parameters import PARAMETERS, Parameter
+from monitor.readings import Reading, RejectReason, check_value
+from monitor.records import (
+    Alarm,
+    AlarmEvent,
+    OperatorAction,
+    Session,
+    SessionEvent,
+    SessionEventKind,
+)
+from monitor.rejections import RejectionCounter
+from monitor.ring_buffer import RingBuffer, Window, downsample
+from monitor.sessions import SessionError, new_session, step
+from monitor.store import Store
+
+__all__ = ["ChairStatus", "IngestResult", "Monitor", "MonitorError", "VitalStatus"]
+
+log = logging.getLogger("chairside.core")
+K = SessionEventKind
+SYSTEM_USER = "system"
+
+
+class MonitorError(Exception):
+    """An action the core refuses (unknown chair, session or alarm; a step not allowed)."""
+
+
+class NotFound(MonitorError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    rejected: tuple[tuple[int, RejectReason], ...]  # (index in the batch, reason)
+    ticket: int | None  # store ticket: all accepted readings are durable once it commits
+
+
+@dataclass(frozen=True, slots=True)
+class VitalStatus:
+    parameter: Parameter
+    value: float | None
+    time: float | None  # device time of the value
+    age_s: float | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChairStatus:
+    chair: str
+    label: str
+    connection: str  # online, stale, offline
+    last_reading_at: float | None
+    vitals: dict[str, VitalStatus]
+    news2: News2
+    alarms: list[Alarm]
+    session: Session | None
+    paused_until: float | None
+
+
+@dataclass(slots=True)
+class _Chair:
+    id: str
+    label: str
+    buffers: dict[str, RingBuffer]
+    last_receive: float | None = None
+    offline_sources: dict[str, float] = field(default_factory=dict)  # source -> reported at
+    session: Session | None = None
+
+
+class Monitor:
+    def __init__(self, config: BayConfig, *, store: Store | None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = store
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[list[AlarmEvent]], None]] = []
+        b = config.buffers
+        self._span = b.continuous_hours * 3600
+        continuous = round(self._span * b.continuous_rate_hz)
+        self._chairs = {
+            c.id: _Chair(c.id, c.title, {
+                p.key: RingBuffer(continuous if p.continuous else b.intermittent_capacity)
+                for p in PARAMETERS
+            })
+            for c in config.chairs
+        }
+        self._ranges = {p.key: p.plausible for p in PARAMETERS}
+        self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
+                                  config.alarms.settings())
+        self.rejections = RejectionCounter(log)
+        self.accepted = 0
+        self._presets = config.presets()
+        self._ended: OrderedDict[str, Session] = OrderedDict()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Rebuild buffers, sessions and open alarms from the store, then start writing."""
+        if self.store is None:
+            return
+        now = self.clock.now()
+        n = 0
+        for chair, param, times, values, flags in self.store.recent_readings(now - self._span):
+            c = self._chairs.get(chair)
+            if c is not None and param in c.buffers:
+                c.buffers[param].extend(times, values, flags)
+                n += len(times)
+        for session in self.store.open_sessions():
+            c = self._chairs.get(session.chair)
+            if c is None:
+                log.warning("open session %s is on chair %s, which is no longer configured",
+                            session.id, session.chair)
+                continue
+            c.session = session
+            self._apply_session_rules(session, now, user=None)
+            self.engine.apply(Arm(session.chair, now, session.nibp_interval_s, session.baseline))
+        alarms = self.store.open_alarms()
+        self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
+        self.store.start()
+        log.info("store %s: %d readings, %d open sessions, %d open alarms restored",
+                 self.config.store.path, n, sum(c.session is not None for c in self._chairs.values()),
+                 len(alarms))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def subscribe(self, listener: Callable[[list[AlarmEvent]], None]) -> None:
+        """``listener(events)`` is called (under the core's lock) after each alarm change."""
+        self._listeners.append(listener)
+
+    # --- readings ----------------------------------------------------------------------
+
+    def ingest(self, readings: Iterable[Reading]) -> IngestResult:
+        """The one way in for readings. Never raises for bad input: it is refused, counted
+        and logged, and the rest of the batch is taken."""
+        accepted: list[Reading] = []
+        rejected: list[tuple[int, RejectReason]] = []
+        with self._lock:
+            now = self.clock.now()
+            oldest = now - self._span
+            newest = now + self.config.ingest.max_future_skew_s
+            chairs, ranges = self._chairs, self._ranges
+            for i, r in enumerate(readings):
+                reason = None
+                if (
+                    type(r.device_time) is not float or type(r.receive_time) is not float
+                    or (type(r.value) is not float and r.value is not None)
+                    or (type(r.seq) is not int and r.seq is not None) or type(r.flags) is not int
+                    or type(r.device) is not str or type(r.chair) is not str
+                ):
+                    r, reason = _normalise(r)
+                    if reason is not None:
+                        rejected.append((i, reason))
+                        self.rejections(reason.value, _describe(r))
+                        continue
+                chair = chairs.get(r.chair)
+                rng = ranges.get(r.parameter)
+                value, t = r.value, r.device_time
+                if chair is None:
+                    reason = RejectReason.UNKNOWN_CHAIR
+                elif rng is None:
+                    reason = RejectReason.UNKNOWN_PARAMETER
+                else:
+                    if value is not None and not rng[0] <= value <= rng[1]:
+                        reason = check_value(value) or RejectReason.IMPLAUSIBLE
+                    elif t - t != 0:  # NaN or infinite
+                        reason = RejectReason.BAD_TIME
+                    if reason is None:
+                        if t > newest:
+                            reason = RejectReason.FUTURE_TIME
+                        elif t < oldest or not chair.buffers[r.parameter].append(t, value, r.flags):
+                            reason = RejectReason.TOO_OLD
+                if reason is not None:
+                    rejected.append((i, reason))
+                    self.rejections(reason.value, _describe(r))
+                    continue
+                chair.last_receive = r.receive_time
+                accepted.append(r)
+            self.accepted += len(accepted)
+            ticket = None
+            if accepted:
+                self._alarm(Observe(accepted, now))
+                if self.store is not None:
+                    ticket = self.store.add_readings(accepted)
+        return IngestResult(len(accepted), tuple(rejected), ticket)
+
+    def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None:
+        """An adapter's word that a device went away or came back."""
+        with self._lock:
+            c = self._chair(chair)
+            now = self.clock.now()
+            if online:
+                c.offline_sources.pop(source, None)
+            else:
+                c.offline_sources.setdefault(source, now)
+            log.info("chair %s: source %s %s%s", chair, source, "online" if online else "offline",
+                     f" ({detail})" if detail else "")
+            self._alarm(SetConnection(chair, source, online, now, detail))
+
+    # --- time --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self._lock:
+            now = self.clock.now()
+            for c in self._chairs.values():
+                if c.session is not None and c.session.baseline_source != "entered":
+                    self._capture_baseline(c, c.session, now)
+            self._alarm(Tick(now))
+
+    def _capture_baseline(self, c: _Chair, session: Session, now: float) -> None:
+        window = self.config.display.baseline_minutes * 60
+        end = session.started_at + window
+        if now < end:
+            return
+        found: dict[str, float] = {}
+        for p in PARAMETERS:
+            if p.key in session.baseline:
+                continue
+            buf = c.buffers[p.key]
+            if p.continuous:
+                w = buf.between(session.started_at, end)
+            else:  # the cuff reading taken at hook-up, or else the first one after
+                w = buf.between(session.started_at - 300, end)
+                if not np.isfinite(w.values).any():
+                    w = buf.since(session.started_at)
+                    w = Window(w.times[:1], w.values[:1], w.flags[:1])
+            values = w.values[np.isfinite(w.values)]
+            if values.size:
+                found[p.key] = round(float(values.mean()), 1)
+        if found:
+            self._session_step(session, K.BASELINE_SET, SYSTEM_USER, now,
+                               "baseline captured: " + _baseline_text(found),
+                               {"baseline": session.baseline | found, "source": "captured"})
+
+    # --- operator actions --------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: int, user: str) -> Alarm:
+        with self._lock:
+            alarm = self.engine.get(alarm_id)
+            if alarm is None:
+                stored = self.store.get_alarm(alarm_id) if self.store else None
+                if stored is None:
+                    raise NotFound(f"no alarm with id {alarm_id}")
+                raise MonitorError(f"alarm {alarm_id} is {stored.state.value}: nothing to acknowledge")
+            now = self.clock.now()
+            events = self._alarm(Acknowledge(alarm_id, user, now))
+            self._audit(OperatorAction(now, user, "acknowledge", alarm.chair, str(alarm_id),
+                                       {"code": alarm.code, "message": alarm.message}))
+            return events[-1].alarm if events else alarm
+
+    def pause_audio(self, chair: str, user: str, duration_s: float | None = None) -> list[Alarm]:
+        with self._lock:
+            self._chair(chair)
+            now = self.clock.now()
+            events = self._alarm(PauseAudio(chair, user, now, duration_s))
+            until = self.engine.paused_until(chair)
+            self._audit(OperatorAction(now, user, "pause_audio", chair, None,
+                                       {"until": until, "alarms": [e.alarm_id for e in events]}))
+            return [e.alarm for e in events]
+
+    def start_session(self, chair: str, patient: str, user: str, protocol: str = "",
+                      drug: str | None = None, dose: str | None = None) -> Session:
+        with self._lock:
+            c = self._chair(chair)
+            if c.session is not None:
+                raise MonitorError(f"chair {chair} already has session {c.session.id}")
+            now = self.clock.now()
+            try:
+                session, event = new_session(
+                    chair=chair, patient=patient, user=user, now=now, preset_key=protocol,
+                    preset=self._presets.get(protocol), drug=drug, dose=dose)
+            except SessionError as exc:
+                raise MonitorError(str(exc)) from None
+            c.session = session
+            self._record(session, event, OperatorAction(now, user, "start_session", chair,
+                                                        session.id, {"protocol": protocol}))
+            self._apply_session_rules(session, now, user)
+            self._alarm(Arm(chair, now, session.nibp_interval_s, {}))
+            return session
+
+    def session_step(self, session_id: str, kind: SessionEventKind, user: str,
+                     detail: str = "", data: dict[str, Any] | None = None) -> Session:
+        """Record an infusion event, a note, the observation start or the session's end."""
+        with self._lock:
+            session = self._open_session(session_id)
+            now = self.clock.now()
+            if kind is K.LIMITS_CHANGED:
+                rules = self._parse_rules((data or {}).get("rules", []))
+                data = {"rules": [r.as_dict() for r in rules]}
+                detail = detail or "limits: " + ", ".join(
+                    f"{r.code} {r.priority.label} {r.as_dict().get(r.direction, '')}" for r in rules)
+            return self._session_step(session, kind, user, now, detail, data)
+
+    def set_baseline(self, session_id: str, values: dict[str, float], user: str) -> Session:
+        clean = {}
+        for key, value in values.items():
+            param = next((p for p in PARAMETERS if p.key == key), None)
+            if param is None or check_value(value) or not param.is_plausible(float(value)):
+                raise MonitorError(f"baseline {key}={value!r} is not a plausible value")
+            clean[key] = float(value)
+        return self.session_step(session_id, K.BASELINE_SET, user,
+                                 "baseline entered: " + _baseline_text(clean),
+                                 {"baseline": clean, "source": "entered"})
+
+    def set_limits(self, session_id: str, rules: list[dict[str, Any]], user: str) -> Session:
+        return self.session_step(session_id, K.LIMITS_CHANGED, user, data={"rules": rules})
+
+    def end_session(self, session_id: str, user: str) -> Session:
+        return self.session_step(session_id, K.SESSION_ENDED, user, "session ended")
+
+    # --- queries -----------------------------------------------------------------------
+
+    @property
+    def chair_ids(self) -> list[str]:
+        return list(self._chairs)
+
+    def status(self, chair: str) -> ChairStatus:
+        with self._lock:
+            c = self._chair(chair)
+            now = self.clock.now()
+            stale_after = self.config.display.stale_after_s
+            vitals = {}
+            for p in PARAMETERS:
+                latest = c.buffers[p.key].latest_valid()
+                if latest is None:
+                    vitals[p.key] = VitalStatus(p, None, None, None, True)
+                    continue
+                t, value = latest
+                age = max(0.0, now - t)
+                # NIBP is as fresh as its cycle allows: it is shown with its age instead
+                stale = age >= stale_after if p.continuous else age >= 3600
+                vitals[p.key] = VitalStatus(p, value, t, age, stale)
+
+            def current(key: str) -> float | None:
+                v = vitals[key]
+                return None if v.stale else v.value
+
+            pulse = current("hr") if current("hr") is not None else current("pr")
+            return ChairStatus(
+                chair=chair, label=c.label, connection=self._connection(c, now),
+                last_reading_at=c.last_receive, vitals=vitals,
+                news2=news2(current("spo2"), current("nibp_sys"), pulse),
+                alarms=self.engine.open_alarms(chair), session=c.session,
+                paused_until=self.engine.paused_until(chair),
+            )
+
+    def session(self, session_id: str) -> Session:
+        for c in self._chairs.values():
+            if c.session is not None and c.session.id == session_id:
+                return c.session
+        if session_id in self._ended:
+            return self._ended[session_id]
+        found = self.store.get_session(session_id) if self.store else None
+        if found is None:
+            raise NotFound(f"no session with id {session_id!r}")
+        return found
+
+    def open_alarms(self) -> list[Alarm]:
+        with self._lock:
+            return self.engine.open_alarms()
+
+    def trend(self, chair: str, parameter: str, seconds: float, max_points: int = 300) -> Window:
+        with self._lock:
+            c = self._chair(chair)
+            if parameter not in c.buffers:
+                raise NotFound(f"no parameter {parameter!r}")
+            return downsample(c.buffers[parameter].last(seconds, self.clock.now()), max_points)
+
+    def memory_bytes(self) -> int:
+        return sum(b.nbytes for c in self._chairs.values() for b in c.buffers.values())
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _alarm(self, cmd: Command) -> list[AlarmEvent]:
+        """The single place alarm state changes: decide, record, tell."""
+        events = self.engine.apply(cmd)
+        if events:
+            for e in events:
+                log.log(logging.WARNING if e.old_state is None else logging.INFO,
+                        "alarm %d chair %s %s: %s -> %s (%s)%s", e.alarm_id, e.chair,
+                        e.alarm.message, e.old_state.value if e.old_state else "-",
+                        e.new_state.value, e.note, f" by {e.user}" if e.user else "")
+            if self.store is not None:
+                self.store.add_records(events)
+            for listener in self._listeners:
+                try:
+                    listener(events)
+                except Exception:
+                    log.exception("alarm listener %r failed", listener)
+        return events
+
+    def _audit(self, action: OperatorAction) -> None:
+        log.info("action %s by %s on %s %s", action.action, action.user, action.chair or "-",
+                 action.target or "")
+        if self.store is not None:
+            self.store.add_records([action])
+
+    def _record(self, session: Session, event: SessionEvent, action: OperatorAction | None) -> None:
+        log.info("session %s chair %s: %s %s", session.id, session.chair, event.kind.value,
+                 event.detail)
+        if self.store is not None:
+            self.store.add_records([session, event] + ([action] if action else []))
+
+    def _session_step(self, session: Session, kind: SessionEventKind, user: str, now: float,
+                      detail: str, data: dict[str, Any] | None) -> Session:
+        try:
+            new, event = step(session, kind, user=user, now=now, detail=detail, data=data)
+        except SessionError as exc:
+            raise MonitorError(str(exc)) from None
+        c = self._chairs[session.chair]
+        c.session = new if new.state.is_open else None
+        if not new.state.is_open:  # readable at once, before the store's writer commits it
+            self._ended[new.id] = new
+            while len(self._ended) > 1000:
+                self._ended.popitem(last=False)
+        action = None if user == SYSTEM_USER else OperatorAction(
+            now, user, kind.value, session.chair, session.id, dict(event.data))
+        self._record(new, event, action)
+        if kind is K.BASELINE_SET:
+            self._alarm(SetBaseline(session.chair, new.baseline, now))
+        elif kind is K.LIMITS_CHANGED:
+            self._apply_session_rules(new, now, user)
+        elif kind is K.SESSION_ENDED:
+            self._alarm(Disarm(session.chair, now, user))
+            self._alarm(SetRules(session.chair, self.config.chair_rules(session.chair), now, user))
+        return new
+
+    def _apply_session_rules(self, session: Session, now: float, user: str | None) -> None:
+        preset = self._presets.get(session.protocol)
+        rules = merge_rules(self.config.chair_rules(session.chair),
+                            preset.limits if preset else (),
+                            rules_from_dicts(session.limit_overrides))
+        if rules != self.engine.rules(session.chair):
+            self._alarm(SetRules(session.chair, rules, now, user))
+
+    @staticmethod
+    def _parse_rules(items: Sequence[dict[str, Any]]) -> tuple[LimitRule, ...]:
+        try:
+            return rules_from_dicts(list(items))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise MonitorError(f"limits: {exc}") from None
+
+    def _open_session(self, session_id: str) -> Session:
+        session = self.session(session_id)
+        if not session.state.is_open:
+            raise MonitorError(f"session {session_id} has ended")
+        return session
+
+    def _chair(self, chair: str) -> _Chair:
+        try:
+            return self._chairs[chair]
+        except KeyError:
+            raise NotFound(f"no chair {chair!r}") from None
+
+    def _connection(self, c: _Chair, now: float) -> str:
+        d = self.config.display
+        last = c.last_receive
+        reported = max(c.offline_sources.values(), default=None)
+        if last is None or now - last >= d.offline_after_s or (reported is not None and last <= reported):
+            return "offline"
+        return "stale" if now - last >= d.stale_after_s else "online"
+
+
+def _normalise(r: Reading) -> tuple[Reading, RejectReason | None]:
+    """The slow path for readings with fields that are not plain Python types (numpy
+    numbers, ints for times): convert what can be converted, refuse the rest, so that only
+    plain floats, ints and strings go on to the buffers and the store."""
+    if (reason := check_value(r.value)) is not None:
+        return r, reason
+    if r.device_time is None or check_value(r.device_time) is not None:
+        return r, RejectReason.BAD_TIME
+    if r.receive_time is None or check_value(r.receive_time) is not None:
+        return r, RejectReason.BAD_TIME
+    integral = (r.seq is None or isinstance(r.seq, numbers.Integral)) and isinstance(
+        r.flags, numbers.Integral) and not isinstance(r.seq, bool)
+    if not integral or not isinstance(r.device, str) or not isinstance(r.chair, str) \
+            or not isinstance(r.parameter, str):
+        return r, RejectReason.BAD_FIELD
+    return Reading(
+        str(r.chair), str(r.parameter), None if r.value is None else float(r.value),
+        float(r.device_time), float(r.receive_time), str(r.device),
+        None if r.seq is None else int(r.seq), int(r.flags),
+    ), None
+
+
+def _describe(r: Reading) -> str:
+    return (f"chair={r.chair!r} parameter={r.parameter!r} value={r.value!r} "
+            f"device_time={r.device_time!r} device={r.device!r} seq={r.seq!r}")
+
+
+def _baseline_text(values: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(values.items()))

@@ -1,0 +1,69 @@
+"""Running a bay: the core plus the threads around it (the ticker; adapters come here too).
+
+``BayService`` owns the lifetime: start restores the core from the store and starts the
+ticker; stop stops them in reverse and flushes the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from monitor.clock import Clock
+from monitor.config import BayConfig
+from monitor.core import Monitor
+from monitor.store import SqliteStore
+
+__all__ = ["BayService", "Ticker"]
+
+log = logging.getLogger("chairside.service")
+
+
+class Ticker:
+    """Calls ``monitor.tick()`` every ``interval`` seconds on a thread of its own."""
+
+    def __init__(self, monitor: Monitor, interval: float = 1.0) -> None:
+        self._monitor = monitor
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chairside-ticker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._monitor.tick()
+            except Exception:  # a bug in one tick must not stop the alarms for good
+                log.exception("tick failed")
+
+
+class BayService:
+    def __init__(self, config: BayConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        store = SqliteStore(config.store.path, commit_interval=config.store.commit_interval_ms / 1000)
+        self.monitor = Monitor(config, store=store, clock=clock)
+        self._ticker = Ticker(self.monitor)
+
+    def start(self) -> None:
+        self.monitor.start()
+        self._ticker.start()
+        log.info("bay %s running with %d chairs", self.config.bay.id, len(self.config.chairs))
+
+    def stop(self) -> None:
+        self._ticker.stop()
+        self.monitor.close()
+        log.info("bay %s stopped", self.config.bay.id)
+
+    def __enter__(self) -> BayService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

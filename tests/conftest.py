@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.clock import ManualClock
+from monitor.config import BayConfig, parse_config
+from monitor.core import Monitor
+from monitor.readings import Reading
+from monitor.store import SqliteStore
+
+T0 = 1_800_000_000.0
+
+
+def bay_config(tmp_path: Path, chairs: int = 3, **sections: Any) -> BayConfig:
+    data = {"store": {"path": str(tmp_path / "bay.db")},
+            "chairs": [{"id": f"c{i}", "label": f"Chair {i}"} for i in range(1, chairs + 1)],
+            **sections}
+    return parse_config(data, "test.toml")
+
+
+class Harness:
+    """A real core on a real SQLite file, with a clock the test moves."""
+
+    def __init__(self, tmp_path: Path, **sections: Any) -> None:
+        self.tmp_path = tmp_path
+        self.config = bay_config(tmp_path, **sections)
+        self.clock = ManualClock(T0)
+        self.monitor = self._open()
+
+    def _open(self) -> Monitor:
+        store = SqliteStore(self.config.store.path, commit_interval=0.02)
+        monitor = Monitor(self.config, store=store, clock=self.clock)
+        monitor.start()
+        return monitor
+
+    def restart(self) -> Monitor:
+        self.monitor.close()
+        self.monitor = self._open()
+        return self.monitor
+
+    def reading(self, param: str, value: float | None, chair: str = "c1", flags: int = 0,
+                dt: float = 0.0, device: str = "dev-1", seq: int | None = None) -> Reading:
+        now = self.clock.now()
+        return Reading(chair, param, value, now + dt, now, device, seq, flags)
+
+    def feed(self, param: str, value: float | None, seconds: int = 1, **kw: Any) -> None:
+        """One reading a second for ``seconds`` seconds, ticking as a ticker would."""
+        for _ in range(seconds):
+            self.monitor.ingest([self.reading(param, value, **kw)])
+            self.monitor.tick()
+            self.clock.advance(1)
+
+    def flush(self) -> None:
+        assert self.monitor.store is not None
+        assert self.monitor.store.flush(timeout=10)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    yield h
+    h.monitor.close()

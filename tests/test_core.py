@@ -1,0 +1,298 @@
+"""The core end to end on a real SQLite file: ingest, rejection, sessions, alarms, restart."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+from conftest import T0, Harness
+
+from monitor.core import MonitorError, NotFound
+from monitor.readings import QualityFlag, Reading, RejectReason
+from monitor.records import AlarmState, SessionEventKind, SessionState
+
+K = SessionEventKind
+
+
+# --- one way in, and what it refuses ------------------------------------------------------
+
+
+def test_accepted_readings_reach_buffer_and_store(harness: Harness):
+    m = harness.monitor
+    result = m.ingest([harness.reading("hr", 72), harness.reading("spo2", 98, seq=5)])
+    assert (result.accepted, result.rejected) == (2, ())
+    assert m.store.wait_durable(result.ticket, timeout=10)
+    assert m.store.count_readings("c1") == 2
+    status = m.status("c1")
+    assert status.vitals["hr"].value == 72 and status.vitals["spo2"].value == 98
+    assert status.connection == "online"
+
+
+@pytest.mark.parametrize(("reading", "reason"), [
+    (dict(chair="c99"), RejectReason.UNKNOWN_CHAIR),
+    (dict(parameter="etco2"), RejectReason.UNKNOWN_PARAMETER),
+    (dict(value=math.nan), RejectReason.NOT_FINITE),
+    (dict(value=math.inf), RejectReason.NOT_FINITE),
+    (dict(value="72"), RejectReason.NOT_A_NUMBER),
+    (dict(value=True), RejectReason.NOT_A_NUMBER),
+    (dict(value=301), RejectReason.IMPLAUSIBLE),
+    (dict(value=19.5), RejectReason.IMPLAUSIBLE),
+    (dict(device_time=T0 + 301), RejectReason.FUTURE_TIME),
+    (dict(device_time=T0 - 12 * 3600 - 1), RejectReason.TOO_OLD),
+    (dict(device_time=math.nan), RejectReason.BAD_TIME),
+    (dict(device_time="yesterday"), RejectReason.BAD_TIME),
+    (dict(receive_time=None), RejectReason.BAD_TIME),
+    (dict(seq="12"), RejectReason.BAD_FIELD),
+    (dict(seq=True), RejectReason.BAD_FIELD),
+    (dict(flags=1.5), RejectReason.BAD_FIELD),
+    (dict(device=None), RejectReason.BAD_FIELD),
+])
+def test_each_rejection_reason_is_counted_logged_and_not_stored(harness: Harness, reading,
+                                                               reason, caplog):
+    good = harness.reading("hr", 72)
+    bad = good._replace(**reading)
+    with caplog.at_level(logging.WARNING, logger="chairside.core"):
+        result = harness.monitor.ingest([bad, good])  # never raises; the good one is kept
+    assert result.accepted == 1 and result.rejected == ((0, reason),)
+    assert harness.monitor.rejections.counts == {reason.value: 1}
+    assert f"reading rejected: {reason.value}" in caplog.text
+    harness.flush()
+    rows = list(harness.monitor.store.iter_readings("c1", 0, None))
+    assert rows == [good]
+
+
+def test_plausible_range_edges_are_inclusive(harness: Harness):
+    result = harness.monitor.ingest([harness.reading("spo2", 50), harness.reading("spo2", 100),
+                                     harness.reading("nibp_dia", 15), harness.reading("hr", 300)])
+    assert result.accepted == 4
+
+
+def test_numpy_and_int_fields_are_stored_as_plain_python_numbers(harness: Harness):
+    r = harness.reading("hr", np.float32(72))._replace(
+        device_time=np.float64(T0), receive_time=int(T0), seq=np.int64(9), flags=np.uint16(2))
+    result = harness.monitor.ingest([r, harness.reading("spo2", 97)])
+    assert result.accepted == 2
+    assert harness.monitor.store.wait_durable(result.ticket, timeout=10)  # the writer got plain types
+    first = next(iter(harness.monitor.store.iter_readings("c1", 0, None)))
+    assert first == Reading("c1", "hr", 72.0, T0, T0, "dev-1", 9, 2)
+    assert [type(x) for x in first[2:5]] == [float, float, float]
+
+
+def test_a_reading_older_than_a_full_buffer_is_too_old(tmp_path):
+    h = Harness(tmp_path, buffers={"continuous_hours": 0.001})  # 3.6 s of 1 Hz: 4 samples
+    for i in range(4):
+        assert h.monitor.ingest([h.reading("hr", 70, dt=-i * 0.5)]).accepted == 1
+    result = h.monitor.ingest([h.reading("hr", 70, dt=-3.5)])
+    assert result.rejected == ((0, RejectReason.TOO_OLD),)
+    h.monitor.close()
+
+
+def test_flags_only_reading_is_kept_with_no_value(harness: Harness):
+    r = harness.reading("spo2", None, flags=QualityFlag.SENSOR_OFF)
+    assert harness.monitor.ingest([r]).accepted == 1
+    harness.flush()
+    (stored,) = harness.monitor.store.iter_readings("c1", 0, None)
+    assert stored.value is None and stored.flags == QualityFlag.SENSOR_OFF
+
+
+def test_rejection_log_is_throttled_but_every_one_is_counted(harness: Harness, caplog):
+    bad = harness.reading("hr", 999)
+    with caplog.at_level(logging.WARNING, logger="chairside.core"):
+        for _ in range(100):
+            harness.monitor.ingest([bad])
+    assert harness.monitor.rejections.counts["implausible"] == 100
+    assert len(caplog.records) < 5
+
+
+# --- alarms through the core --------------------------------------------------------------
+
+
+def test_alarm_events_are_stored_and_heard(harness: Harness):
+    heard = []
+    harness.monitor.subscribe(heard.extend)
+    harness.feed("spo2", 86, seconds=16)
+    (alarm,) = harness.monitor.open_alarms()
+    assert alarm.message == "SpO2 86 < 90" and heard[0].alarm.id == alarm.id
+    acked = harness.monitor.acknowledge(alarm.id, "nurse.ann")
+    assert acked.state is AlarmState.ACKNOWLEDGED
+    harness.flush()
+    store = harness.monitor.store
+    assert [e.new_state for e in store.alarm_events()] == [AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED]
+    (action,) = store.operator_actions()
+    assert (action.user, action.action, action.target) == ("nurse.ann", "acknowledge", str(alarm.id))
+
+
+def test_acknowledge_errors_name_the_problem(harness: Harness):
+    with pytest.raises(NotFound, match="no alarm with id 7"):
+        harness.monitor.acknowledge(7, "n")
+    harness.feed("nibp_sys", 190)
+    (alarm,) = harness.monitor.open_alarms()
+    harness.feed("nibp_sys", 120)
+    harness.flush()
+    with pytest.raises(MonitorError, match=f"alarm {alarm.id} is cleared"):
+        harness.monitor.acknowledge(alarm.id, "n")
+
+
+def test_pause_audio_is_audited(harness: Harness):
+    harness.feed("nibp_sys", 190)
+    (paused,) = harness.monitor.pause_audio("c1", "nurse.bob", duration_s=30)
+    assert paused.state is AlarmState.PAUSED
+    harness.flush()
+    (action,) = harness.monitor.store.operator_actions()
+    assert action.action == "pause_audio" and action.detail["until"] == paused.paused_until
+
+
+def test_connection_state_goes_stale_then_offline_and_back(harness: Harness):
+    m = harness.monitor
+    assert m.status("c1").connection == "offline"  # never heard from
+    m.ingest([harness.reading("hr", 70)])
+    assert m.status("c1").connection == "online"
+    harness.clock.advance(10)
+    assert m.status("c1").connection == "stale"
+    assert m.status("c1").vitals["hr"].stale
+    harness.clock.advance(50)
+    assert m.status("c1").connection == "offline"
+    m.ingest([harness.reading("hr", 70)])
+    assert m.status("c1").connection == "online"
+    m.report_connection("c1", "dev-1", online=False, detail="unplugged")
+    assert m.status("c1").connection == "offline"
+
+
+def test_news2_uses_current_values_only(harness: Harness):
+    harness.monitor.ingest([harness.reading("spo2", 93), harness.reading("pr", 115),
+                            harness.reading("nibp_sys", 105)])
+    score = harness.monitor.status("c1").news2
+    assert score.components == {"spo2": 2, "systolic": 1, "pulse": 2} and score.total == 5
+    harness.clock.advance(20)  # SpO2 and pulse are stale now; a stale value is not scored
+    score = harness.monitor.status("c1").news2
+    assert score.missing == ("spo2", "pulse") and score.components == {"systolic": 1}
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def test_session_workflow_is_recorded(harness: Harness):
+    m = harness.monitor
+    s = m.start_session("c1", "MRN 0042", "nurse.ann", protocol="magnesium")
+    assert (s.drug, s.nibp_interval_s, s.state) == ("Magnesium sulfate", 900, SessionState.MONITORING)
+    harness.clock.advance(60)
+    m.session_step(s.id, K.INFUSION_STARTED, "nurse.ann", "started at 100 mL/h")
+    m.session_step(s.id, K.RATE_CHANGED, "nurse.ann", "200 mL/h")
+    m.session_step(s.id, K.NOTE, "nurse.ann", "patient reports flushing")
+    s = m.session_step(s.id, K.OBSERVATION_STARTED, "nurse.ann")
+    assert s.state is SessionState.OBSERVATION and s.infusion_stopped_at == T0 + 60
+    s = m.end_session(s.id, "nurse.ann")
+    assert s.state is SessionState.ENDED and m.status("c1").session is None
+    harness.flush()
+    kinds = [e.kind for e in m.store.session_events(s.id)]
+    assert kinds == [K.SESSION_STARTED, K.INFUSION_STARTED, K.RATE_CHANGED, K.NOTE,
+                     K.OBSERVATION_STARTED, K.SESSION_ENDED]
+    assert m.store.get_session(s.id) == s
+    assert len(m.store.operator_actions()) == 6
+
+
+def test_session_errors(harness: Harness):
+    m = harness.monitor
+    with pytest.raises(MonitorError, match="unknown protocol preset 'nope'"):
+        m.start_session("c1", "P1", "n", protocol="nope")
+    with pytest.raises(MonitorError, match="needs a patient label"):
+        m.start_session("c1", "  ", "n")
+    with pytest.raises(NotFound, match="no chair 'c9'"):
+        m.start_session("c9", "P1", "n")
+    s = m.start_session("c1", "P1", "n")
+    with pytest.raises(MonitorError, match="already has session"):
+        m.start_session("c1", "P2", "n")
+    with pytest.raises(MonitorError, match="cannot record rate changed while the session is monitoring"):
+        m.session_step(s.id, K.RATE_CHANGED, "n", "100 mL/h")
+    m.end_session(s.id, "n")
+    with pytest.raises(MonitorError, match="has ended"):
+        m.session_step(s.id, K.NOTE, "n", "late note")
+    with pytest.raises(NotFound, match="no session with id 'zzz'"):
+        m.end_session("zzz", "n")
+
+
+def test_protocol_limits_apply_for_the_session_and_end_with_it(harness: Harness):
+    m = harness.monitor
+    s = m.start_session("c1", "P1", "n", protocol="magnesium")  # NIBP sys < 95 medium
+    harness.feed("nibp_sys", 93)
+    assert [a.code for a in m.open_alarms()] == ["NIBP_SYS_LOW"]
+    m.end_session(s.id, "n")
+    harness.feed("nibp_sys", 93)
+    assert m.open_alarms() == []  # back to the default < 90
+
+
+def test_nurse_changes_session_limits(harness: Harness):
+    m = harness.monitor
+    s = m.start_session("c1", "P1", "n")
+    s = m.set_limits(s.id, [{"parameter": "hr", "high": 100, "priority": "medium", "delay_s": 5}],
+                     "charge.nurse")
+    assert s.limit_overrides == ({"parameter": "hr", "high": 100.0, "priority": "medium",
+                                  "delay_s": 5.0},)
+    harness.feed("hr", 105, seconds=6)
+    assert [a.message for a in m.open_alarms()] == ["HR 105 > 100"]
+    with pytest.raises(MonitorError, match="limits: rule 1: unknown parameter 'xx'"):
+        m.set_limits(s.id, [{"parameter": "xx", "low": 1}], "n")
+
+
+def test_baseline_is_captured_from_the_first_minutes(harness: Harness):
+    m = harness.monitor
+    harness.feed("nibp_sys", 140)  # the cuff reading at hook-up
+    s = m.start_session("c1", "P1", "n")
+    for i in range(300):
+        m.ingest([harness.reading("hr", 70 + i % 3)])
+        harness.clock.advance(1)
+    m.tick()
+    s = m.session(s.id)
+    assert s.baseline_source == "captured" and s.baseline == {"hr": 71.0, "nibp_sys": 140.0}
+    # 20 % below 140 is 112: the baseline rule now fires on the next cuff reading
+    harness.feed("nibp_sys", 110)
+    assert [a.code for a in m.open_alarms()] == ["NIBP_SYS_BELOW_BASELINE"]
+
+
+def test_entered_baseline_wins_and_bad_values_are_refused(harness: Harness):
+    m = harness.monitor
+    s = m.start_session("c1", "P1", "n")
+    s = m.set_baseline(s.id, {"nibp_sys": 150}, "nurse.ann")
+    assert s.baseline == {"nibp_sys": 150.0} and s.baseline_source == "entered"
+    with pytest.raises(MonitorError, match="not a plausible value"):
+        m.set_baseline(s.id, {"nibp_sys": 9000}, "n")
+
+
+def test_technical_alarms_are_armed_by_a_session(harness: Harness):
+    m = harness.monitor
+    harness.feed("spo2", 97)
+    harness.clock.advance(60)
+    m.tick()
+    assert m.open_alarms() == []
+    m.start_session("c1", "P1", "n")
+    harness.feed("spo2", 97)
+    harness.clock.advance(30)
+    m.tick()
+    assert [a.code for a in m.open_alarms()] == ["NO_DATA"]
+
+
+# --- restart ------------------------------------------------------------------------------
+
+
+def test_restart_restores_buffers_sessions_and_open_alarms(harness: Harness):
+    m = harness.monitor
+    s = m.start_session("c1", "P1", "n", protocol="ketamine")
+    harness.feed("spo2", 86, seconds=16)
+    (alarm,) = m.open_alarms()
+    m.pause_audio("c1", "n")
+    harness.flush()
+    m = harness.restart()
+    assert m.status("c1").session == m.session(s.id)
+    assert m.session(s.id).state is SessionState.MONITORING
+    (restored,) = m.open_alarms()
+    assert restored.id == alarm.id and restored.state is AlarmState.PAUSED
+    assert m.status("c1").vitals["spo2"].value == 86
+    assert m.trend("c1", "spo2", 60).times.size == 16
+    # the engine carries on: pause expiry, new ids after the old ones
+    harness.clock.advance(200)
+    m.tick()
+    assert m.open_alarms()[0].state is AlarmState.ACTIVE
+    harness.feed("nibp_sys", 250)
+    assert max(a.id for a in m.open_alarms()) == alarm.id + 1
