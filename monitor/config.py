@@ -13,7 +13,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +28,17 @@ from pydantic import (
 from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule, rules_from_dicts
 from monitor.records import Priority
 
-__all__ = ["BayConfig", "ConfigError", "ProtocolPreset", "load_config", "parse_config"]
+__all__ = [
+    "BayConfig",
+    "ConfigError",
+    "Hl7Source",
+    "MqttSource",
+    "ProtocolPreset",
+    "SerialSource",
+    "SourceConfig",
+    "load_config",
+    "parse_config",
+]
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -152,6 +162,62 @@ class ChairConfig(_Model):
         return self.label or self.id
 
 
+class SerialSource(_Model):
+    """A bedside device on a serial line (USB-serial adapter, or a simulator's pty)."""
+
+    kind: Literal["serial"]
+    name: Name
+    chair: Name
+    port: str  # /dev/ttyUSB0, /dev/serial/by-id/..., or a pty path
+    protocol: Literal["masimo", "nonin", "nellcor", "chairside"]
+    baudrate: int = Field(9600, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    device: str = ""  # device id in the record; default: the source name (or the SN sent)
+    use_device_time: bool = False  # serial devices' clocks are often unset: receive time
+    reconnect_max_s: float = Field(30, gt=0)
+
+
+class MqttSource(_Model):
+    """A Mosquitto (or other MQTT) broker carrying chairside/<bay>/<chair>/vitals."""
+
+    kind: Literal["mqtt"]
+    name: Name
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    bay: Name = "bay1"  # the <bay> of the topics
+    topic_prefix: Name = "chairside"
+    client_id: Name = "chairside-monitor"
+    protocol: Literal["5", "3.1.1"] = "5"
+    session_expiry_s: int = Field(7 * 24 * 3600, gt=0)  # MQTT 5: the broker keeps our queue
+    keepalive_s: int = Field(30, ge=5)
+    username: str | None = None
+    password_file: Path | None = None  # first line is the password (kept out of this file)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    reconnect_max_s: float = Field(30, gt=0)
+    chairs: dict[Name, Name] = Field(default_factory=dict)  # topic chair -> chair id, if they differ
+
+
+class Hl7Source(_Model):
+    """A TCP listener for HL7 v2 ORU^R01 (IHE PCD-01) over MLLP from monitor gateways."""
+
+    kind: Literal["hl7"]
+    name: Name
+    host: str = "127.0.0.1"
+    port: int = Field(2575, ge=0, le=65535)  # 0: any free port (tests)
+    max_message_bytes: int = Field(1 << 20, ge=1024, le=16 << 20)
+    idle_timeout_s: float = Field(300, gt=0)
+    beds: dict[str, Name] = Field(default_factory=dict)  # PV1-3 (as sent) -> chair id
+    devices: dict[str, Name] = Field(default_factory=dict)  # MSH-3 or OBX-18 -> chair id
+    accept_demo: bool = False  # OBX-8 DEMO values are refused unless this is set
+
+
+SourceConfig = Annotated[SerialSource | MqttSource | Hl7Source, Field(discriminator="kind")]
+
+
 class BayConfig(_Model):
     bay: BaySection = BaySection()
     store: StoreSection = StoreSection()
@@ -163,6 +229,7 @@ class BayConfig(_Model):
     limit_profiles: dict[Name, LimitProfile] = Field(default_factory=dict)
     protocols: dict[Name, ProtocolPreset] = Field(default_factory=dict)
     chairs: tuple[ChairConfig, ...] = Field(min_length=1)
+    sources: tuple[SourceConfig, ...] = ()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> BayConfig:
@@ -170,6 +237,17 @@ class BayConfig(_Model):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"chairs: duplicate chair id(s) {', '.join(dupes)}")
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources: duplicate source name(s) {', '.join(dupes)}")
+        known = set(ids)
+        for i, src in enumerate(self.sources):
+            targets = {"serial": lambda s: [s.chair], "mqtt": lambda s: list(s.chairs.values()),
+                       "hl7": lambda s: [*s.beds.values(), *s.devices.values()]}[src.kind](src)
+            for chair in targets:
+                if chair not in known:
+                    raise ValueError(f"sources[{i}] ({src.name}): no chair {chair!r} in [[chairs]]")
         profiles = self.profiles()
         if self.bay.default_profile not in profiles:
             raise ValueError(f"bay.default_profile: no limit profile {self.bay.default_profile!r}"
