@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -84,6 +84,8 @@ class Sink(Protocol):
     def ingest(self, readings: Iterable[Reading]) -> IngestResult: ...
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
+
+    def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None: ...
 
 
 class SourceState(StrEnum):

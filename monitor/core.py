@@ -15,6 +15,8 @@ to the store's writer for durability; ``IngestResult.ticket`` says when they are
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import numbers
 import threading
@@ -137,6 +139,11 @@ class Monitor:
         self.accepted = 0
         self._presets = config.presets()
         self._ended: OrderedDict[str, Session] = OrderedDict()
+        self._durable_lock = threading.Lock()
+        self._durable_waiters: list[tuple[int, int, Callable[[], None]]] = []
+        self._durable_seq = itertools.count()
+        if store is not None:
+            store.add_commit_listener(self._run_durable)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -170,6 +177,28 @@ class Monitor:
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+    def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once everything up to store ticket ``ticket`` is committed
+        (at once without a store or ticket). It runs on the store's writer thread: keep it
+        short, and never wait on the store inside it."""
+        if self.store is None or ticket is None or self.store.committed_ticket >= ticket:
+            callback()
+            return
+        with self._durable_lock:
+            heapq.heappush(self._durable_waiters, (ticket, next(self._durable_seq), callback))
+        self._run_durable(self.store.committed_ticket)  # it may have committed meanwhile
+
+    def _run_durable(self, committed: int) -> None:
+        due = []
+        with self._durable_lock:
+            while self._durable_waiters and self._durable_waiters[0][0] <= committed:
+                due.append(heapq.heappop(self._durable_waiters)[2])
+        for callback in due:
+            try:
+                callback()
+            except Exception:
+                log.exception("durability callback %r failed", callback)
 
     def subscribe(self, listener: Callable[[list[AlarmEvent]], None]) -> None:
         """``listener(events)`` is called (under the core's lock) after each alarm change."""

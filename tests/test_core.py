@@ -296,3 +296,16 @@ def test_restart_restores_buffers_sessions_and_open_alarms(harness: Harness):
     assert m.open_alarms()[0].state is AlarmState.ACTIVE
     harness.feed("nibp_sys", 250)
     assert max(a.id for a in m.open_alarms()) == alarm.id + 1
+
+
+def test_on_durable_runs_after_the_commit(harness: Harness):
+    import threading
+
+    done = threading.Event()
+    result = harness.monitor.ingest([harness.reading("hr", 70)])
+    harness.monitor.on_durable(result.ticket, done.set)
+    assert done.wait(timeout=10)
+    assert harness.monitor.store.committed_ticket >= result.ticket
+    ran = []
+    harness.monitor.on_durable(None, lambda: ran.append(1))  # nothing to wait for: at once
+    assert ran == [1]
