@@ -1,0 +1,77 @@
+"""The command line: export, demo, help, and bad input as exit status 2 with a reason."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Harness
+
+from monitor.cli import main
+from monitor.export import CSV_COLUMNS
+from monitor.readings import QualityFlag
+
+
+@pytest.fixture
+def exported_session(tmp_path):
+    h = Harness(tmp_path)
+    s = h.monitor.start_session("c1", "MRN-7", "nurse.ann", protocol="magnesium")
+    h.feed("spo2", 97, seconds=3, seq=1)
+    h.feed("spo2", None, seconds=1, flags=QualityFlag.SENSOR_OFF | QualityFlag.ARTIFACT)
+    h.feed("nibp_sys", 121, seconds=1, device="cuff-1")
+    h.feed("hr", 70, seconds=1, chair="c2")  # another chair: not in this session
+    h.monitor.end_session(s.id, "nurse.ann")
+    h.monitor.close()
+    config = tmp_path / "bay.toml"
+    config.write_text(f'[store]\npath = "{h.config.store.path}"\n'
+                      '[[chairs]]\nid = "c1"\n[[chairs]]\nid = "c2"\n')
+    return config, s
+
+
+def test_export_csv_has_the_contract_columns_and_one_row_per_reading(exported_session, tmp_path):
+    config, session = exported_session
+    out = tmp_path / "out.csv"
+    assert main(["export", "--config", str(config), "--session", session.id, "--format", "csv",
+                 "--out", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.reader(fh))
+    assert tuple(rows[0]) == CSV_COLUMNS == ("time_utc", "chair", "session_id", "parameter", "value",
+                                             "unit", "device", "flags")
+    body = rows[1:]
+    assert len(body) == 5
+    assert body[0] == ["2027-01-15T08:00:00.000Z", "c1", session.id, "spo2", "97", "%", "dev-1", ""]
+    assert body[3][3:] == ["spo2", "", "%", "dev-1", "SENSOR_OFF|ARTIFACT"]
+    assert body[4][3:] == ["nibp_sys", "121", "mmHg", "cuff-1", ""]
+
+
+def test_export_refuses_to_overwrite_and_unknown_sessions(exported_session, tmp_path, capsys):
+    config, session = exported_session
+    out = tmp_path / "out.csv"
+    out.write_text("keep me")
+    args = ["export", "--config", str(config), "--session", session.id, "--out", str(out)]
+    assert main(args) == 2
+    assert "exists; use --force" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main([*args, "--force"]) == 0 and out.read_text().startswith("time_utc,")
+    assert main(["export", "--config", str(config), "--session", "nope", "--out", "-"]) == 2
+    assert "no session with id 'nope'" in capsys.readouterr().err
+
+
+def test_every_command_has_help():
+    for command in ("run", "demo", "check-config", "export"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+
+
+def test_headless_demo_runs_and_prints_the_bay(tmp_path):
+    db = tmp_path / "demo.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "demo", "--chairs", "3", "--seconds", "2", "--db", str(db)],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert "Chairside demo bay, t+1s  (not a medical device)" in proc.stdout
+    assert proc.stdout.count("c03  online") == 2
+    assert db.exists()
