@@ -33,9 +33,11 @@ __all__ = [
     "ConfigError",
     "Hl7Source",
     "MqttSource",
+    "Name",
     "ProtocolPreset",
     "SerialSource",
     "SourceConfig",
+    "describe_errors",
     "load_config",
     "parse_config",
 ]
@@ -297,22 +299,27 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def describe_errors(exc: ValidationError, source: str) -> str:
+    """A pydantic error as lines of ``source: key.path: what is wrong``."""
+    problems = []
+    for err in exc.errors():
+        where = _loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "too_short":
+            msg = "must have at least one entry"
+        problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+    return "\n".join(problems)
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | None = None) -> BayConfig:
     try:
         config = BayConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = _loc(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            elif err["type"] == "too_short":
-                msg = "must have at least one entry"
-            problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
-        raise ConfigError("\n".join(problems)) from None
+        raise ConfigError(describe_errors(exc, source)) from None
     if base is not None and not config.store.path.is_absolute():
         config = config.with_store_path(base / config.store.path)
     return config

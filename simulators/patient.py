@@ -31,6 +31,7 @@ class Effect:
     ramp_s: float = 30.0
     flags: int = 0
     no_value: bool = False
+    noise: float = 0.0  # extra jitter (motion artifact), +- this much
 
     def weight(self, t: float) -> float:
         """0..1: how much of the effect applies at ``t`` seconds."""
@@ -80,7 +81,11 @@ class PatientModel:
         return float(rng.uniform(-1, 1))
 
     def _shift(self, parameter: str, t: float) -> float:
-        return sum(e.delta * e.weight(t) for e in self.effects if e.covers(parameter))
+        total = 0.0
+        for i, e in enumerate(self.effects):
+            if e.covers(parameter) and (w := e.weight(t)):
+                total += e.delta * w + (e.noise * self._noise(t, 10 + i) if e.noise else 0.0)
+        return total
 
     def _state(self, t: float) -> tuple[int, set[str]]:
         flags, silenced = 0, set()
@@ -100,7 +105,7 @@ class PatientModel:
         spo2 = self.spo2 + 0.4 * math.sin(2 * math.pi * t / 600 + p[3]) + 0.5 * self._noise(t, 2) \
             + self._shift("spo2", t)
         values: dict[str, float | None] = {
-            "hr": round(hr), "pr": round(pr), "spo2": round(min(100.0, spo2)),
+            "hr": round(hr), "pr": round(pr), "spo2": round(min(100.0, max(50.0, spo2))),
         }
         flags, silenced = self._state(t)
         for key in values:
@@ -115,9 +120,10 @@ class PatientModel:
         if cycle < 0 or not (done <= t < done + 1):
             return None
         start = cycle * self.nibp_interval_s
-        sys = self.sys + 4 * self._noise(start, 3) + self._shift("nibp_sys", start)
-        dia = self.dia + 3 * self._noise(start, 4) + self._shift("nibp_dia", start) \
-            + 0.5 * self._shift("nibp_sys", start)
+        sys_shift = self._shift("nibp_sys", start)
+        dia_shift = self._shift("nibp_dia", start) or 0.5 * sys_shift  # dia follows sys halfway
+        sys = self.sys + 4 * self._noise(start, 3) + sys_shift
+        dia = self.dia + 3 * self._noise(start, 4) + dia_shift
         return {"nibp_sys": round(sys), "nibp_dia": round(dia),
                 "nibp_map": round(dia + (sys - dia) / 3)}
 

@@ -1,0 +1,126 @@
+"""A bedside device on a serial line: one thread per port, pyserial for the I/O.
+
+The thread opens the port with the configured framing, reads whatever bytes arrive, cuts
+them into lines (``LineSplitter``: partial lines kept, over-long or non-UTF-8 lines dropped
+and counted, resynchronised at the next line end), parses each line with the port's
+protocol (pure functions in ``devices.parsers.serial_lines``) and hands the readings to the
+core. When the port fails (unplugged adapter, read error) it tells the core the device is
+offline (a technical alarm on an armed chair), closes the port and reopens it with
+exponential backoff until the device is back, without operator action.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import serial
+
+from devices.parsers.lines import LineError, LineSplitter
+from devices.parsers.serial_lines import PARSERS
+from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
+from monitor.config import SerialSource as SerialConfig
+
+__all__ = ["SerialSource"]
+
+FIRST_RETRY_S = 0.25
+READ_TIMEOUT_S = 0.2  # how often the thread looks at its stop flag while idle
+
+
+class SerialSource(SourceBase):
+    kind = "serial"
+
+    def __init__(self, config: SerialConfig, sink: Sink) -> None:
+        super().__init__(config.name, sink)
+        self.config = config
+        self._parse = PARSERS[config.protocol]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._port: serial.Serial | None = None
+        self._offline_reported = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._set_state(SourceState.STARTING)
+        self._thread = threading.Thread(target=self._run, name=f"serial-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._set_state(SourceState.STOPPED)
+
+    def health(self) -> dict[str, Any]:
+        return super().health() | {"port": self.config.port, "protocol": self.config.protocol,
+                                   "chair": self.config.chair}
+
+    # --- the port thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = FIRST_RETRY_S
+        while not self._stop.is_set():
+            try:
+                port = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._lost(f"cannot open {self.config.port}: {exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.config.reconnect_max_s)
+                continue
+            delay = FIRST_RETRY_S
+            self._set_state(SourceState.CONNECTED)
+            if self._offline_reported:
+                self.reconnects += 1
+                self._offline_reported = False
+                self.sink.report_connection(self.config.chair, self.name, True, "port reopened")
+            try:
+                self._read(port)
+            except (serial.SerialException, OSError) as exc:
+                self._lost(f"read error on {self.config.port}: {exc}")
+            except Exception as exc:  # a bug must not end the port's thread for good
+                self.log.exception("unexpected error reading %s", self.config.port)
+                self._lost(f"unexpected error: {exc!r}")
+            finally:
+                port.close()
+            self._stop.wait(delay)
+
+    def _open(self) -> serial.Serial:
+        c = self.config
+        return serial.Serial(
+            c.port, baudrate=c.baudrate, bytesize=c.bytesize, parity=c.parity,
+            stopbits=c.stopbits, timeout=READ_TIMEOUT_S, exclusive=True,
+        )
+
+    def _read(self, port: serial.Serial) -> None:
+        splitter = LineSplitter()
+        while not self._stop.is_set():
+            data = port.read(max(1, port.in_waiting))
+            if data:
+                for item in splitter.feed(data):
+                    self._line(item)
+
+    def _line(self, item: str | LineError) -> None:
+        if isinstance(item, LineError):
+            self.reject(item.reason, item.detail)
+            return
+        try:
+            frame = self._parse(item)
+        except ParseError as exc:
+            self.reject(exc.reason, str(exc))
+            return
+        if frame is None:  # a header line: nothing to take
+            return
+        readings = frame_readings(
+            frame, chair=self.config.chair, device=self.config.device or self.name,
+            receive_time=self.sink.clock.now(), use_device_time=self.config.use_device_time)
+        if readings:
+            self.deliver(readings)
+
+    def _lost(self, error: str) -> None:
+        self._set_state(SourceState.DISCONNECTED, error)
+        if not self._offline_reported:
+            self._offline_reported = True
+            self.sink.report_connection(self.config.chair, self.name, False, error)
