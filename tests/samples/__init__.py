@@ -1,0 +1,1 @@
+"""Sample device output for the tests (wire lines, messages), one module per family."""
