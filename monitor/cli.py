@@ -2,6 +2,7 @@
 
     chairside run --config bay.toml        run the bay (core, store, ticker)
     chairside demo [--chairs 8]            a simulated bay, printed once a second
+    chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
     chairside export --config bay.toml --session ID --format csv --out FILE
 
@@ -12,6 +13,7 @@ Exit status: 0 success, 2 bad input (configuration, unknown session, existing ou
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -28,6 +30,8 @@ from monitor.export import write_csv
 from monitor.service import BayService
 from monitor.store import SqliteStore, StoreError
 from simulators.demo import DemoBay, demo_config
+from simulators.runner import Endpoints, Simulation
+from simulators.scenario import Scenario, load_scenario
 
 __all__ = ["main"]
 
@@ -90,6 +94,43 @@ def cmd_export(args: argparse.Namespace) -> int:
                 n = write_csv(store, session, fh, time.time())
     log.info("exported %d readings of session %s to %s", n, session.id, args.out)
     return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    endpoints = Endpoints(Path(args.serial_dir), mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                          bay=args.bay, hl7_host=args.hl7_host, hl7_port=args.hl7_port)
+    sim = Simulation(scenario, endpoints)
+    if args.print_config:
+        print(bay_toml(scenario, sim.sources_config()))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sim.open()
+    log.info("scenario %s: %d chairs; serial links in %s, MQTT %s:%d, HL7 %s:%d", scenario.name,
+             len(scenario.chairs), endpoints.serial_dir, args.mqtt_host, args.mqtt_port,
+             args.hl7_host, args.hl7_port)
+    try:
+        sim.run(stop, until_s=args.seconds, speed=args.speed)
+    finally:
+        sim.close()
+    return 0
+
+
+def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
+    """A bay configuration (TOML) that reads a simulation: its chairs and sources."""
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)
+
+    lines = [f"# Bay for scenario {scenario.name!r} (chairside simulate --print-config)", ""]
+    for chair in scenario.chairs:
+        lines += ["[[chairs]]", f"id = {value(chair.chair)}", ""]
+    for source in sources:
+        lines += ["[[sources]]", *(f"{k} = {value(v)}" for k, v in source.items()), ""]
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -168,6 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--db", default=None, help="keep the demo database here (default: temporary)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="simulated bedside monitors on real transports")
+    p.add_argument("--scenario", required=True,
+                   help="a scenario file, or the name of a shipped one (e.g. demo-bay, technical)")
+    p.add_argument("--serial-dir", default="/tmp/chairside-sim",
+                   help="folder for the serial chairs' pty links (default /tmp/chairside-sim)")
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--bay", default="bay1", help="the <bay> of the MQTT topics")
+    p.add_argument("--hl7-host", default="127.0.0.1")
+    p.add_argument("--hl7-port", type=int, default=2575)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this simulated time")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the bay configuration that reads this simulation, then exit")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from devices.registry import make_source
+from devices.source import Source
 from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
@@ -50,13 +52,24 @@ class BayService:
         store = SqliteStore(config.store.path, commit_interval=config.store.commit_interval_ms / 1000)
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
+        self.sources: list[Source] = [make_source(s, self.monitor) for s in config.sources]
 
     def start(self) -> None:
         self.monitor.start()
         self._ticker.start()
-        log.info("bay %s running with %d chairs", self.config.bay.id, len(self.config.chairs))
+        for source in self.sources:
+            source.start()
+        log.info("bay %s running with %d chairs and %d sources", self.config.bay.id,
+                 len(self.config.chairs), len(self.sources))
+        if not self.sources:
+            log.warning("no [[sources]] configured: no device will be read")
 
     def stop(self) -> None:
+        for source in reversed(self.sources):
+            try:
+                source.stop()
+            except Exception:
+                log.exception("stopping source %s failed", source.name)
         self._ticker.stop()
         self.monitor.close()
         log.info("bay %s stopped", self.config.bay.id)

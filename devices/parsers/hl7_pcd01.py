@@ -1,0 +1,601 @@
+"""IHE PCD-01 (HL7 v2 ORU^R01) messages to observations, and the ACKs that answer them.
+
+Pure functions, no sockets: :func:`parse_pcd01` takes the text of one message (as carried by
+one MLLP frame) and returns a :class:`Pcd01Message`; :func:`build_ack` writes the answer.
+Segments and fields are read with python-hl7 (``hl7.parse``); components, times and ACKs
+are done here, because the rules below are PCD-01's, not generic HL7's.
+
+What is taken from each OBX (PROTOCOLS.md section 4):
+
+- OBX-3: the parameter, by its IEEE 11073 MDC code (``150456^MDC_PULS_OXIM_SAT_O2^MDC``). A
+  code given only by its reference id (``^MDC_PULS_OXIM_SAT_O2^MDC``, or a vendor-local
+  identifier before it, or the code ``0``) is looked up by name. The CWE alternate triplet
+  (OBX-3.4-6) is used when the primary one is not MDC. When the number and the name name
+  different parameters of the table the observation is refused (``code_mismatch``). Codes
+  not in the table (respiration, temperature, and the MDS/VMD/channel rows that describe
+  the device hierarchy) are ignored, and counted as ``unknown_code`` only when they carry a
+  numeric value.
+- OBX-4: the PCD containment sub-id (``1.3.1.150456``, ``1.2.1.1``; trailing ``.0`` levels
+  are the row's own level). A device-level row (one without a value) passes its OBX-18
+  equipment id and an OBX-8 ``DEMO`` on to the rows below it; a device-level row without a
+  sub-id passes them on to every row of the message.
+- OBX-5: a plain HL7 NM decimal (``-12``, ``97``, ``36.5``; no exponent, no ``nan``). OBX-2
+  is not checked: whatever it says, the value must be such a number. An empty value, an
+  OBX-11 status ``X`` (cannot be obtained), ``D`` (deleted) or ``W`` (posted in error), or
+  one of the IEEE 11073-20601 FLOAT special values (NaN, NRes, +/-INF: 8388607, -8388608,
+  8388606, -8388606, -8388607) is not a measurement: skipped, counted as ``not_measured``.
+- OBX-6: the unit, checked against :attr:`Parameter.unit_aliases` (lower case) by code
+  number, reference id or UCUM text (``262688^MDC_DIM_PERCENT^MDC``, ``%^%^UCUM``,
+  ``mm[Hg]``, ``/min``). A missing or different unit refuses the observation
+  (``wrong_unit``): a value in the wrong unit is not a value.
+- OBX-14, else the OBR-7 of the OBR the OBX belongs to, else MSH-7: the observation time,
+  HL7 DTM ``YYYYMMDDHHMM[SS[.S[S[S[S]]]]][+/-ZZZZ]`` (at least to the minute). **A time
+  without a UTC offset is taken as UTC**: PCD-01 gateways are expected to send the offset,
+  and guessing the site's zone would silently shift every value; a gateway that sends local
+  time without an offset must be configured to send UTC or an offset. (python-hl7's own
+  ``parse_datetime`` is not used: it reads ``-0030`` as +00:30.)
+- OBX-8 containing ``DEMO``: the observation gets :attr:`QualityFlag.DEMO`.
+- OBX-18: the equipment instance id, returned for the listener's chair mapping, with MSH-3
+  (sending application) and PV1-3 (bed location, trailing empty components removed).
+
+Errors: :class:`Hl7ParseError` (a :class:`~devices.source.ParseError`) for a message that
+cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
+``unsupported_message``; it carries the MSH header when one could be read, so that even a
+refused message is answered to its sender. Problems with single observations do not raise:
+they are listed in :attr:`Pcd01Message.rejections` (``wrong_unit``, ``bad_value``,
+``bad_time``, ``code_mismatch``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import hl7
+
+from devices.source import ParseError
+from monitor.parameters import PARAMETERS, Parameter, by_mdc_code
+from monitor.readings import QualityFlag
+
+__all__ = [
+    "AckError",
+    "AckInfo",
+    "Hl7ParseError",
+    "MessageHeader",
+    "Observation",
+    "ObservationRejection",
+    "Pcd01Message",
+    "build_ack",
+    "id_candidates",
+    "normalise_segments",
+    "parse_dtm",
+    "parse_pcd01",
+    "read_ack",
+    "read_header",
+]
+
+NOT_MEASURED_STATUSES = frozenset({"X", "D", "W"})
+FLOAT_SPECIALS = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -8388607.0})
+ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
+MSA_TEXT_MAX = 80  # MSA-3 is ST(80) in v2.3-2.6
+MAX_ERR_SEGMENTS = 20
+
+_NM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_DTM = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?"
+                  r"(?:([+-])(\d{2})(\d{2}))?")
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_BY_NAME: dict[str, Parameter] = {name: p for p in PARAMETERS for _, name in p.mdc_codes}
+_ALL_UNITS: frozenset[str] = frozenset().union(*(p.unit_aliases for p in PARAMETERS))
+
+
+class Hl7ParseError(ParseError):
+    """A message that cannot be taken. ``header`` is its MSH, when that could be read;
+    ``hl7_code`` the HL7 table 0357 error code for the ACK's ERR-3."""
+
+    def __init__(self, reason: str, message: str, header: MessageHeader | None = None,
+                 hl7_code: str = "207") -> None:
+        super().__init__(reason, message)
+        self.header = header
+        self.hl7_code = hl7_code
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    """The MSH fields an ACK needs, as sent (still escaped, in the sender's separators)."""
+
+    field_sep: str = "|"
+    encoding: str = "^~\\&"  # component, repetition, escape, subcomponent
+    sending_application: str = ""  # MSH-3
+    sending_facility: str = ""  # MSH-4
+    receiving_application: str = ""  # MSH-5
+    receiving_facility: str = ""  # MSH-6
+    time: str = ""  # MSH-7
+    message_type: str = ""  # MSH-9 as sent, e.g. ORU^R01^ORU_R01
+    control_id: str = ""  # MSH-10
+    processing_id: str = ""  # MSH-11
+    version: str = ""  # MSH-12
+
+    @property
+    def component_sep(self) -> str:
+        return self.encoding[0] if self.encoding else "^"
+
+    @property
+    def kind(self) -> str:
+        """Message code and trigger event, always written ``ORU^R01``."""
+        parts = self.message_type.split(self.component_sep)
+        return "^".join(p for p in parts[:2] if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    parameter: str  # a key of monitor.parameters
+    value: float
+    unit: str  # OBX-6 as sent
+    time: float  # UNIX seconds
+    equipment: str | None  # OBX-18 as sent (own, or inherited from a device-level row)
+    flags: int = 0  # QualityFlag bits
+    code: int | None = None  # the MDC code, when it was given as a number
+    set_id: str = ""  # OBX-1
+    sub_id: str = ""  # OBX-4
+    segment: int = 0  # position among the message's OBX segments (1-based), for ERR-2
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRejection:
+    reason: str  # counter key: wrong_unit, bad_value, bad_time, code_mismatch
+    detail: str
+    segment: int = 0  # position among the OBX segments (1-based)
+    field: int = 0  # the OBX field at fault
+    parameter: str | None = None
+
+    @property
+    def location(self) -> str:
+        """ERR-2 (ERL): ``OBX^<sequence>^<field>``."""
+        return f"OBX^{self.segment}^{self.field}" if self.segment else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pcd01Message:
+    header: MessageHeader
+    bed: str  # PV1-3 as sent, trailing empty components removed ("" if none)
+    observations: tuple[Observation, ...]
+    rejections: tuple[ObservationRejection, ...]
+    not_measured: int = 0
+    unknown_codes: int = 0
+
+    @property
+    def control_id(self) -> str:
+        return self.header.control_id
+
+    @property
+    def message_type(self) -> str:
+        return self.header.kind
+
+    @property
+    def sending_application(self) -> str:
+        return self.header.sending_application
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def normalise_segments(text: str) -> str:
+    """Segments separated by ``\\r`` only (python-hl7's separator): ``\\r\\n`` and ``\\n``
+    become ``\\r``, blank segments and surrounding blanks go."""
+    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return "\r".join(line.strip() for line in lines if line.strip())
+
+
+def read_header(text: str) -> MessageHeader | None:
+    """The MSH of a message, read without python-hl7 (also from the first bytes of a
+    message too long to take, or one python-hl7 cannot parse). None if there is none."""
+    first = text.lstrip().replace("\r\n", "\r").replace("\n", "\r").split("\r", 1)[0]
+    if len(first) < 8 or not first.startswith("MSH"):
+        return None
+    sep = first[3]
+    if sep.isalnum() or sep.isspace():
+        return None
+    fields = first.split(sep)  # fields[n - 1] is MSH-n for n >= 2
+    encoding = fields[1]
+    if not 2 <= len(encoding) <= 5 or len(set(encoding + sep)) != len(encoding) + 1 \
+            or any(c.isalnum() or c.isspace() for c in encoding):
+        return None
+
+    def f(n: int) -> str:
+        return fields[n - 1] if n - 1 < len(fields) else ""
+
+    return MessageHeader(sep, encoding, f(3), f(4), f(5), f(6), f(7), f(9), f(10), f(11), f(12))
+
+
+def parse_dtm(text: str) -> float:
+    """An HL7 DTM (at least to the minute) to UNIX seconds; no offset means UTC.
+    Raises ValueError."""
+    m = _DTM.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"not an HL7 time YYYYMMDDHHMM[SS[.SSSS]][+/-ZZZZ]: {text!r}")
+    year, month, day, hour, minute, second, frac, sign, oh, om = m.groups()
+    tz = UTC
+    if sign:
+        offset = timedelta(hours=int(oh), minutes=int(om))
+        if int(om) >= 60 or offset >= timedelta(hours=24):
+            raise ValueError(f"bad UTC offset in {text!r}")
+        tz = timezone(-offset if sign == "-" else offset)
+    micro = int((frac or "0").ljust(6, "0"))
+    value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                     micro, tzinfo=tz)
+    return value.timestamp()
+
+
+def id_candidates(raw: str | None, component_sep: str = "^") -> list[str]:
+    """The keys a device or bed id is looked up by: as sent, then each non-empty
+    component (``VSP^080019FFFE0B4020^EUI-64`` -> itself, ``VSP``, ``080019FFFE0B4020``,
+    ``EUI-64``)."""
+    if not raw:
+        return []
+    raw = raw.strip()
+    out = [raw]
+    for part in raw.split(component_sep):
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+def _strip_trailing(raw: str, seps: str) -> str:
+    return raw.rstrip(seps + " ")
+
+
+class _Fields:
+    """Field and component access on python-hl7 segments, in the message's separators."""
+
+    def __init__(self, msg: hl7.Message) -> None:
+        self.msg = msg
+        _, _, self.rep, self.comp, self.sub = msg.separators
+
+    @staticmethod
+    def raw(seg: Any, n: int) -> str:
+        return str(seg[n]) if n < len(seg) else ""
+
+    def text(self, raw: str) -> str:
+        return _unescape(raw, self.msg.esc, self.msg.separators[1:]) if self.msg.esc in raw else raw
+
+    def components(self, seg: Any, n: int) -> list[str]:
+        """Components of the field's first repetition, unescaped (subcomponents kept)."""
+        raw = self.raw(seg, n).split(self.rep, 1)[0]
+        return [self.text(c).strip() for c in raw.split(self.comp)]
+
+    def first(self, seg: Any, n: int) -> str:
+        return self.components(seg, n)[0]
+
+    def repetitions(self, seg: Any, n: int) -> list[str]:
+        return [self.text(r) for r in self.raw(seg, n).split(self.rep)]
+
+
+def _unescape(raw: str, esc: str, seps: str) -> str:
+    """HL7 escape sequences in ``raw``: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ and \\Xhh..\\ become their
+    characters; formatting and character-set sequences (\\H\\, \\.br\\, \\C..\\, \\Z..\\) are
+    dropped. (python-hl7's unescape logs an ERROR for every odd sequence a sender makes.)"""
+    field_sep, rep, comp, sub = (seps + "|~^&")[:4]
+    chars = {"F": field_sep, "S": comp, "T": sub, "R": rep, "E": esc}
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        end = raw.find(esc, i + 1) if c == esc else -1
+        if end < 0:
+            out.append(c)
+            i += 1
+            continue
+        seq = raw[i + 1:end]
+        if seq in chars:
+            out.append(chars[seq])
+        elif seq[:1] == "X" and len(seq) % 2 == 1 and all(h in "0123456789abcdefABCDEF" for h in seq[1:]):
+            out.append(bytes.fromhex(seq[1:]).decode("latin-1"))
+        i = end + 1
+    return "".join(out)
+
+
+def _sub_path(sub_id: str) -> tuple[str, ...]:
+    """``1.2.1.0`` -> ``('1', '2', '1')``: the containment path without its own-level 0s."""
+    parts = [p.strip() for p in sub_id.split(".")] if sub_id.strip() else []
+    while parts and parts[-1] in ("0", ""):
+        parts.pop()
+    return tuple(parts)
+
+
+def _ancestors(path: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The path's proper ancestors, nearest first, each without own-level 0s."""
+    out = []
+    for i in range(len(path) - 1, -1, -1):
+        p = _sub_path(".".join(path[:i]))
+        if p not in out:
+            out.append(p)
+    if () not in out:
+        out.append(())
+    return out
+
+
+def _identify(codes: list[str]) -> tuple[Parameter | None, int | None, str]:
+    """OBX-3 components to (parameter, code, problem). ``problem`` is "" or a mismatch."""
+    triplets = [codes[0:3], codes[3:6]]
+    for i, (ident, name, system) in enumerate([*t, "", "", ""][:3] for t in triplets):
+        system = system.upper()
+        if not (system == "MDC" or (i == 0 and system == "" and (ident or name))):
+            continue
+        number = int(ident) if ident.isdigit() and int(ident) != 0 else None
+        by_number = by_mdc_code(number) if number is not None else None
+        by_name = _BY_NAME.get(name.upper()) if name else None
+        if by_number is not None and by_name is not None and by_number is not by_name:
+            return None, number, f"code {number} is {by_number.key} but {name} is {by_name.key}"
+        if number is not None and by_number is None and by_name is not None:
+            return None, number, f"code {number} is not {name} ({by_name.key})"
+        if by_number is not None or by_name is not None:
+            return by_number or by_name, number, ""
+        if number is not None or name:
+            return None, number, ""
+    return None, None, ""
+
+
+def _unit_ok(param: Parameter, comps: list[str]) -> bool:
+    """True if some component of OBX-6 (code, text, alternate code/text) is a spelling of
+    the parameter's unit and none is a spelling of another parameter's unit."""
+    names = [c.lower() for i, c in enumerate(comps[:6]) if i in (0, 1, 3, 4) and c]
+    known = [n for n in names if n in _ALL_UNITS]
+    return bool(known) and all(n in param.unit_aliases for n in known)
+
+
+def parse_pcd01(text: str | bytes) -> Pcd01Message:
+    """Parse one ORU^R01 message. Raises :class:`Hl7ParseError`."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            text = text.decode("latin-1")  # HL7 v2's traditional 8859-1 (MSH-18 8859/1)
+    norm = normalise_segments(text)
+    if not norm:
+        raise Hl7ParseError("not_hl7", "empty message", hl7_code="100")
+    segments = norm.split("\r")
+    if not norm.startswith("MSH"):
+        looks_hl7 = len(segments[0]) >= 4 and _SEGMENT_ID.fullmatch(segments[0][:3]) \
+            and not segments[0][3].isalnum()
+        if looks_hl7:
+            raise Hl7ParseError("no_msh", f"first segment is {segments[0][:3]}, not MSH",
+                                hl7_code="100")
+        raise Hl7ParseError("not_hl7", f"not an HL7 message: {norm[:40]!r}", hl7_code="100")
+    header = read_header(norm)
+    if header is None:
+        raise Hl7ParseError("malformed", f"unreadable MSH segment: {segments[0][:60]!r}",
+                            hl7_code="102")
+    if sum(s.startswith("MSH" + header.field_sep) for s in segments) > 1:
+        raise Hl7ParseError("malformed", "more than one MSH in one frame", header, "100")
+    for s in segments:
+        if not (_SEGMENT_ID.fullmatch(s[:3]) and (len(s) == 3 or s[3] == header.field_sep)):
+            raise Hl7ParseError("malformed", f"not a segment: {s[:40]!r}", header, "100")
+    if header.kind != "ORU^R01":
+        code = "201" if header.kind.startswith("ORU") else "200"
+        raise Hl7ParseError("unsupported_message",
+                            f"message type {header.kind or '(none)'} is not ORU^R01", header, code)
+    if not header.control_id:
+        raise Hl7ParseError("malformed", "MSH-10 (message control id) is empty", header, "101")
+    try:
+        msg = hl7.parse(norm)
+    except Exception as exc:  # python-hl7 raises ParseException, IndexError, ...
+        raise Hl7ParseError("malformed", f"python-hl7 cannot parse it: {exc}", header, "102") from None
+    try:
+        return _observations(msg, header)
+    except Exception as exc:  # a structure python-hl7 took but these rules cannot read
+        raise Hl7ParseError("malformed", f"unreadable message: {exc!r}", header, "102") from None
+
+
+@dataclass(slots=True)
+class _Row:
+    segment: int
+    seg: Any
+    path: tuple[str, ...]
+    obr_time: str
+
+
+def _observations(msg: hl7.Message, header: MessageHeader) -> Pcd01Message:
+    f = _Fields(msg)
+    msh_time = f.first(msg.segment("MSH"), 7)
+    bed = ""
+    rows: list[_Row] = []
+    obr_time = ""
+    n_obx = 0
+    for seg in msg:
+        sid = str(seg[0])
+        if sid == "PV1" and not bed:
+            bed = _strip_trailing(f.raw(seg, 3).split(f.rep, 1)[0], f.comp + f.sub)
+        elif sid == "OBR":
+            obr_time = f.first(seg, 7)
+        elif sid == "OBX":
+            n_obx += 1
+            rows.append(_Row(n_obx, seg, _sub_path(f.first(seg, 4)), obr_time))
+
+    # device-level rows (no value, no parameter of the table) hand their equipment id and
+    # DEMO down the containment hierarchy
+    equipment_at: dict[tuple[str, ...], str] = {}
+    demo_at: set[tuple[str, ...]] = set()
+    idents = {row.segment: _identify(f.components(row.seg, 3)) for row in rows}
+    values = {row.segment: f.raw(row.seg, 5).strip() for row in rows}
+    for row in rows:
+        if values[row.segment] or idents[row.segment][0] is not None:
+            continue
+        eq = _strip_trailing(f.raw(row.seg, 18), f.comp + f.sub + f.rep)
+        if eq and row.path not in equipment_at:
+            equipment_at[row.path] = eq
+        if _is_demo(f, row.seg):
+            demo_at.add(row.path)
+
+    observations: list[Observation] = []
+    rejections: list[ObservationRejection] = []
+    not_measured = unknown = 0
+    for row in rows:
+        seg, n = row.seg, row.segment
+        raw_value = values[n]
+        param, code, problem = idents[n]
+        label = f"OBX {n} ({f.raw(seg, 3) or 'no OBX-3'})"
+        if problem:
+            rejections.append(ObservationRejection("code_mismatch", f"{label}: {problem}", n, 3))
+            continue
+        if param is None:
+            if raw_value and _NM.fullmatch(raw_value):
+                unknown += 1
+            continue
+        status = f.first(seg, 11).upper()
+        if not raw_value or status in NOT_MEASURED_STATUSES:
+            not_measured += 1
+            continue
+        if not _NM.fullmatch(raw_value):
+            rejections.append(ObservationRejection(
+                "bad_value", f"{label}: value {raw_value[:40]!r} is not a number", n, 5, param.key))
+            continue
+        value = float(raw_value)
+        if value in FLOAT_SPECIALS:
+            not_measured += 1
+            continue
+        unit_raw = f.raw(seg, 6)
+        if not _unit_ok(param, f.components(seg, 6)):
+            rejections.append(ObservationRejection(
+                "wrong_unit", f"{label}: unit {unit_raw or '(none)'!r} is not {param.unit} "
+                f"({param.key})", n, 6, param.key))
+            continue
+        when, where = f.first(seg, 14), 14
+        if not when:
+            when, where = row.obr_time, 0
+        if not when:
+            when, where = msh_time, 0
+        try:
+            t = parse_dtm(when)
+        except ValueError as exc:
+            detail = f"{label}: {exc}" if when else f"{label}: no OBX-14, OBR-7 or MSH-7 time"
+            rejections.append(ObservationRejection("bad_time", detail, n, where or 14, param.key))
+            continue
+        ancestors = _ancestors(row.path)
+        equipment = _strip_trailing(f.raw(seg, 18), f.comp + f.sub + f.rep) or next(
+            (equipment_at[a] for a in ancestors if a in equipment_at), None)
+        flags = 0
+        if _is_demo(f, seg) or any(a in demo_at for a in ancestors):
+            flags |= QualityFlag.DEMO
+        observations.append(Observation(
+            param.key, value, unit_raw, t, equipment, int(flags), code, f.raw(seg, 1).strip(),
+            f.raw(seg, 4).strip(), n))
+    return Pcd01Message(header, bed, tuple(observations), tuple(rejections), not_measured, unknown)
+
+
+def _is_demo(f: _Fields, seg: Any) -> bool:
+    return any("DEMO" in r.upper() for r in f.repetitions(seg, 8))
+
+
+# --- acknowledgements --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AckError:
+    """One ERR segment: our reason key (ERR-5), a human text (ERR-8), the HL7 table 0357
+    code (ERR-3), severity E (error) or W (warning, in an AA) and the ERR-2 location."""
+
+    reason: str
+    text: str = ""
+    hl7_code: str = "207"
+    severity: str = "E"
+    location: str = ""
+
+
+_HL7_ERRORS = {
+    "0": "Message accepted", "100": "Segment sequence error", "101": "Required field missing",
+    "102": "Data type error", "103": "Table value not found", "200": "Unsupported message type",
+    "201": "Unsupported event code", "202": "Unsupported processing id",
+    "203": "Unsupported version id", "204": "Unknown key identifier", "205": "Duplicate key",
+    "206": "Application record locked", "207": "Application internal error",
+}
+_ack_seq = itertools.count(1)
+
+
+def _escaper(field_sep: str, encoding: str) -> Any:
+    comp, rep, esc, sub = (encoding + "^~\\&"[len(encoding):])[:4]
+    table = {esc: f"{esc}E{esc}", field_sep: f"{esc}F{esc}", comp: f"{esc}S{esc}",
+             sub: f"{esc}T{esc}", rep: f"{esc}R{esc}"}
+
+    def escape(text: str) -> str:
+        text = " ".join(text.replace("\r", "\n").split("\n"))
+        return "".join(table.get(c, c) for c in text)
+
+    return escape
+
+
+def build_ack(control_id: str, code: str, text: str = "", error_code: str | None = None, *,
+              reason: str = "", errors: Sequence[AckError] = (), header: MessageHeader | None = None,
+              now: float | None = None, ack_control_id: str | None = None,
+              application: str = "CHAIRSIDE") -> str:
+    """An original-mode ACK for message ``control_id`` (segments ended by ``\\r``).
+
+    ``code``: AA, AE or AR (or the enhanced-mode CA/CE/CR). ``text`` goes to MSA-3 (cut to
+    80 characters) and, for AE/AR without explicit ``errors``, to one ERR segment with
+    ``error_code`` (HL7 table 0357; default 207) and ``reason`` (our counter key, ERR-5).
+    ``errors`` adds ERR segments (severity W ones may go with an AA). With ``header`` (the
+    MSH of the message answered) the ACK swaps its sending and receiving application and
+    facility, uses its separators, trigger event, processing id and version; without it,
+    the receiving side is left empty. Plain text is escaped for HL7.
+    """
+    if code not in ACK_CODES:
+        raise ValueError(f"ACK code must be one of {sorted(ACK_CODES)}, not {code!r}")
+    h = header or MessageHeader()
+    fs, enc = h.field_sep, h.encoding
+    esc = _escaper(fs, enc)
+    comp = h.component_sep
+    parts = h.message_type.split(comp)
+    trigger = parts[1] if len(parts) > 1 else ""
+    when = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    ack_id = ack_control_id or f"CHS{when:%Y%m%d%H%M%S}{next(_ack_seq) % 1_000_000:06d}"
+    msh = [
+        "MSH", enc, h.receiving_application or esc(application), h.receiving_facility,
+        h.sending_application, h.sending_facility, when.strftime("%Y%m%d%H%M%S") + "+0000", "",
+        comp.join(["ACK", trigger, "ACK"]) if trigger else "ACK", esc(ack_id),
+        h.processing_id or "P", h.version or "2.6",
+    ]
+    segments = [fs.join(msh), fs.join(["MSA", code, esc(control_id), esc(text[:MSA_TEXT_MAX])]).rstrip(fs)]
+    errs = list(errors)
+    if not errs and code not in ("AA", "CA") and (text or error_code or reason):
+        errs = [AckError(reason, text, error_code or "207")]
+    for e in errs[:MAX_ERR_SEGMENTS]:
+        hl7_code = e.hl7_code if e.hl7_code in _HL7_ERRORS else "207"
+        location = comp.join(esc(p) for p in e.location.split("^")) if e.location else ""
+        app_code = comp.join([esc(e.reason), "", "99CHAIRSIDE"]) if e.reason else ""
+        segments.append(fs.join([
+            "ERR", "", location, comp.join([hl7_code, _HL7_ERRORS[hl7_code], "HL70357"]),
+            e.severity, app_code, "", "", esc(e.text),
+        ]).rstrip(fs))
+    return "\r".join(segments) + "\r"
+
+
+@dataclass(frozen=True, slots=True)
+class AckInfo:
+    code: str  # MSA-1
+    control_id: str  # MSA-2
+    text: str  # MSA-3
+    reasons: tuple[str, ...]  # ERR-5.1 of each ERR
+    errors: tuple[str, ...]  # ERR-8 of each ERR
+    severities: tuple[str, ...]  # ERR-4 of each ERR
+
+
+def read_ack(text: str) -> AckInfo:
+    """The acknowledgement code, control id, text and errors of an ACK (for simulators and
+    tests). Raises ParseError if it is not one."""
+    norm = normalise_segments(text)
+    if read_header(norm) is None:
+        raise ParseError("not_hl7", f"not an HL7 ACK: {text[:40]!r}")
+    try:
+        msg = hl7.parse(norm)
+        f = _Fields(msg)
+        msa = msg.segment("MSA")
+    except Exception as exc:
+        raise ParseError("malformed", f"ACK without a readable MSA: {exc}") from None
+    errs = [s for s in msg if str(s[0]) == "ERR"]
+    return AckInfo(f.text(f.raw(msa, 1)), f.text(f.raw(msa, 2)), f.text(f.raw(msa, 3)),
+                   tuple(f.first(s, 5) for s in errs), tuple(f.text(f.raw(s, 8)) for s in errs),
+                   tuple(f.raw(s, 4) for s in errs))

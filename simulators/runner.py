@@ -1,0 +1,113 @@
+"""Runs a scenario: the patient models (pure) drive one emitter per chair (I/O).
+
+``step(t)`` emits everything for simulated second ``t`` at once (tests call it directly and
+move the core's clock in step); ``run()`` paces the steps in real time, or ``speed`` times
+faster. Device times are ``epoch + t``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulators.emitters import Emitter, MllpEmitter, MqttEmitter, PtyEmitter
+from simulators.scenario import Scenario
+
+__all__ = ["Endpoints", "Simulation"]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the simulated devices go: a folder for the serial links, a broker, a listener."""
+
+    serial_dir: Path
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_prefix: str = "chairside"
+    bay: str = "bay1"
+    hl7_host: str = "127.0.0.1"
+    hl7_port: int = 2575
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, endpoints: Endpoints, epoch: float | None = None) -> None:
+        self.scenario = scenario
+        self.endpoints = endpoints
+        self.epoch = time.time() if epoch is None else epoch
+        self.emitters: dict[str, Emitter] = {c.chair: self._emitter(c.chair, c.transport, c.protocol,
+                                                                   c.device)
+                                             for c in scenario.chairs}
+        self._seq = dict.fromkeys(self.emitters, 0)
+
+    def _emitter(self, chair: str, transport: str, protocol: str, device: str) -> Emitter:
+        e = self.endpoints
+        if transport == "serial":
+            return PtyEmitter(self.serial_link(chair), protocol, device)
+        if transport == "mqtt":
+            return MqttEmitter(e.mqtt_host, e.mqtt_port, prefix=e.mqtt_prefix, bay=e.bay, chair=chair,
+                               device=device)
+        return MllpEmitter(e.hl7_host, e.hl7_port, bed=self.bed(chair), device=device)
+
+    def serial_link(self, chair: str) -> Path:
+        return self.endpoints.serial_dir / f"tty-{chair}"
+
+    @staticmethod
+    def bed(chair: str) -> str:
+        return f"BAY1^^{chair}"
+
+    def open(self) -> None:
+        self.endpoints.serial_dir.mkdir(parents=True, exist_ok=True)
+        for emitter in self.emitters.values():
+            emitter.open()
+
+    def close(self) -> None:
+        for emitter in self.emitters.values():
+            emitter.close()
+
+    def step(self, t: float) -> None:
+        for script in self.scenario.chairs:
+            emitter = self.emitters[script.chair]
+            outage = script.outage(t)
+            emitter.set_outage(outage)
+            if outage == "unplug":
+                continue
+            sample = script.model.sample(t)
+            values = dict(sample.values)
+            bp = script.model.nibp(t)
+            if bp:
+                values.update(bp)
+            self._seq[script.chair] += 1
+            emitter.emit(values, sample.flags, self.epoch + t, self._seq[script.chair])
+
+    def run(self, stop: threading.Event, *, start_s: float = 0, until_s: float | None = None,
+            speed: float = 1.0) -> None:
+        until = self.scenario.duration_s if until_s is None else until_s
+        begun = time.monotonic()
+        t = start_s
+        while t < until and not stop.is_set():
+            self.step(t)
+            t += 1
+            stop.wait(max(0.0, begun + (t - start_s) / speed - time.monotonic()))
+
+    def sources_config(self) -> list[dict[str, Any]]:
+        """The ``[[sources]]`` a bay configuration needs to read this simulation."""
+        e = self.endpoints
+        sources: list[dict[str, Any]] = []
+        beds = {}
+        for c in self.scenario.chairs:
+            if c.transport == "serial":
+                sources.append({"kind": "serial", "name": f"serial-{c.chair}", "chair": c.chair,
+                                "port": str(self.serial_link(c.chair)), "protocol": c.protocol,
+                                "reconnect_max_s": 2})
+            elif c.transport == "hl7":
+                beds[self.bed(c.chair)] = c.chair
+        if any(c.transport == "mqtt" for c in self.scenario.chairs):
+            sources.append({"kind": "mqtt", "name": "mqtt", "host": e.mqtt_host, "port": e.mqtt_port,
+                            "bay": e.bay, "topic_prefix": e.mqtt_prefix, "reconnect_max_s": 2})
+        if beds:
+            sources.append({"kind": "hl7", "name": "hl7", "host": e.hl7_host, "port": e.hl7_port,
+                            "beds": beds})
+        return sources
