@@ -62,9 +62,9 @@ class EventSpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> EventSpec:
-        if self.kind == "shift":
-            if self.parameter is None or (by_key(self.parameter) is None and self.parameter != "nibp"):
-                raise ValueError(f"a shift needs a known parameter (got {self.parameter!r})")
+        known = self.parameter == "nibp" or (self.parameter is not None and by_key(self.parameter))
+        if self.kind == "shift" and not known:
+            raise ValueError(f"a shift needs a known parameter (got {self.parameter!r})")
         return self
 
 
