@@ -16,6 +16,7 @@ from pathlib import Path
 from mosquitto import Mosquitto, free_port
 
 from monitor.config import parse_config
+from monitor.readings import QualityFlag
 from monitor.service import BayService
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import load_scenario
@@ -71,6 +72,64 @@ def test_demo_bay_scenario_through_every_transport(tmp_path):
             service.stop()
 
 
+def test_technical_scenario_unplugs_and_outages(tmp_path):
+    scenario = load_scenario("technical")
+    with Mosquitto(tmp_path / "broker") as broker:
+        endpoints = Endpoints(tmp_path / "serial", mqtt_port=broker.port)
+        steps = 300
+        sim = Simulation(scenario, endpoints, epoch=time.time() - steps)
+        config = parse_config({
+            "store": {"path": str(tmp_path / "bay.db"), "commit_interval_ms": 20},
+            "chairs": [{"id": c.chair} for c in scenario.chairs],
+            "sources": sim.sources_config()}, "e2e.toml")
+        service = BayService(config)
+        service.start()
+        monitor, store = service.monitor, service.monitor.store
+        (serial,) = [s for s in service.sources if s.kind == "serial"]
+        c01 = next(c for c in scenario.chairs if c.chair == "c01")
+        sim.open()
+        try:
+            wait_until(lambda: all(s.state.value == "connected" for s in service.sources),
+                       what="every source connected")
+            for chair in ("c01", "c02", "c03"):
+                monitor.start_session(chair, f"P-{chair}", "nurse")
+            emitted = 0
+            reconnects = serial.reconnects  # 1 if the source started before the pty existed
+            for t in range(steps):
+                if c01.outage(t - 1) == "unplug" and c01.outage(t) is None:
+                    sim.step(t)  # plugged back in: the port comes back by itself
+                    wait_until(lambda: serial.state.value == "connected", what="serial reconnected")
+                    emitted = serial.frames_accepted
+                    continue
+                sim.step(t)
+                if c01.outage(t) is None:
+                    emitted += 1
+                    wait_until(lambda n=emitted: serial.frames_accepted >= n, what=f"serial second {t}")
+                elif c01.outage(t) == "unplug" and t == 250:
+                    wait_until(lambda: serial.state.value == "disconnected", what="serial unplugged")
+            assert serial.reconnects == reconnects + 1
+            # c03's readings queued through the outage all arrive, each exactly once
+            def c03_seqs() -> list[int | None]:
+                store.flush(1)
+                return [r.seq for r in store.iter_readings("c03", 0, None) if r.parameter == "hr"]
+
+            wait_until(lambda: len(c03_seqs()) >= steps, what="c03's queued readings")
+            assert c03_seqs() == list(range(1, steps + 1))
+            # c02: the Last Will raised DEVICE_OFFLINE, its return cleared it
+            events = [(e.alarm.code, e.new_state.value) for e in store.alarm_events(chair="c02")]
+            assert ("DEVICE_OFFLINE", "active") in events and ("DEVICE_OFFLINE", "cleared") in events
+            assert not any(a.code == "DEVICE_OFFLINE" for a in monitor.open_alarms())
+            # c01: the sensor-off stretch is stored with its flag, and the unplug was an alarm
+            flagged = [r for r in store.iter_readings("c01", 0, None) if r.flags & QualityFlag.SENSOR_OFF]
+            assert flagged and all(r.value is None for r in flagged)
+            c01_events = [(e.alarm.code, e.new_state.value) for e in store.alarm_events(chair="c01")]
+            assert ("DEVICE_OFFLINE", "active") in c01_events
+            assert ("DEVICE_OFFLINE", "cleared") in c01_events
+        finally:
+            sim.close()
+            service.stop()
+
+
 def test_simulate_and_run_commands_work_together(tmp_path):
     scenario = tmp_path / "three.toml"
     scenario.write_text("""
@@ -99,8 +158,10 @@ transport = "hl7"
                               cwd=ROOT, timeout=60).returncode == 0
         run = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(bay)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
-        sim = subprocess.Popen([sys.executable, "-m", "monitor.cli", "simulate", *sim_args,
-                                "--speed", "4"], cwd=ROOT, stderr=subprocess.DEVNULL)
+        sim_log = (tmp_path / "simulate.log").open("w")
+        sim = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "debug",
+                                "simulate", *sim_args, "--speed", "4"], cwd=ROOT, stderr=sim_log)
+        seen: set[str] = set()
         try:
             def chairs_seen() -> set[str]:
                 if not (tmp_path / "bay.db").exists():
@@ -111,13 +172,23 @@ transport = "hl7"
                 except sqlite3.OperationalError:  # the schema is not there yet
                     return set()
 
-            wait_until(lambda: chairs_seen() == {"c1", "c2", "c3"}, timeout=60,
-                       what="readings from all three transports")
+            def all_seen() -> bool:
+                seen.update(chairs_seen())
+                return seen == {"c1", "c2", "c3"}
+
+            try:
+                wait_until(all_seen, timeout=60, what="readings from all three transports")
+            except AssertionError:
+                seen.add("timed out")
         finally:
             for proc in (sim, run):
                 if proc.poll() is None:
                     os.kill(proc.pid, signal.SIGTERM)
             sim.wait(timeout=20)
+            sim_log.close()
             _, err = run.communicate(timeout=30)
+        assert seen == {"c1", "c2", "c3"}, (
+            f"seen {seen}\n--- run ---\n{err[-6000:]}\n--- simulate ---\n"
+            f"{(tmp_path / 'simulate.log').read_text()[-3000:]}")
         assert run.returncode == 0, err
         assert "bay bay1 stopped" in err
