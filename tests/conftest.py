@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,16 @@ from monitor.readings import Reading
 from monitor.store import SqliteStore
 
 T0 = 1_800_000_000.0
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds. The one way tests
+    wait for another thread or process: on a condition with a deadline, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(0.01)
 
 
 def bay_config(tmp_path: Path, chairs: int = 3, **sections: Any) -> BayConfig:

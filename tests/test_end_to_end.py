@@ -9,10 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+from conftest import wait_until
 from mosquitto import Mosquitto, free_port
 
 from monitor.config import parse_config
@@ -22,14 +22,6 @@ from simulators.runner import Endpoints, Simulation
 from simulators.scenario import load_scenario
 
 ROOT = Path(__file__).parent.parent
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_demo_bay_scenario_through_every_transport(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Harness
+from conftest import Harness, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mosquitto import Mosquitto, free_port
@@ -32,14 +32,6 @@ from monitor.store import StoreError
 from monitor.timefmt import rfc3339
 
 TIMEOUT = 15.0
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 def payload(seq: int = 1, t: float = 1_800_000_000.25, device: str = "ox-1", **fields: Any) -> bytes:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Harness
+from conftest import Harness, wait_until
 
 from devices.parsers.serial_lines import chairside_line
 from devices.serial_source import SerialSource
@@ -18,14 +18,6 @@ from devices.source import SourceState
 from monitor.config import SerialSource as SerialConfig
 from monitor.readings import QualityFlag
 from monitor.records import AlarmState
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 class FakeDevice:
