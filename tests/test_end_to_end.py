@@ -13,7 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 from conftest import wait_until
-from mosquitto import Mosquitto, free_port
+from simulators.broker import Mosquitto, free_port
 
 from monitor.config import parse_config
 from monitor.readings import QualityFlag

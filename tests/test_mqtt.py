@@ -19,7 +19,7 @@ import pytest
 from conftest import Harness, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mosquitto import Mosquitto, free_port
+from simulators.broker import Mosquitto, free_port
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.mqtt_source import STOP_TIMEOUT_S, MqttSource, SeqTracker, SeqVerdict

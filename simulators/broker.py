@@ -1,4 +1,5 @@
-"""A real Mosquitto broker for tests: its own config, port and persistence folder.
+"""A private Mosquitto broker for the demo and the tests: its own config, port and
+persistence folder.
 
 Never the system broker on 1883: each :class:`Mosquitto` takes a free loopback port from
 the OS, writes ``mosquitto.conf`` into its folder and runs ``/usr/sbin/mosquitto`` as a
