@@ -1,7 +1,7 @@
 """``chairside``: the command line.
 
-    chairside run --config bay.toml        run the bay (core, store, ticker)
-    chairside demo [--chairs 8]            a simulated bay, printed once a second
+    chairside run --config bay.toml        run the bay: sources, core, store, dashboard and API
+    chairside demo [--chairs 8]            a simulated bay on real transports, with its dashboard
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
     chairside export --config bay.toml --session ID --format csv --out FILE
@@ -29,7 +29,7 @@ from monitor.core import ChairStatus, Monitor
 from monitor.export import write_csv
 from monitor.service import BayService
 from monitor.store import SqliteStore, StoreError
-from simulators.demo import DemoBay, demo_config
+from simulators.demo import Demo
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import Scenario, load_scenario
 
@@ -48,18 +48,29 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(timeout: float | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    stop.wait(timeout)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dashboard.app import create_app
+    from dashboard.live import LiveBay
+    from dashboard.server import WebServer
+
     config = load_config(args.config)
-    with BayService(config):
-        log.info("running; stop with Ctrl-C or SIGTERM")
-        _wait_for_signal()
+    host = args.host or config.dashboard.host
+    port = config.dashboard.port if args.port is None else args.port
+    with BayService(config) as service:
+        web = WebServer(create_app(LiveBay(service.monitor, service.sources)).server, host, port)
+        web.start()
+        log.info("running; dashboard on %s; stop with Ctrl-C or SIGTERM", web.url)
+        try:
+            _wait_for_signal()
+        finally:
+            web.stop()
     return 0
 
 
@@ -135,31 +146,32 @@ def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="chairside-demo-") as tmp:
-        config = demo_config(args.chairs, args.db or str(Path(tmp) / "demo.db"))
-        monitor = Monitor(config, store=SqliteStore(config.store.path))
-        monitor.start()
+        demo = Demo(args.chairs, Path(tmp), host=args.host, port=args.port, web=not args.headless)
+        demo.start()
         try:
-            bay = DemoBay(config, start=time.time())
-            for i, chair in enumerate(config.chairs):
-                monitor.start_session(chair.id, f"DEMO-{i + 1:03d}", "demo",
-                                      protocol=bay.preset_for(i))
-            _demo_loop(monitor, bay, args.seconds, sys.stdout)
+            if not demo.wait_ready():
+                log.warning("not every simulated monitor is connected yet")
+            assert demo.service is not None
+            if args.headless:
+                _headless_loop(demo.service.monitor, args.seconds, sys.stdout)
+            else:
+                log.info("demo bay on %s (%d chairs); stop with Ctrl-C", demo.server.url,
+                         len(demo.scenario.chairs))
+                _wait_for_signal(args.seconds)
         except KeyboardInterrupt:
             pass
         finally:
-            monitor.close()
+            demo.stop()
     return 0
 
 
-def _demo_loop(monitor: Monitor, bay: DemoBay, seconds: float | None, out: TextIO) -> None:
+def _headless_loop(monitor: Monitor, seconds: float | None, out: TextIO) -> None:
     start = time.monotonic()
-    sim = 0
-    while seconds is None or sim < seconds:
-        monitor.ingest(bay.readings(sim, time.time()))
-        monitor.tick()
-        _print_bay(monitor, sim, out)
-        sim += 1
-        time.sleep(max(0.0, start + sim - time.monotonic()))
+    n = 0
+    while seconds is None or n < seconds:
+        n += 1
+        time.sleep(max(0.0, start + n - time.monotonic()))
+        _print_bay(monitor, n, out)
 
 
 def _print_bay(monitor: Monitor, sim: int, out: TextIO) -> None:
@@ -198,16 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run the bay from a configuration file")
+    p = sub.add_parser("run", help="run the bay and its dashboard from a configuration file")
     p.add_argument("--config", required=True, help="the bay's TOML configuration")
+    p.add_argument("--host", default=None, help="dashboard address (default: [dashboard] host)")
+    p.add_argument("--port", type=int, default=None, help="dashboard port (default: [dashboard] port)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="a simulated bay, no hardware needed")
+    p = sub.add_parser("demo", help="a simulated bay on real transports, with its dashboard")
     p.add_argument("--chairs", type=int, default=8, choices=range(1, 49), metavar="N",
                    help="number of chairs, 1-48 (default 8)")
+    p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8050, help="dashboard port (default 8050)")
+    p.add_argument("--headless", action="store_true",
+                   help="no dashboard: print the bay once a second instead")
     p.add_argument("--seconds", type=float, default=None,
                    help="stop after this many seconds (default: until Ctrl-C)")
-    p.add_argument("--db", default=None, help="keep the demo database here (default: temporary)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("simulate", help="simulated bedside monitors on real transports")

@@ -1,67 +1,122 @@
-"""A demonstration bay: simulated patients on every chair, fed straight into the core.
+"""The demonstration bay: simulated monitors on real transports, read by a real bay.
 
-Used by ``chairside demo`` (headless: prints the bay once a second) until the dashboard
-serves it, and by tests and benchmarks that need a bay full of plausible data.
+``chairside demo`` starts, in one process: a private Mosquitto on a free loopback port (when
+the ``mosquitto`` binary is installed; otherwise the MQTT chairs move to serial lines), the
+``demo-bay`` scenario's simulated monitors (pseudo-terminals, MQTT clients, an MLLP
+gateway), a bay whose configured sources read them exactly as they would read hardware, an
+infusion session on every chair, and the dashboard. Everything lives in a temporary folder
+that goes away when the demo stops.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import shutil
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from monitor.config import BayConfig, parse_config
-from monitor.readings import QualityFlag, Reading
-from simulators.patient import Effect, PatientModel
+from monitor.service import BayService
+from simulators.broker import MOSQUITTO, Mosquitto, free_port
+from simulators.patient import PatientModel
+from simulators.runner import Endpoints, Simulation
+from simulators.scenario import ChairScript, Scenario, load_scenario
 
-__all__ = ["DemoBay", "demo_config"]
+__all__ = ["Demo", "demo_scenario"]
 
+log = logging.getLogger("chairside.demo")
 PRESETS = ("magnesium", "ketamine", "dhe", "antiemetic", "fluids")
-
-#: What happens in the demo, by chair index (simulated seconds from the start).
-DEMO_EVENTS: dict[int, list[Effect]] = {
-    1: [Effect(45, 120, "spo2", -11, 15)],  # a desaturation episode
-    2: [Effect(0, 3600, "nibp_sys", -45, 0)],  # hypotension on magnesium
-    3: [Effect(60, 300, "hr", 55, 30)],  # tachycardia with ketamine
-    4: [Effect(90, 40, "*", flags=QualityFlag.SENSOR_OFF, no_value=True)],  # sensor off
-}
+EXTRA_TRANSPORTS = (("mqtt", "chairside"), ("serial", "chairside"), ("hl7", "chairside"))
 
 
-def demo_config(chairs: int, store_path: str) -> BayConfig:
-    return parse_config({
-        "bay": {"id": "demo", "name": "Demo infusion bay"},
-        "store": {"path": store_path},
-        "chairs": [{"id": f"c{i:02d}", "label": f"Chair {i}"} for i in range(1, chairs + 1)],
-    }, "<demo>")
+def demo_scenario(chairs: int, *, broker: bool) -> Scenario:
+    """The shipped ``demo-bay`` scenario cut or extended to ``chairs`` chairs (the extra
+    ones quiet, on rotating transports); without a broker MQTT chairs use serial lines."""
+    base = load_scenario("demo-bay")
+    scripts: list[ChairScript] = list(base.chairs[:chairs])
+    for i in range(len(scripts), chairs):
+        transport, protocol = EXTRA_TRANSPORTS[i % len(EXTRA_TRANSPORTS)]
+        model = PatientModel(seed=7000 + i, nibp_interval_s=300)
+        scripts.append(ChairScript(f"c{i + 1:02d}", transport, protocol, f"sim-c{i + 1:02d}", model, ()))
+    if not broker:
+        scripts = [replace(s, transport="serial", protocol="chairside", outages=tuple(
+            o for o in s.outages if o.kind != "broker_outage")) if s.transport == "mqtt" else s
+            for s in scripts]
+    return replace(base, chairs=tuple(scripts))
 
 
-@dataclass
-class DemoBay:
-    config: BayConfig
-    start: float  # UNIX time of simulated second 0
-    seed: int = 7
-    nibp_interval_s: float = 300.0  # short, so the demo shows a few cuff cycles
+class Demo:
+    def __init__(self, chairs: int, workdir: Path, *, host: str = "127.0.0.1", port: int = 8050,
+                 web: bool = True) -> None:
+        self.workdir = workdir
+        self.host, self.port, self.web = host, port, web
+        have_broker = shutil.which("mosquitto") is not None or Path(MOSQUITTO).exists()
+        if not have_broker:
+            log.warning("mosquitto is not installed: the demo's MQTT chairs use serial lines")
+        self.scenario = demo_scenario(chairs, broker=have_broker)
+        self.broker = Mosquitto(workdir / "broker") if have_broker else None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.service: BayService | None = None
+        self.server: Any = None
+        self.sim: Simulation | None = None
 
-    def __post_init__(self) -> None:
-        self.models = {
-            chair.id: PatientModel(seed=self.seed * 1000 + i, nibp_interval_s=self.nibp_interval_s,
-                                   effects=DEMO_EVENTS.get(i, []))
-            for i, chair in enumerate(self.config.chairs)
-        }
+    def config(self, endpoints: Endpoints, sim: Simulation) -> BayConfig:
+        return parse_config({
+            "bay": {"id": "demo", "name": "Demo infusion bay"},
+            "store": {"path": str(self.workdir / "demo.db")},
+            "dashboard": {"host": self.host, "port": self.port},
+            "chairs": [{"id": c.chair, "label": f"Chair {int(c.chair[1:])}"} for c in self.scenario.chairs],
+            "sources": sim.sources_config(),
+        }, "<demo>")
 
-    def readings(self, sim_t: float, receive_time: float) -> list[Reading]:
-        """Every chair's readings for simulated second ``sim_t``."""
-        out = []
-        for chair, model in self.models.items():
-            sample = model.sample(sim_t)
-            values = dict(sample.values)
-            bp = model.nibp(sim_t)
-            if bp:
-                values.update(bp)
-            seq = int(sim_t)
-            for key, value in values.items():
-                device = f"sim-{chair}-{'nibp' if key.startswith('nibp') else 'ox'}"
-                out.append(Reading(chair, key, value, self.start + sim_t, receive_time, device,
-                                   seq, sample.flags))
-        return out
+    def start(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+        endpoints = Endpoints(self.workdir / "serial", mqtt_port=self.broker.port if self.broker else 1,
+                              hl7_port=free_port())
+        self.sim = sim = Simulation(self.scenario, endpoints)
+        self.service = BayService(self.config(endpoints, sim))
+        self.service.start()
+        sim.open()
+        monitor = self.service.monitor
+        for i, chair in enumerate(self.scenario.chairs):
+            preset = PRESETS[i % len(PRESETS)]
+            monitor.start_session(chair.chair, f"DEMO-{i + 1:03d}", "demo", protocol=preset)
+        thread = threading.Thread(target=sim.run, args=(self._stop,), name="simulation", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        if self.web:
+            from dashboard.app import create_app
+            from dashboard.live import LiveBay
+            from dashboard.server import WebServer
 
-    def preset_for(self, index: int) -> str:
-        return PRESETS[index % len(PRESETS)]
+            app = create_app(LiveBay(monitor, self.service.sources), title="Chairside demo")
+            self.server = WebServer(app.server, self.host, self.port)
+            self.server.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self.server is not None:
+            self.server.stop()
+        if self.sim is not None:
+            self.sim.close()
+        if self.service is not None:
+            self.service.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def wait_ready(self, timeout: float = 20.0) -> bool:
+        """True once every source is connected (the bay is reading all its monitors)."""
+        assert self.service is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(s.state.value == "connected" for s in self.service.sources):
+                return True
+            time.sleep(0.05)
+        return False

@@ -13,11 +13,11 @@ from contextlib import closing
 from pathlib import Path
 
 from conftest import wait_until
-from simulators.broker import Mosquitto, free_port
 
 from monitor.config import parse_config
 from monitor.readings import QualityFlag
 from monitor.service import BayService
+from simulators.broker import Mosquitto, free_port
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import load_scenario
 

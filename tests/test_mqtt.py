@@ -19,7 +19,6 @@ import pytest
 from conftest import Harness, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from simulators.broker import Mosquitto, free_port
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.mqtt_source import STOP_TIMEOUT_S, MqttSource, SeqTracker, SeqVerdict
@@ -30,6 +29,7 @@ from monitor.core import IngestResult
 from monitor.readings import QualityFlag, Reading
 from monitor.store import StoreError
 from monitor.timefmt import rfc3339
+from simulators.broker import Mosquitto, free_port
 
 TIMEOUT = 15.0
 

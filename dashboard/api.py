@@ -1,0 +1,191 @@
+"""The HTTP API (PROTOCOLS.md section 5), served by the dashboard's Flask server.
+
+    GET  /api/v1/chairs                         every chair: connection, vitals, NEWS2, alarms, session
+    GET  /api/v1/chairs/<chair>                 one chair
+    GET  /api/v1/alarms?state=active            open alarms (state=all: history, newest last)
+    POST /api/v1/alarms/<id>/acknowledge        {"user": "..."}: the alarm after the action
+    POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
+    GET  /api/v1/sessions/<id>                  the session with its events
+    GET  /api/v1/sessions/<id>/export?format=csv
+    GET  /healthz                               each adapter's state, the store's
+
+Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.live import LiveBay
+from dashboard.views import alarm_event_json, alarm_json, chair_json, session_event_json, session_json
+from monitor.core import Monitor, MonitorError, NotFound
+from monitor.export import CSV_COLUMNS, csv_rows
+from monitor.store import Store
+from monitor.timefmt import rfc3339
+
+__all__ = ["ApiError", "install_api"]
+
+MAX_BODY = 16 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _user(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    if not isinstance(user, str) or not user.strip() or len(user) > 64:
+        raise ApiError(400, "the body needs \"user\": who does this (1-64 characters)")
+    return user.strip()
+
+
+def _body() -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "send a JSON object (Content-Type: application/json)")
+    return body
+
+
+def install_api(server: Flask, live: LiveBay) -> None:
+    api = Blueprint("chairside_api", __name__)
+    monitor = live.monitor
+
+    @api.get("/api/v1/chairs")
+    def chairs() -> Any:
+        snap = live.snapshot()
+        bay = live.config.bay.id
+        return jsonify({"time": rfc3339(snap.time),
+                        "chairs": [chair_json(c, bay, snap.time) for c in snap.chairs]})
+
+    @api.get("/api/v1/chairs/<chair>")
+    def chair(chair: str) -> Any:
+        snap = live.snapshot()
+        status = snap.chair(chair)
+        if status is None:
+            raise ApiError(404, f"no chair {chair!r}")
+        return jsonify(chair_json(status, live.config.bay.id, snap.time))
+
+    @api.get("/api/v1/alarms")
+    def alarms() -> Any:
+        state = request.args.get("state", "active")
+        if state == "active":
+            return jsonify({"alarms": [alarm_json(a) for a in monitor.open_alarms()]})
+        if state == "all":
+            limit = _int_arg("limit", 500, 1, 10_000)
+            events = _committed(monitor).alarm_events(limit=limit) if monitor.store else []
+            return jsonify({"events": [alarm_event_json(e) for e in events]})
+        raise ApiError(400, f"state must be 'active' or 'all', not {state!r}")
+
+    @api.post("/api/v1/alarms/<alarm_id>/acknowledge")
+    def acknowledge(alarm_id: str) -> Any:
+        if not alarm_id.isdigit() or len(alarm_id) > 18:
+            raise ApiError(404, f"no alarm with id {alarm_id!r}")
+        alarm = monitor.acknowledge(int(alarm_id), _user(_body()))
+        live.invalidate()
+        return jsonify(alarm_json(alarm))
+
+    @api.post("/api/v1/chairs/<chair>/pause-audio")
+    def pause_audio(chair: str) -> Any:
+        body = _body()
+        duration = body.get("duration_s")
+        if duration is not None and (not isinstance(duration, int | float) or isinstance(duration, bool)
+                                     or not 0 < duration <= 600):
+            raise ApiError(400, "duration_s must be a number of seconds, more than 0 and at most 600")
+        paused = monitor.pause_audio(chair, _user(body), duration)
+        live.invalidate()
+        return jsonify({"chair": chair, "paused_until": rfc3339(monitor.engine.paused_until(chair)),
+                        "alarms": [alarm_json(a) for a in paused]})
+
+    @api.get("/api/v1/sessions/<session_id>")
+    def session(session_id: str) -> Any:
+        s = monitor.session(session_id)
+        events = _committed(monitor).session_events(s.id) if monitor.store else []
+        return jsonify(session_json(s, monitor.clock.now()) | {
+            "events": [session_event_json(e) for e in events]})
+
+    @api.get("/api/v1/sessions/<session_id>/export")
+    def export(session_id: str) -> Any:
+        fmt = request.args.get("format", "csv")
+        if fmt != "csv":
+            raise ApiError(400, f"format must be 'csv', not {fmt!r}")
+        s = monitor.session(session_id)
+        if monitor.store is None:
+            raise ApiError(409, "this bay keeps no store to export from")
+        store = _committed(monitor)
+        now = monitor.clock.now()
+        partial = "" if s.ended_at is not None else "-partial"
+        return Response(_csv_stream(csv_rows(store, s, now)), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="chairside-{s.chair}-{s.id}{partial}.csv"',
+            "Cache-Control": "no-store"})
+
+    @api.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(live.health())
+
+    @api.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Any:
+        return jsonify({"error": str(exc)}), exc.status
+
+    @api.errorhandler(NotFound)
+    def not_found(exc: NotFound) -> Any:
+        return jsonify({"error": str(exc)}), 404
+
+    @api.errorhandler(MonitorError)
+    def conflict(exc: MonitorError) -> Any:
+        return jsonify({"error": str(exc)}), 409
+
+    server.register_blueprint(api)
+
+    @server.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):  # the API answers JSON, even for a wrong URL
+            return jsonify({"error": exc.description or exc.name}), exc.code
+        return exc
+
+    @server.after_request
+    def no_store(response: Response) -> Response:
+        if request.path.startswith(("/api/", "/healthz")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _committed(monitor: Monitor) -> Store:
+    """The store once what was submitted so far is committed: a record the screen already
+    shows is in the answer (waits at most a commit interval or two)."""
+    assert monitor.store is not None
+    if not monitor.store.flush(timeout=5):
+        raise ApiError(503, "the store is not keeping up; try again")
+    return monitor.store
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _csv_stream(rows: Iterator[tuple[str, ...]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for i, row in enumerate(rows):
+        writer.writerow(row)
+        if i % 1000 == 999:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+

@@ -1,0 +1,71 @@
+"""The running bay as the web side sees it: one per server process.
+
+Every browser tab and API client reads through :meth:`LiveBay.snapshot`, which asks the core
+for the bay's state at most once per ``max_age`` seconds and shares the answer, so ten open
+tabs cost the core what one does. Actions go straight to the core's entry points.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from devices.source import Source
+from monitor.config import BayConfig
+from monitor.core import ChairStatus, Monitor
+
+__all__ = ["BaySnapshot", "LiveBay"]
+
+
+@dataclass(frozen=True, slots=True)
+class BaySnapshot:
+    time: float  # the core's clock when it was taken
+    chairs: tuple[ChairStatus, ...]
+
+    def chair(self, chair: str) -> ChairStatus | None:
+        return next((c for c in self.chairs if c.chair == chair), None)
+
+
+class LiveBay:
+    def __init__(self, monitor: Monitor, sources: list[Source] | None = None,
+                 max_age: float = 0.5) -> None:
+        self.monitor = monitor
+        self.sources = list(sources or [])
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._snapshot: BaySnapshot | None = None
+        self._taken = 0.0  # time.monotonic() of the snapshot
+        self.snapshots_taken = 0  # how often the core was asked (one per max_age at most)
+
+    @property
+    def config(self) -> BayConfig:
+        return self.monitor.config
+
+    def snapshot(self) -> BaySnapshot:
+        with self._lock:
+            if self._snapshot is None or time.monotonic() - self._taken >= self.max_age:
+                now = self.monitor.clock.now()
+                chairs = tuple(self.monitor.status(c) for c in self.monitor.chair_ids)
+                self._snapshot = BaySnapshot(now, chairs)
+                self._taken = time.monotonic()
+                self.snapshots_taken += 1
+            return self._snapshot
+
+    def invalidate(self) -> None:
+        """After an operator action: the next read shows its effect at once."""
+        with self._lock:
+            self._snapshot = None
+
+    def health(self) -> dict[str, Any]:
+        store = self.monitor.store
+        store_stats = store.stats() if store is not None else None
+        return {
+            "status": "ok" if store_stats is None or store_stats.get("writer_alive", True) else "degraded",
+            "bay": self.config.bay.id,
+            "adapters": [s.health() for s in self.sources],
+            "store": store_stats,
+            "readings_accepted": self.monitor.accepted,
+            "readings_rejected": dict(self.monitor.rejections.counts),
+        }
