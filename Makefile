@@ -13,8 +13,9 @@ demo: sysdeps $(VENV)/.installed
 test: sysdeps $(VENV)/.installed
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
+bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.ingest
+	$(PY) -m bench.dashboard
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

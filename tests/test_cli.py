@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import Harness
+from conftest import Harness, wait_until
 
 from monitor.cli import main
 from monitor.export import CSV_COLUMNS
@@ -74,3 +78,30 @@ def test_headless_demo_runs_and_prints_the_bay():
     assert "Chairside demo bay, t+3s  (not a medical device)" in proc.stdout
     last = proc.stdout.split("t+3s")[-1]
     assert all(f"c0{i}  online" in last for i in (1, 2, 3)), proc.stdout[-2000:]
+
+
+def test_demo_serves_the_api_within_30_seconds():
+    from simulators.broker import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(port)],
+                            cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    try:
+        def chairs() -> list[dict[str, object]]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/chairs", timeout=2) as r:
+                    return json.load(r)["chairs"]
+            except OSError:
+                return []
+
+        wait_until(lambda: len(chairs()) == 8, timeout=30, what="the demo's API")
+        assert time.monotonic() - started < 30
+        wait_until(lambda: all(c["connection"] == "online" for c in chairs()), timeout=30,
+                   what="every demo chair online")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200 and b"Chairside" in page.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
