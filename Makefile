@@ -16,6 +16,7 @@ test: sysdeps $(VENV)/.installed
 bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.ingest
 	$(PY) -m bench.dashboard
+	$(PY) -m bench.export
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

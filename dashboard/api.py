@@ -6,7 +6,7 @@
     POST /api/v1/alarms/<id>/acknowledge        {"user": "..."}: the alarm after the action
     POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
     GET  /api/v1/sessions/<id>                  the session with its events
-    GET  /api/v1/sessions/<id>/export?format=csv
+    GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
     GET  /healthz                               each adapter's state, the store's
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
@@ -14,10 +14,9 @@ Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UT
 
 from __future__ import annotations
 
-import csv
-import io
+import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -25,7 +24,8 @@ from werkzeug.exceptions import HTTPException
 from dashboard.live import LiveBay
 from dashboard.views import alarm_event_json, alarm_json, chair_json, session_event_json, session_json
 from monitor.core import Monitor, MonitorError, NotFound
-from monitor.export import CSV_COLUMNS, csv_rows
+from monitor.exports import FORMATS, export_filename, export_session
+from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.store import Store
 from monitor.timefmt import rfc3339
 
@@ -116,17 +116,31 @@ def install_api(server: Flask, live: LiveBay) -> None:
     @api.get("/api/v1/sessions/<session_id>/export")
     def export(session_id: str) -> Any:
         fmt = request.args.get("format", "csv")
-        if fmt != "csv":
-            raise ApiError(400, f"format must be 'csv', not {fmt!r}")
+        spec = FORMATS.get(fmt)
+        if spec is None:
+            raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         s = monitor.session(session_id)
         if monitor.store is None:
             raise ApiError(409, "this bay keeps no store to export from")
         store = _committed(monitor)
         now = monitor.clock.now()
-        partial = "" if s.ended_at is not None else "-partial"
-        return Response(_csv_stream(csv_rows(store, s, now)), mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="chairside-{s.chair}-{s.id}{partial}.csv"',
-            "Cache-Control": "no-store"})
+        headers = {"Content-Disposition": f'attachment; filename="{export_filename(s, fmt)}"',
+                   "Cache-Control": "no-store"}
+        if fmt == "csv":  # streamed row batch by row batch as the store yields them
+            end = s.ended_at if s.ended_at is not None else now
+            return Response(csv_chunks(csv_rows(store, s, end), CSV_COLUMNS), mimetype=spec.mimetype,
+                            headers=headers)
+        # the other formats are written whole first (to memory, or to a temporary file past
+        # 8 MiB), so that a failure is an error status rather than a truncated download
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (closed by _file_chunks)
+        try:
+            export_session(store, s, fmt, spool, now, config=live.config)  # type: ignore[arg-type]
+            headers["Content-Length"] = str(spool.tell())
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return Response(_file_chunks(spool), mimetype=spec.mimetype, headers=headers)
 
     @api.get("/healthz")
     def healthz() -> Any:
@@ -177,15 +191,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-def _csv_stream(rows: Iterator[tuple[str, ...]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for i, row in enumerate(rows):
-        writer.writerow(row)
-        if i % 1000 == 999:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
+def _file_chunks(fh: IO[bytes], size: int = 1 << 18) -> Iterator[bytes]:
+    try:
+        while chunk := fh.read(size):
+            yield chunk
+    finally:
+        fh.close()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Chairside's tests and demo need, when they are missing:
 # python3-venv, mosquitto (MQTT broker the tests start), chromium + chromium-driver
-# (headless browser tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+# (headless browser tests), poppler-utils (pdftotext, pdfinfo, pdftoppm: the PDF report
+# tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,7 @@ python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 have mosquitto || missing+=(mosquitto)
 have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
+have pdftotext || missing+=(poppler-utils)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -4,7 +4,7 @@
     chairside demo [--chairs 8]            a simulated bay on real transports, with its dashboard
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
-    chairside export --config bay.toml --session ID --format csv --out FILE
+    chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output),
 1 anything unexpected.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from typing import TextIO
 
 from monitor.config import ConfigError, load_config
 from monitor.core import ChairStatus, Monitor
-from monitor.export import write_csv
+from monitor.exports import FORMATS, export_session
 from monitor.service import BayService
 from monitor.store import SqliteStore, StoreError
 from simulators.demo import Demo
@@ -89,21 +90,41 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    spec = FORMATS[args.format]
+    to_stdout = args.out == "-"
     out = Path(args.out)
-    if args.out != "-" and out.exists() and not args.force:
+    if to_stdout:
+        if spec.binary and sys.stdout.isatty():
+            raise CliError(f"{args.format} is a binary format: give --out FILE, or redirect the output")
+    elif out.is_dir():
+        raise CliError(f"{out} is a folder; give a file name")
+    elif out.exists() and not args.force:
         raise CliError(f"{out} exists; use --force to overwrite it")
+    elif not out.parent.is_dir():
+        raise CliError(f"{out.parent}: no such folder")
     if not config.store.path.exists():
         raise CliError(f"{config.store.path}: no such database")
     with SqliteStore(config.store.path) as store:
         session = store.get_session(args.session)
         if session is None:
             raise CliError(f"no session with id {args.session!r} in {config.store.path}")
-        if args.out == "-":
-            n = write_csv(store, session, sys.stdout, time.time())
+        now = time.time()
+        if to_stdout:
+            sys.stdout.flush()
+            result = export_session(store, session, args.format, sys.stdout.buffer, now, config=config)
         else:
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                n = write_csv(store, session, fh, time.time())
-    log.info("exported %d readings of session %s to %s", n, session.id, args.out)
+            # written beside the target and renamed into place: a failed export leaves no
+            # half-written file, and an existing one is replaced only once the new one is whole
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+            try:
+                with tmp.open("wb") as fh:
+                    result = export_session(store, session, args.format, fh, now, config=config)
+                    os.fsync(fh.fileno())
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+    log.info("exported session %s (%s%s, %d readings) as %s to %s", session.id, session.chair,
+             ", partial: not ended" if result.partial else "", result.readings, args.format, args.out)
     return 0
 
 
@@ -247,10 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("export", help="export a session's readings")
+    p = sub.add_parser("export", help="export a session for the chart (CSV, zip, FHIR, HL7, PDF)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Export one session. Formats:\n" + "\n".join(
+                           f"  {f.name:<5} {f.description}" for f in FORMATS.values())
+                       + "\nA session that has not ended exports up to now, marked partial.")
     p.add_argument("--config", required=True)
     p.add_argument("--session", required=True, help="session id")
-    p.add_argument("--format", default="csv", choices=["csv"])
+    p.add_argument("--format", default="csv", choices=list(FORMATS))
     p.add_argument("--out", required=True, help="output file, or - for standard output")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_export)

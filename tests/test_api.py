@@ -112,7 +112,9 @@ def test_session_and_csv_export(harness, api):
     rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True))))
     assert rows[0] == ["time_utc", "chair", "session_id", "parameter", "value", "unit", "device", "flags"]
     assert [r[3:5] for r in rows[1:]] == [["hr", "72"]] * 3
-    assert client.get(f"/api/v1/sessions/{s.id}/export?format=pdf").status_code == 400
+    answer = client.get(f"/api/v1/sessions/{s.id}/export?format=docx")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "format must be one of csv, zip, fhir, hl7, pdf, not 'docx'"
 
 
 def test_many_readers_share_one_snapshot(harness, api):

@@ -15,7 +15,7 @@ import pytest
 from conftest import Harness, wait_until
 
 from monitor.cli import main
-from monitor.export import CSV_COLUMNS
+from monitor.exports.csv_export import CSV_COLUMNS
 from monitor.readings import QualityFlag
 
 
