@@ -75,3 +75,19 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     h = Harness(tmp_path)
     yield h
     h.monitor.close()
+
+
+def pytest_setup_options():
+    """Chrome options for dash[testing]'s selenium fixtures (dash_duo): Debian's headless
+    Chromium with a full-HD window, and audio allowed without a user gesture so the alarm
+    tone code runs in tests as it does after a nurse's click."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+                "--window-size=1920,1080"):
+        options.add_argument(arg)
+    return options

@@ -1,0 +1,178 @@
+"""The Dash app: a thin shell around the pages in ``dashboard/pages``.
+
+The shell holds what every page shares: the header (bay, clock, links, alarm sound, the
+nurse's name, the "not a medical device" notice), the alarm pop-ups and the one-second tick.
+
+Live updates, per browser tab:
+
+* every second one server callback (``refresh``) reads ``LiveBay.snapshot()`` (taken at
+  most twice a second for all tabs) and sends the bay's view model as JSON to the
+  ``bay-store``: per chair the strings and CSS classes of its tile (about 0.5 kB), the
+  sound state, the clock; plus the pop-ups, but only when they changed;
+* clientside callbacks (``assets/chairside.js``) copy those strings into the tiles (only
+  the ones that changed), the header and the alarm sound (``assets/audio.js``);
+* the overview's sparklines (inline SVG) refresh every 5 s, the chair page's plotly
+  figure every 5 s; neither is resent each tick.
+
+Operator actions (acknowledge, pause audio, session steps, limits) call the core's methods
+with the nurse's name, then ``LiveBay.invalidate()`` so the next view shows their effect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.api import install_api
+from dashboard.components import NEED_NAME, popups
+from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
+from dashboard.live import LiveBay
+from dashboard.pages import LIVE_KEY, current_live
+from monitor.core import MonitorError
+
+__all__ = ["NOTICE", "create_app"]
+
+HERE = Path(__file__).parent
+NOTICE = "Not a medical device — the bedside monitors' alarms stay primary"
+
+
+def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
+    """The dashboard and the HTTP API on one Flask server (``app.server``, a WSGI app).
+
+    The pages' callbacks are registered with ``dash.callback``, which Dash hands to the
+    first app that serves a request: build one app at a time and serve it (tests do)."""
+    app = dash.Dash(
+        __name__, use_pages=True, pages_folder=str(HERE / "pages"), assets_folder=str(HERE / "assets"),
+        suppress_callback_exceptions=True, title=title, update_title=None,
+    )
+    app.server.config[LIVE_KEY] = live
+    install_api(app.server, live)
+    app.layout = _shell(live, title)
+    _register_callbacks(app)
+    return app
+
+
+def _shell(live: LiveBay, title: str) -> html.Div:
+    bay = live.config.bay.name
+    header = html.Header([
+        html.Div([
+            html.Span(title, className="brand"),
+            html.Span(bay, className="bay-name"),
+            html.Span("", id="clock", className="clock"),
+        ], className="hdr-left"),
+        html.Nav([
+            dcc.Link("Bay", href="/", className="nav-link"),
+            dcc.Link(["Alarms ", html.Span("0", id="nav-alarm-count", className="nav-count")],
+                     href="/alarms", className="nav-link"),
+        ], className="hdr-nav"),
+        html.Div([
+            html.Button("Enable alarm sound", id="sound-enable", className="btn btn-sound"),
+            html.Span("Sound not enabled", id="sound-state", className="sound-state"),
+        ], className="hdr-sound"),
+        html.Div([
+            html.Label("Nurse", htmlFor="nurse-input", className="nurse-label"),
+            dcc.Input(id="nurse-input", type="text", placeholder="your name", maxLength=64,
+                      className="nurse-input missing", autoComplete="off"),
+        ], className="hdr-nurse"),
+        html.Div(NOTICE, className="notice"),
+    ], className="hdr")
+    return html.Div([
+        dcc.Store(id="bay-store"),
+        dcc.Store(id="popup-sig"),
+        dcc.Store(id="nurse-store", storage_type="local"),
+        dcc.Interval(id="tick", interval=1000),
+        header,
+        html.Div([], id="action-msg", className="action-msg"),
+        html.Main(dash.page_container, className="page"),
+        html.Div([], id="popups", className="popups"),
+        html.Div("No connection to the Chairside server: the values on this screen are not updating",
+                 className="disconnected-banner"),
+    ], className="shell")
+
+
+def toast(text: str) -> html.Span:
+    """A message that fades after a few seconds (a new key restarts the fade)."""
+    return html.Span(text, className="toast", key=uuid.uuid4().hex)
+
+
+def _refresh(live: LiveBay, sig: str | None) -> tuple[dict[str, Any], Any, str]:
+    snap = live.snapshot()
+    data, pops = bay_view(snap.chairs, snap.time, live.config.bay.name)
+    new_sig = f"{popup_signature(pops)}|{data['popups_more']}"
+    children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s) \
+        if new_sig != sig else no_update
+    return data, children, new_sig
+
+
+def _register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output("bay-store", "data"), Output("popups", "children"), Output("popup-sig", "data"),
+        Input("tick", "n_intervals"), State("popup-sig", "data"),
+    )
+    def refresh(_n: int | None, sig: str | None) -> tuple[Any, Any, Any]:
+        return _refresh(current_live(), sig)
+
+    @app.callback(
+        Output("action-msg", "children"), Output("action-msg", "className"),
+        Output("bay-store", "data", allow_duplicate=True),
+        Output("popups", "children", allow_duplicate=True),
+        Output("popup-sig", "data", allow_duplicate=True),
+        Input({"type": "ack", "alarm": ALL, "where": ALL}, "n_clicks"),
+        Input({"type": "pause", "chair": ALL, "where": ALL}, "n_clicks"),
+        State("nurse-input", "value"), State("popup-sig", "data"),
+        prevent_initial_call=True,
+    )
+    def alarm_action(_acks: list[int], _pauses: list[int], nurse: str | None,
+                     sig: str | None) -> tuple[Any, ...]:
+        target = ctx.triggered_id
+        if target is None or not any(t["value"] for t in ctx.triggered):
+            raise PreventUpdate  # buttons appearing, not a click
+        user = (nurse or "").strip()
+        if not user:
+            return (toast(NEED_NAME), "action-msg error", no_update, no_update, no_update)
+        live = current_live()
+        monitor = live.monitor
+        try:
+            if target["type"] == "ack":
+                alarm = monitor.acknowledge(int(target["alarm"]), user)
+                text = f"Acknowledged by {user}: {alarm.priority.marker} {alarm.message}"
+            else:
+                chair = target["chair"]
+                monitor.pause_audio(chair, user)
+                label = live.config.chair(chair).title
+                pause = fmt_duration(live.config.alarms.audio_pause_s)
+                text = f"Audio paused for {pause} on {label} by {user}"
+        except (MonitorError, KeyError) as exc:
+            return (toast(f"Not done: {exc}"), "action-msg error", no_update, no_update, no_update)
+        live.invalidate()
+        data, children, new_sig = _refresh(live, sig)
+        return (toast(text), "action-msg ok", data, children, new_sig)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="chairside", function_name="tiles"),
+        [Output({"type": "tf", "chair": ALL, "f": f, "g": ALL}, prop) for f, prop in TILE_FIELDS],
+        Input("bay-store", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="chairside", function_name="header"),
+        Output("clock", "children"), Output("nav-alarm-count", "children"),
+        Output("nav-alarm-count", "className"), Output("sound-state", "children"),
+        Output("sound-state", "className"),
+        Input("bay-store", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="chairside", function_name="enableSound"),
+        Output("sound-enable", "className"), Input("sound-enable", "n_clicks"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="chairside", function_name="nurse"),
+        Output("nurse-input", "value"), Output("nurse-store", "data"),
+        Output("nurse-input", "className"),
+        Input("nurse-input", "value"), Input("nurse-store", "modified_timestamp"),
+        State("nurse-store", "data"),
+    )

@@ -1,0 +1,94 @@
+/* Clientside callbacks (dash_clientside.chairside): glue that runs in the browser, so a
+ * tick costs one small JSON download and no further round trips. */
+(function () {
+  "use strict";
+
+  // Last value written per element and property: an output is only updated when its text
+  // or class changes. Ids carry a per-render "g", so a freshly rendered tile always gets
+  // its first update.
+  var written = {};
+  var renders = "";  // the "g" of the tiles on the page: a new page starts a new cache
+
+  function key(id, prop) {
+    return [id.chair, id.f, id.g, prop].join("|");
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    chairside: {
+      /* bay-store -> every live field of every tile on the page (TILE_FIELDS). */
+      tiles: function (store) {
+        var dc = window.dash_clientside;
+        var outs = dc.callback_context.outputs_list;
+        var chairs = (store && store.chairs) || {};
+        var gens = outs.length && outs[0].length ? outs[0].map(function (o) { return o.id.g; }).join() : "";
+        if (gens !== renders) { written = {}; renders = gens; }
+        return outs.map(function (group) {
+          return group.map(function (o) {
+            var tile = chairs[o.id.chair];
+            var name = o.property === "className" ? o.id.f + "_cls" : o.id.f;
+            if (!tile || !(name in tile)) { return dc.no_update; }
+            var k = key(o.id, o.property);
+            if (written[k] === tile[name]) { return dc.no_update; }
+            written[k] = tile[name];
+            return tile[name];
+          });
+        });
+      },
+
+      /* bay-store -> header clock, alarm count, sound state (and the tone itself). */
+      header: function (store) {
+        var audio = window.chairsideAudio;
+        var sound = (store && store.sound) || "silent";
+        if (audio) { audio.set(sound); }
+        var enabled = audio && audio.enabled;
+        var label;
+        if (sound === "silent") {
+          label = enabled ? "Sound on · quiet" : "Sound not enabled";
+        } else {
+          label = (enabled ? "Sounding: " : "Sound off: ") + sound.toUpperCase();
+        }
+        var cls = "sound-state sound-" + sound + (enabled ? " enabled" : " disabled");
+        return [
+          store ? store.clock : "",
+          store ? String(store.alarms) : "0",
+          store ? store.alarms_cls : "nav-count",
+          label,
+          cls
+        ];
+      },
+
+      /* The "Enable alarm sound" button: unlock Web Audio (this runs within the click's
+       * user activation) and hide the button. */
+      enableSound: function (clicks) {
+        var audio = window.chairsideAudio;
+        if (clicks && audio) { audio.enable(); }
+        return audio && audio.enabled ? "btn btn-sound hidden" : "btn btn-sound";
+      },
+
+      /* The nurse's name: field <-> localStorage (dcc.Store storage_type="local"). */
+      nurse: function (value, _ts, stored) {
+        var dc = window.dash_clientside;
+        var trig = dc.callback_context.triggered_id;
+        var name;
+        if (trig === "nurse-input") {
+          name = (value || "").trim();
+          return [dc.no_update, name, name ? "nurse-input" : "nurse-input missing"];
+        }
+        // page load, or the store read localStorage: fill the field only while it is
+        // empty, so a late store update never overwrites what the nurse is typing
+        if (value) { return [dc.no_update, dc.no_update, "nurse-input"]; }
+        name = stored || "";
+        return [name, dc.no_update, name ? "nurse-input" : "nurse-input missing"];
+      }
+    }
+  });
+
+  // A click anywhere on the enable button unlocks audio synchronously, inside the gesture
+  // (the Dash callback above runs a moment later).
+  document.addEventListener("click", function (ev) {
+    var target = ev.target;
+    if (target && target.closest && target.closest("#sound-enable") && window.chairsideAudio) {
+      window.chairsideAudio.enable();
+    }
+  }, true);
+})();

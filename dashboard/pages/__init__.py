@@ -1,0 +1,26 @@
+"""The dashboard's pages, one module each, registered with ``dash.register_page`` when
+``dashboard.app.create_app`` builds the app (Dash imports them from this folder):
+
+    overview.py   /                    the bay: one tile per chair (the wall screen)
+    chair.py      /chair/<chair_id>    one chair: trends, session workflow, limits, alarms
+    alarms.py     /alarms              open alarms and the alarm history
+
+Callbacks reach the running bay through :func:`current_live` (the ``LiveBay`` that
+``create_app`` put in the Flask config), never through module state.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from dashboard.live import LiveBay
+
+__all__ = ["LIVE_KEY", "current_live"]
+
+LIVE_KEY = "CHAIRSIDE_LIVE"
+
+
+def current_live() -> LiveBay:
+    """The bay of the app serving the current request (callbacks and page layouts)."""
+    live: LiveBay = current_app.config[LIVE_KEY]
+    return live

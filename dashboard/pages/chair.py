@@ -1,0 +1,418 @@
+"""One chair (``/chair/<chair_id>``): its live tile, the session's full trends with limits,
+baseline and infusion events, the session workflow, the session's limits and the chair's
+alarm history.
+
+The tile is live through the shell's tick; the trend figure and the alarm history are
+rebuilt every 5 s (``chair-slow``); the session and limit forms only after an action, so
+a nurse typing into them is never interrupted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.components import NEED_NAME, alarm_history_table, tile
+from dashboard.figures import (
+    ChairTrends,
+    alarm_event_row,
+    alarm_text,
+    fmt_clock,
+    limit_changes,
+    make_chair_trends_figure,
+    merge_overrides,
+    session_phase,
+    tile_view,
+)
+from dashboard.live import LiveBay
+from dashboard.pages import current_live
+from monitor.alarm_rules import LimitRule
+from monitor.config import ProtocolPreset
+from monitor.core import MonitorError
+from monitor.parameters import PARAMETERS, by_key
+from monitor.records import Session, SessionEventKind
+from monitor.records import SessionState as S
+
+dash.register_page(__name__, path_template="/chair/<chair_id>", name="Chair")
+
+K = SessionEventKind
+OPEN = frozenset(s for s in S if s.is_open)
+
+#: Buttons of the session workflow: (step, label, states it is offered in). The core
+#: decides; this only greys out what it would refuse.
+STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
+    (K.INFUSION_STARTED, "Start infusion", frozenset({S.MONITORING})),
+    (K.INFUSION_PAUSED, "Pause infusion", frozenset({S.INFUSING})),
+    (K.INFUSION_RESUMED, "Resume infusion", frozenset({S.INFUSION_PAUSED})),
+    (K.INFUSION_STOPPED, "Stop infusion", frozenset({S.INFUSING, S.INFUSION_PAUSED})),
+    (K.OBSERVATION_STARTED, "Start observation", frozenset({S.MONITORING, S.INFUSING, S.INFUSION_PAUSED})),
+    (K.SESSION_ENDED, "End session", OPEN),
+)
+TEXT_STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
+    (K.RATE_CHANGED, "Rate change", frozenset({S.INFUSING, S.INFUSION_PAUSED})),
+    (K.BOLUS, "Bolus", frozenset({S.MONITORING, S.INFUSING, S.INFUSION_PAUSED})),
+    (K.NOTE, "Note", OPEN),
+)
+BASELINE_FIELDS = (("hr", "HR"), ("spo2", "SpO2"), ("nibp_sys", "Sys"), ("nibp_dia", "Dia"))
+_ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
+
+
+def layout(chair_id: str | None = None, **_: Any) -> html.Div:
+    live = current_live()
+    snap = live.snapshot()
+    status = snap.chair(chair_id or "")
+    if status is None:
+        return html.Div([html.H2(f"No chair {chair_id!r} in this bay"),
+                         dcc.Link("Back to the bay", href="/")], className="chair-page missing")
+    gen = uuid.uuid4().hex[:8]
+    return html.Div([
+        dcc.Store(id="chair-id", data=status.chair),
+        dcc.Interval(id="chair-slow", interval=5000),
+        html.Div([
+            tile(status.chair, status.label, tile_view(status, snap.time), gen, sparklines=False,
+                 link=False),
+            dcc.Graph(id="chair-trends", className="chair-trends",
+                      config={"displayModeBar": False, "responsive": True}),
+        ], className="chair-main"),
+        html.Div([
+            html.Section([html.Div(session_panel(live, status.chair), id="session-panel"),
+                          html.Div("", id="session-msg", className="form-msg")], className="card"),
+            html.Section([html.H3("Alarm history"), html.Div(id="chair-alarms")],
+                         className="card card-alarms"),
+            html.Section([html.Div(limits_panel(live, status.chair), id="limits-panel"),
+                          html.Div("", id="limits-msg", className="form-msg")], className="card"),
+        ], className="chair-side"),
+    ], className="chair-page")
+
+
+# --- the session workflow ----------------------------------------------------------------
+
+
+def session_panel(live: LiveBay, chair: str, ended: Session | None = None) -> list[Any]:
+    """The start form (with the last session's export), or the open session's workflow.
+    ``ended``: a session just ended (the store may not have it yet)."""
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    if session is None:
+        return start_form(live.config.presets(), ended or _last_session(live, chair))
+    return session_view(session, live.monitor.clock.now(), live.config.presets())
+
+
+def _last_session(live: LiveBay, chair: str) -> Session | None:
+    store = live.monitor.store
+    found = store.sessions(chair, limit=1) if store is not None else []
+    return found[0] if found else None
+
+
+EXPORTS = (("csv", "Export CSV"), ("pdf", "PDF report"), ("zip", "Zip (all CSVs)"),
+           ("fhir", "FHIR"), ("hl7", "HL7"))
+
+
+def _export_link(session: Session) -> html.Span:
+    """Download links for every export format (``monitor.exports``)."""
+    return html.Span([
+        html.A(label, href=f"/api/v1/sessions/{session.id}/export?format={fmt}",
+               className="btn btn-export", id="export-link" if fmt == "csv" else f"export-{fmt}",
+               download="")
+        for fmt, label in EXPORTS], className="export-links")
+
+
+def start_form(presets: dict[str, ProtocolPreset], last: Session | None) -> list[Any]:
+    options = [{"label": p.label, "value": key} for key, p in presets.items()]
+    options.append({"label": "No protocol", "value": ""})
+    children: list[Any] = [
+        html.H3("Start a session"),
+        html.Div([
+            html.Label("Patient label or MRN", htmlFor="start-patient"),
+            dcc.Input(id="start-patient", type="text", maxLength=64, className="input wide"),
+        ], className="field"),
+        html.Div([
+            html.Label("Protocol", htmlFor="start-protocol"),
+            dcc.Dropdown(id="start-protocol", options=options, value=None, clearable=False,
+                         placeholder="choose a protocol preset", className="dropdown"),
+            html.Div("", id="start-note", className="hint"),
+        ], className="field"),
+        html.Div([
+            html.Div([html.Label("Drug", htmlFor="start-drug"),
+                      dcc.Input(id="start-drug", type="text", className="input")], className="field"),
+            html.Div([html.Label("Dose", htmlFor="start-dose"),
+                      dcc.Input(id="start-dose", type="text", className="input")], className="field"),
+        ], className="field-row"),
+        html.Button("Start session", id="start-btn", className="btn btn-primary", n_clicks=0),
+    ]
+    if last is not None and last.ended_at is not None:
+        children.append(html.Div([
+            html.Span(f"Last session: {last.patient}, ended {fmt_clock(last.ended_at, False)} "
+                      f"by {last.ended_by or '?'}", className="hint"),
+            _export_link(last),
+        ], className="last-session"))
+    return children
+
+
+def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset]) -> list[Any]:
+    def step_button(kind: SessionEventKind, label: str, allowed: frozenset[S]) -> html.Button:
+        danger = " btn-danger" if kind is K.SESSION_ENDED else ""
+        return html.Button(label, id={"type": "step", "kind": kind.value}, n_clicks=0,
+                           className=f"btn btn-step{danger}", disabled=session.state not in allowed)
+
+    facts = [
+        ("Patient", session.patient),
+        ("Protocol", presets[session.protocol].label if session.protocol in presets
+         else session.protocol or "none"),
+        ("Drug / dose", " · ".join(x for x in (session.drug, session.dose) if x) or "—"),
+        ("Started", f"{fmt_clock(session.started_at, False)} by {session.started_by}"),
+        ("Now", session_phase(session, now)),
+        ("NIBP cycle", f"every {session.nibp_interval_s / 60:g} min" if session.nibp_interval_s else "—"),
+        ("Baseline", ", ".join(f"{_label(k)} {v:g}" for k, v in sorted(session.baseline.items()))
+         + f" ({session.baseline_source})" if session.baseline else "not yet (captured after the "
+         "first minutes, or enter it below)"),
+    ]
+    return [
+        html.H3(["Session ", html.Span(session.state.value.replace("_", " "),
+                                       className=f"badge state-{session.state.value}")]),
+        html.Dl([x for k, v in facts for x in (html.Dt(k), html.Dd(v))], className="facts"),
+        html.Div([step_button(*s) for s in STEPS], className="btn-row"),
+        html.Div([
+            dcc.Input(id="sess-text", type="text", maxLength=500, className="input wide",
+                      placeholder="rate (e.g. 250 mL/h), bolus or note text"),
+            *[step_button(*s) for s in TEXT_STEPS],
+        ], className="btn-row"),
+        html.Div([
+            html.Span("Baseline", className="inline-label"),
+            *[html.Label([html.Span(label, className="field-label"),
+                          dcc.Input(id=f"base-{key}", type="number", placeholder=label,
+                                    className="input num", value=session.baseline.get(key))],
+                         className="field-inline") for key, label in BASELINE_FIELDS],
+            html.Button("Set baseline", id="baseline-btn", className="btn btn-step", n_clicks=0),
+        ], className="btn-row"),
+        html.Div([_export_link(session)], className="btn-row"),
+    ]
+
+
+def _label(key: str) -> str:
+    p = by_key(key)
+    return p.label if p else key
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+def _sorted_rules(rules: tuple[LimitRule, ...]) -> list[LimitRule]:
+    return sorted(rules, key=lambda r: (_ORDER.get(r.parameter, 99), r.relative, r.direction, -r.priority))
+
+
+def limits_panel(live: LiveBay, chair: str) -> list[Any]:
+    monitor = live.monitor
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    rules = _sorted_rules(monitor.engine.rules(chair))
+    baseline = monitor.engine.baseline(chair)
+    rows = []
+    for r in rules:
+        p = by_key(r.parameter)
+        assert p is not None
+        value = r.baseline_pct if r.relative else r.threshold
+        unit = "% of baseline" if r.relative else p.unit
+        effective = r.limit(baseline.get(r.parameter))
+        note = "" if not r.relative else (f"= {effective:g}" if effective is not None else "no baseline yet")
+        rows.append(html.Tr([
+            html.Td(p.label + (" (no ECG)" if r.parameter == "pr" else "")),
+            html.Td(("below" if r.direction == "low" else "above") + (" baseline by" if r.relative else "")),
+            html.Td([dcc.Input(id={"type": "lim", "rule": r.id, "field": "value"}, type="number",
+                               value=value, className="input num", disabled=session is None),
+                     html.Span(f" {unit} {note}", className="unit")]),
+            html.Td(r.priority.label.upper(), className=f"prio prio-{r.priority.label}"),
+            html.Td(dcc.Input(id={"type": "lim", "rule": r.id, "field": "delay"}, type="number",
+                              value=r.delay_s, min=0, className="input num",
+                              disabled=session is None or not p.continuous)),
+        ]))
+    head = html.Tr([html.Th(x) for x in ("Parameter", "Alarm when", "Limit", "Priority", "Delay s")])
+    return [
+        html.H3("Alarm limits" + (" for this session" if session else "")),
+        html.Table([html.Thead(head), html.Tbody(rows)], className="table limits"),
+        html.Button("Save limits", id="limits-save", className="btn btn-primary", n_clicks=0,
+                    disabled=session is None),
+        html.Div("" if session else "Start a session to change its limits.", className="hint"),
+    ]
+
+
+# --- the trend figure ---------------------------------------------------------------------
+
+
+def gather_trends(live: LiveBay, chair: str) -> ChairTrends:
+    """Everything the figure shows, read from the core and the store (the page's I/O)."""
+    monitor = live.monitor
+    now = monitor.clock.now()
+    status = live.snapshot().chair(chair)
+    assert status is not None
+    session = status.session
+    start = session.started_at - 300 if session is not None else now - 3600
+    start = max(start, now - live.config.buffers.continuous_hours * 3600)
+    seconds = now - start
+    series = {}
+    for p in PARAMETERS:
+        w = monitor.trend(chair, p.key, seconds, 600 if p.continuous else 2000)
+        series[p.key] = (w.times, w.values)
+    store = monitor.store
+    events = tuple(store.session_events(session.id)) if session is not None and store else ()
+    alarms = tuple((e.time, e.alarm.priority.label, alarm_text(e.alarm))
+                   for e in (store.alarm_events(chair=chair, since=start) if store else [])
+                   if e.old_state is None)
+    offset = datetime.fromtimestamp(now).astimezone().utcoffset()
+    return ChairTrends(
+        chair=chair, title=status.label, t_range=(start, now + max(60.0, seconds * 0.02)),
+        series=series, rules=monitor.engine.rules(chair), baseline=monitor.engine.baseline(chair),
+        events=events, alarms=alarms, utc_offset_s=offset.total_seconds() if offset else 0.0)
+
+
+def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> Any:
+    store = live.monitor.store
+    events = store.alarm_events(chair=chair, limit=limit) if store is not None else []
+    return alarm_history_table([alarm_event_row(e) for e in reversed(events)], chair_column=False)
+
+
+@callback(
+    Output("chair-trends", "figure"), Output("chair-alarms", "children"),
+    Input("chair-slow", "n_intervals"), State("chair-id", "data"),
+)
+def slow_refresh(_n: int | None, chair: str) -> tuple[Any, Any]:
+    live = current_live()
+    return make_chair_trends_figure(gather_trends(live, chair)), chair_alarm_rows(live, chair)
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+def _after(live: LiveBay, chair: str, text: str, ok: bool = True,
+           ended: Session | None = None) -> tuple[Any, ...]:
+    live.invalidate()
+    return (session_panel(live, chair, ended), text, "form-msg " + ("ok" if ok else "error"),
+            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)))
+
+
+_ACTION_OUTPUTS = (
+    Output("session-panel", "children", allow_duplicate=True),
+    Output("session-msg", "children", allow_duplicate=True),
+    Output("session-msg", "className", allow_duplicate=True),
+    Output("limits-panel", "children", allow_duplicate=True),
+    Output("chair-trends", "figure", allow_duplicate=True),
+)
+
+
+def _error(text: str) -> tuple[Any, ...]:
+    return (no_update, text, "form-msg error", no_update, no_update)
+
+
+@callback(
+    Output("start-drug", "value"), Output("start-dose", "value"), Output("start-note", "children"),
+    Input("start-protocol", "value"), prevent_initial_call=True,
+)
+def prefill(protocol: str | None) -> tuple[Any, Any, Any]:
+    preset = current_live().config.presets().get(protocol or "")
+    if preset is None:
+        return "", "", ""
+    note = ("Shipped example: review before clinical use. " if preset.example else "") + preset.note
+    return preset.drug, preset.dose, note
+
+
+@callback(
+    *_ACTION_OUTPUTS,
+    Input("start-btn", "n_clicks"),
+    State("chair-id", "data"), State("nurse-input", "value"), State("start-patient", "value"),
+    State("start-protocol", "value"), State("start-drug", "value"), State("start-dose", "value"),
+    prevent_initial_call=True,
+)
+def start_session(clicks: int, chair: str, nurse: str | None, patient: str | None,
+                  protocol: str | None, drug: str | None, dose: str | None) -> tuple[Any, ...]:
+    if not clicks:
+        raise PreventUpdate
+    user = (nurse or "").strip()
+    if not user:
+        return _error(NEED_NAME)
+    if protocol is None:
+        return _error("Choose a protocol preset (or No protocol).")
+    live = current_live()
+    try:
+        s = live.monitor.start_session(chair, patient or "", user, protocol=protocol,
+                                       drug=(drug or "").strip() or None, dose=(dose or "").strip() or None)
+    except MonitorError as exc:
+        return _error(f"Not started: {exc}")
+    return _after(live, chair, f"Session started for {s.patient} by {user}")
+
+
+@callback(
+    *_ACTION_OUTPUTS,
+    Input({"type": "step", "kind": ALL}, "n_clicks"), Input("baseline-btn", "n_clicks"),
+    State("chair-id", "data"), State("nurse-input", "value"), State("sess-text", "value"),
+    *[State(f"base-{key}", "value") for key, _ in BASELINE_FIELDS],
+    prevent_initial_call=True,
+)
+def session_step(_steps: list[int], _base: int, chair: str, nurse: str | None, text: str | None,
+                 *baseline: float | None) -> tuple[Any, ...]:
+    target = ctx.triggered_id
+    if target is None or not any(t["value"] for t in ctx.triggered):
+        raise PreventUpdate
+    user = (nurse or "").strip()
+    if not user:
+        return _error(NEED_NAME)
+    live = current_live()
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    if session is None:
+        return _error("This chair has no open session.")
+    try:
+        if target == "baseline-btn":
+            values = {key: float(v) for (key, _), v in zip(BASELINE_FIELDS, baseline, strict=True)
+                      if v is not None}
+            if not values:
+                return _error("Enter at least one baseline value.")
+            new = live.monitor.set_baseline(session.id, values, user)
+            done = "Baseline set"
+        else:
+            kind = K(target["kind"])
+            detail = (text or "").strip() if kind in (K.RATE_CHANGED, K.BOLUS, K.NOTE) else ""
+            new = live.monitor.session_step(session.id, kind, user, detail)
+            done = kind.value.replace("_", " ").capitalize() + (f": {detail}" if detail else "")
+    except (MonitorError, ValueError) as exc:
+        return _error(f"Not recorded: {exc}")
+    return _after(live, chair, f"{done} (by {user})", ended=None if new.state.is_open else new)
+
+
+@callback(
+    Output("limits-panel", "children", allow_duplicate=True),
+    Output("limits-msg", "children"), Output("limits-msg", "className"),
+    Output("chair-trends", "figure", allow_duplicate=True),
+    Input("limits-save", "n_clicks"),
+    State({"type": "lim", "rule": ALL, "field": ALL}, "value"),
+    State("chair-id", "data"), State("nurse-input", "value"),
+    prevent_initial_call=True,
+)
+def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) -> tuple[Any, ...]:
+    if not clicks:
+        raise PreventUpdate
+    user = (nurse or "").strip()
+    if not user:
+        return no_update, NEED_NAME, "form-msg error", no_update
+    live = current_live()
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    if session is None:
+        return no_update, "This chair has no open session.", "form-msg error", no_update
+    values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
+    changed = limit_changes(live.monitor.engine.rules(chair), values)
+    if not changed:
+        return no_update, "No limit changed.", "form-msg", no_update
+    try:
+        live.monitor.set_limits(session.id, merge_overrides(session.limit_overrides, changed), user)
+    except (MonitorError, ValueError) as exc:
+        return no_update, f"Not saved: {exc}", "form-msg error", no_update
+    live.invalidate()
+    what = ", ".join(f"{d['parameter']} {k} {v:g}" for d in changed for k, v in d.items()
+                     if k in ("low", "high", "below_baseline_pct", "above_baseline_pct"))
+    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
+            make_chair_trends_figure(gather_trends(live, chair)))

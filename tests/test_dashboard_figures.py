@@ -1,0 +1,393 @@
+"""The dashboard's pure builders (dashboard.figures), without a browser: view models from a
+real core's state, SVG sparklines, the chair's trend figure."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from conftest import T0, Harness
+
+from dashboard.figures import (
+    TILE_FIELDS,
+    ChairTrends,
+    alarm_event_row,
+    bay_view,
+    fmt_age,
+    fmt_duration,
+    grid_shape,
+    limit_changes,
+    make_chair_trends_figure,
+    make_sparkline_svg,
+    merge_overrides,
+    popup_signature,
+    popup_views,
+    session_phase,
+    sound_state,
+    svg_data_uri,
+    tile_view,
+)
+from monitor.alarm_rules import DEFAULT_RULES
+from monitor.readings import QualityFlag
+from monitor.records import AlarmState, Priority, SessionEvent, SessionEventKind
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def desaturate(h: Harness, chair: str = "c1", seconds: int = 16) -> None:
+    """SpO2 86 for ``seconds`` simulated seconds (16: past the 15 s delay of SpO2 < 90)."""
+    for _ in range(seconds):
+        h.monitor.ingest([h.reading("spo2", 86, chair=chair), h.reading("hr", 72, chair=chair)])
+        h.monitor.tick()
+        h.clock.advance(1)
+
+
+# --- formatting and layout ----------------------------------------------------------------
+
+
+def test_formatting():
+    assert [fmt_age(x) for x in (None, 0.4, 8, 59.9, 60, 3599, 3600, 7500)] == [
+        "", "0 s", "8 s", "59 s", "1 min", "59 min", "1 h 00", "2 h 05"]
+    assert [fmt_duration(x) for x in (0, 5, 125, 3725, -30)] == ["0:00", "0:05", "2:05", "1:02:05", "-0:30"]
+
+
+@pytest.mark.parametrize(("chairs", "shape"), [(1, (1, 1)), (4, (4, 1)), (8, (4, 2)), (12, (4, 3)),
+                                               (16, (4, 4)), (20, (5, 4)), (24, (6, 4)), (30, (6, 5))])
+def test_grid_shape_fills_a_wide_screen(chairs, shape):
+    assert grid_shape(chairs) == shape
+
+
+# --- tiles ------------------------------------------------------------------------------------
+
+
+def test_tile_view_has_every_live_field(harness):
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    for field, prop in TILE_FIELDS:
+        assert (f"{field}_cls" if prop == "className" else field) in view
+    assert all(isinstance(v, str) for v in view.values())
+
+
+def test_tile_of_a_fresh_chair_without_alarms(harness):
+    harness.monitor.start_session("c1", "MRN-1", "ann", protocol="ketamine")
+    for _ in range(3):
+        harness.monitor.ingest([harness.reading("hr", 72), harness.reading("spo2", 97)])
+        harness.clock.advance(1)
+    harness.monitor.ingest([harness.reading(p, v) for p, v in
+                            (("nibp_sys", 124), ("nibp_dia", 78), ("nibp_map", 93))])
+    harness.clock.advance(125)
+    harness.monitor.ingest([harness.reading("hr", 73), harness.reading("spo2", 98)])
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert view["conn"] == "ONLINE" and "conn-online" in view["tile_cls"]
+    assert "alarm-" not in view["tile_cls"] and "flash" not in view["tile_cls"]
+    assert (view["hr_label"], view["hr"], view["spo2"]) == ("HR", "73", "98")
+    assert "stale" not in view["hr_cls"] and view["hr_age"] == ""
+    assert (view["nibp"], view["nibp_map"], view["nibp_age"]) == ("124/78", "(93)", "2 min ago")
+    assert view["patient"] == "MRN-1" and view["proto"] == "Ketamine"
+    assert view["phase"] == "monitoring 2:08"
+    assert view["news"] == "0" and view["news_note"].startswith("partial")
+    assert view["alarm"] == "" and view["alarmbar_cls"] == "alarmbar alarm-none"
+
+
+def test_tile_follows_an_alarm_through_acknowledge(harness):
+    desaturate(harness)
+    status = harness.monitor.status("c1")
+    view = tile_view(status, harness.clock.now())
+    assert "alarm-medium" in view["tile_cls"] and "flash-medium" in view["tile_cls"]
+    assert "in-alarm in-medium" in view["spo2_cls"] and "in-alarm" not in view["hr_cls"]
+    assert view["alarm"] == "** SpO2 86 < 90"
+    (alarm,) = status.alarms
+    harness.monitor.acknowledge(alarm.id, "Anna")
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert "acked" in view["tile_cls"] and "flash" not in view["tile_cls"]
+    assert view["alarm_state"] == "ACK Anna" and "acked" in view["alarmbar_cls"]
+
+
+def test_tile_shows_an_audio_pause_countdown(harness):
+    desaturate(harness)
+    harness.monitor.pause_audio("c1", "Anna", 90)
+    harness.clock.advance(5)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert view["alarm_state"] == "AUDIO PAUSED 1:25"
+    assert "flash-medium" in view["tile_cls"]  # a pause silences; the tile still flashes
+
+
+def test_a_high_alarm_flashes_red(harness):
+    for _ in range(11):
+        harness.monitor.ingest([harness.reading("spo2", 80)])
+        harness.monitor.tick()
+        harness.clock.advance(1)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert "alarm-high" in view["tile_cls"] and "flash-high" in view["tile_cls"]
+    assert view["alarm"] == "*** SpO2 80 < 85"
+
+
+def test_technical_alarms_are_marked_distinctly(harness):
+    harness.monitor.start_session("c1", "MRN-1", "ann")
+    for _ in range(12):
+        harness.monitor.ingest([harness.reading("spo2", None, flags=QualityFlag.SENSOR_OFF)])
+        harness.monitor.tick()
+        harness.clock.advance(1)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert " tech" in view["tile_cls"] and "tech" in view["alarmbar_cls"]
+    assert view["alarm"] == "** SpO2 sensor off" and view["alarm_state"] == "TECH"
+    assert "in-alarm" not in view["spo2_cls"]  # a technical alarm does not colour a value
+
+
+def test_stale_and_offline_values_never_look_fresh(harness):
+    harness.monitor.ingest([harness.reading("hr", 70), harness.reading("spo2", 97)])
+    harness.clock.advance(12)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert view["conn"] == "STALE 12 s" and "conn-stale" in view["tile_cls"]
+    assert "stale" in view["hr_cls"] and view["hr_age"] == "12 s" and view["hr"] == "70"
+    harness.clock.advance(60)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert view["conn"] == "OFFLINE 1 min" and "conn-offline" in view["tile_cls"]
+    assert "stale" in view["spo2_cls"] and view["spo2_age"] == "1 min"
+    empty = tile_view(harness.monitor.status("c2"), harness.clock.now())
+    assert (empty["conn"], empty["hr"], empty["hr_age"]) == ("OFFLINE", "---", "no data")
+    assert empty["patient"] == "No session" and "no-session" in empty["tile_cls"]
+
+
+def test_pulse_rate_stands_in_for_a_missing_heart_rate(harness):
+    harness.monitor.ingest([harness.reading("pr", 88), harness.reading("spo2", 97)])
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert (view["hr_label"], view["hr"]) == ("PR", "88")
+
+
+def test_session_phase_texts(harness):
+    m, now = harness.monitor, harness.clock.now
+    s = m.start_session("c1", "MRN-1", "ann", protocol="magnesium")
+    assert session_phase(None, now()) == ""
+    harness.clock.advance(60)
+    s = m.session_step(s.id, SessionEventKind.INFUSION_STARTED, "ann")
+    harness.clock.advance(125)
+    assert session_phase(s, now()) == "infusing 2:05 / 30 min"
+    s = m.session_step(s.id, SessionEventKind.OBSERVATION_STARTED, "ann")
+    harness.clock.advance(60)
+    assert session_phase(s, now()) == "observation 29:00 left"
+    harness.clock.advance(1800)
+    assert session_phase(s, now()) == "observation due 1:00 ago"
+
+
+# --- sound, pop-ups, the whole bay ----------------------------------------------------------
+
+
+def test_sound_follows_the_highest_sounding_alarm(harness):
+    desaturate(harness, "c1")
+    (medium,) = harness.monitor.open_alarms()
+    assert sound_state([]) == "silent"
+    assert sound_state([medium]) == "medium"
+    harness.monitor.pause_audio("c1", "Anna")
+    (paused,) = harness.monitor.open_alarms()
+    assert paused.state is AlarmState.PAUSED and sound_state([paused]) == "silent"
+    high = replace(paused, id=99, priority=Priority.HIGH, state=AlarmState.ACTIVE)
+    assert sound_state([paused, high]) == "high"  # a higher priority sounds through a pause
+    assert sound_state([replace(paused, state=AlarmState.ACKNOWLEDGED)]) == "silent"
+
+
+def test_popups_one_per_chair_most_urgent_first(harness):
+    desaturate(harness, "c1")
+    for _ in range(11):
+        harness.monitor.ingest([harness.reading("spo2", 80, chair="c2"),
+                                harness.reading("hr", 135, chair="c2")])
+        harness.monitor.tick()
+        harness.clock.advance(1)
+    alarms = harness.monitor.open_alarms()
+    popups = popup_views(alarms, {"c1": "Chair 1", "c2": "Chair 2"}, harness.clock.now())
+    assert [(p["chair"], p["priority"]) for p in popups] == [("c2", "high"), ("c1", "medium")]
+    assert popups[0]["others"] == 1 and popups[0]["text"] == "*** SpO2 80 < 85"
+    assert popups[1]["chair_label"] == "Chair 1" and popups[1]["state_text"] == "Sounding"
+    before = popup_signature(popups)
+    harness.monitor.pause_audio("c1", "Anna", 60)
+    after = popup_views(harness.monitor.open_alarms(), {}, harness.clock.now())
+    assert after[1]["state_text"] == "Audio paused 1:00" and popup_signature(after) != before
+    harness.monitor.acknowledge(after[1]["id"], "Anna")
+    assert [p["chair"] for p in popup_views(harness.monitor.open_alarms(), {}, harness.clock.now())] == ["c2"]
+
+
+def test_bay_view_is_small_json(tmp_path):
+    h = Harness(tmp_path, chairs=24)
+    try:
+        for chair in h.monitor.chair_ids:
+            h.monitor.start_session(chair, f"MRN-{chair}", "ann", protocol="ketamine")
+        desaturate(h, "c3")
+        snapshot = [h.monitor.status(c) for c in h.monitor.chair_ids]
+        data, popups = bay_view(snapshot, h.clock.now(), "Bay 1")
+        text = json.dumps(data)
+        assert len(text) < 24 * 1000  # per tick, per tab: well under 1 kB a chair
+        assert data["sound"] == "medium" and data["alarms"] == 1 and len(data["chairs"]) == 24
+        assert [p["chair"] for p in popups] == ["c3"]
+    finally:
+        h.monitor.close()
+
+
+def test_alarm_event_rows(harness):
+    desaturate(harness)
+    (alarm,) = harness.monitor.open_alarms()
+    harness.monitor.acknowledge(alarm.id, "Anna")
+    harness.flush()
+    rows = [alarm_event_row(e) for e in harness.monitor.store.alarm_events(chair="c1")]
+    assert [(r["change"], r["user"]) for r in rows] == [("active", ""), ("active → acknowledged", "Anna")]
+    assert rows[0]["message"] == "** SpO2 86 < 90" and rows[0]["priority"] == "medium"
+
+
+# --- the limits form ------------------------------------------------------------------------
+
+
+def test_limit_changes_returns_only_what_changed():
+    values = {("spo2_low_limit_medium", "value"): 88, ("spo2_low_limit_medium", "delay"): 15,
+              ("hr_high_limit_medium", "value"): 120, ("hr_high_limit_medium", "delay"): 20,
+              ("nibp_sys_low_baseline_medium", "value"): 25, ("nibp_sys_low_limit_high", "value"): 80}
+    changed = limit_changes(DEFAULT_RULES, values)
+    assert changed == [
+        {"parameter": "spo2", "priority": "medium", "low": 88.0, "delay_s": 15.0},
+        {"parameter": "hr", "priority": "medium", "high": 120.0, "delay_s": 20.0},
+        {"parameter": "nibp_sys", "priority": "medium", "below_baseline_pct": 25.0},
+    ]
+    assert limit_changes(DEFAULT_RULES, {}) == []
+
+
+def test_merge_overrides_replaces_the_same_rule_and_keeps_the_others():
+    existing = ({"parameter": "spo2", "low": 88, "priority": "medium", "delay_s": 15},
+                {"parameter": "hr", "high": 110, "priority": "medium"})
+    changed = [{"parameter": "spo2", "low": 87, "priority": "medium", "delay_s": 15},
+               {"parameter": "nibp_sys", "low": 95, "priority": "medium"}]
+    assert merge_overrides(existing, changed) == [changed[0], existing[1], changed[1]]
+
+
+# --- sparklines -------------------------------------------------------------------------------
+
+
+def _paths(svg: str) -> list[ET.Element]:
+    return ET.fromstring(svg).findall(f"{SVG}path")
+
+
+def test_sparkline_is_an_svg_with_the_trend_and_the_limits():
+    t = np.arange(0, 120.0)
+    svg = make_sparkline_svg(t, 97 + np.sin(t / 10), low=90, width=240, height=48)
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg" and root.get("width") == "240"
+    (limit,) = root.findall(f"{SVG}line")
+    assert limit.get("stroke-dasharray")
+    line = _paths(svg)[0].get("d")
+    assert line.startswith("M") and line.count("L") == 119
+    xs = [float(p.split(",")[0]) for p in line.replace("M", "").split(" L")]
+    assert min(xs) >= 0 and max(xs) <= 240
+
+
+def test_sparkline_breaks_at_gaps_and_ends_where_the_feed_stopped():
+    t = np.concatenate([np.arange(0, 50.0), np.arange(80, 100.0)])
+    v = np.full(t.size, 72.0)
+    v[10] = np.nan
+    svg = make_sparkline_svg(t, v, t_range=(0, 200), width=200, height=40)
+    d = _paths(svg)[0].get("d")
+    assert d.count("M") == 3  # before the missing value, after it, after the gap
+    last_x = max(float(p.split(",")[0]) for seg in d.split("M")[1:] for p in seg.split(" L"))
+    assert last_x < 110  # the data stopped at half the time range: the line stops there too
+
+
+def test_sparkline_without_data_is_empty_but_valid():
+    svg = make_sparkline_svg([], [], width=100, height=20)
+    assert ET.fromstring(svg).tag == f"{SVG}svg" and not _paths(svg)
+    assert len(_paths(make_sparkline_svg([5.0], [None], low=90))) == 0
+
+
+def test_svg_data_uri_is_safe_in_an_img_src():
+    uri = svg_data_uri(make_sparkline_svg([0, 1, 2], [1, 2, 3], colour="#3ddc84"))
+    assert uri.startswith("data:image/svg+xml;charset=utf-8,")
+    body = uri.split(",", 1)[1]
+    assert "#" not in body and "<" not in body and "%233ddc84" in body
+
+
+# --- the chair's trend figure -------------------------------------------------------------------
+
+
+def _trends(**kw) -> ChairTrends:
+    t = T0 + np.arange(0, 600.0)
+    nibp_t = np.array([T0 + 60, T0 + 360])
+    data = {
+        "chair": "c1", "title": "Chair 1", "t_range": (T0 - 60, T0 + 660),
+        "series": {"hr": (t, 70 + np.sin(t)), "pr": (t, 71 + np.sin(t)), "spo2": (t, np.full(t.size, 97.0)),
+                   "nibp_sys": (nibp_t, np.array([124.0, 118.0])),
+                   "nibp_dia": (nibp_t, np.array([78.0, 75.0])),
+                   "nibp_map": (nibp_t, np.array([93.0, 89.0]))},
+        "rules": DEFAULT_RULES, "baseline": {"nibp_sys": 125.0},
+        "events": (SessionEvent("s1", "c1", T0, SessionEventKind.SESSION_STARTED, "ann"),
+                   SessionEvent("s1", "c1", T0 + 120, SessionEventKind.RATE_CHANGED, "ann", "250 mL/h")),
+        "alarms": ((T0 + 300, "medium", "** SpO2 86 < 90"),),
+    }
+    return ChairTrends(**(data | kw))
+
+
+def test_chair_trends_figure_lines_whiskers_limits_baseline_events():
+    fig = make_chair_trends_figure(_trends())
+    assert isinstance(fig, go.Figure)
+    assert [t.name for t in fig.data] == ["HR", "PR", "SpO2", "NIBP sys/dia (MAP)"]
+    assert all(t.type == "scatter" for t in fig.data)  # never scattergl
+    nibp = fig.data[3]
+    assert list(nibp.y) == [93.0, 89.0] and list(nibp.error_y.array) == [31.0, 29.0]
+    assert list(nibp.error_y.arrayminus) == [15.0, 14.0] and list(nibp.text) == ["124/78", "118/75"]
+    labels = [a.text for a in fig.layout.annotations]
+    assert "SPO2 < 90" in labels and "SPO2 < 85" in labels and "MAP < 65" in labels
+    assert "SYS < 100 (bl −20%)" in labels  # 20 % below the baseline of 125
+    assert "baseline 125" in labels
+    assert "Session start" in labels and "Rate: 250 mL/h" in labels
+    dashed = [s for s in fig.layout.shapes if s.line.dash == "dash"]
+    assert {round(s.y0) for s in dashed} >= {90, 85, 120, 50, 150, 40, 180, 200, 80, 65, 100}
+    assert fig.layout.uirevision == "c1"
+
+
+def test_chair_trends_figure_without_data_or_baseline():
+    empty = {k: (np.empty(0), np.empty(0)) for k in ("hr", "pr", "spo2", "nibp_sys", "nibp_dia", "nibp_map")}
+    fig = make_chair_trends_figure(_trends(series=empty, baseline={}, events=(), alarms=()))
+    labels = [a.text for a in fig.layout.annotations]
+    assert not any("bl −" in x for x in labels)  # a relative rule without a baseline draws nothing
+    assert len(fig.data) == 4 and fig.data[0].x == ()
+
+
+# --- the app, served without a browser ----------------------------------------------------------
+
+
+def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
+    import dash
+
+    from dashboard.app import NOTICE, create_app
+    from dashboard.live import LiveBay
+
+    desaturate(harness)
+    app = create_app(LiveBay(harness.monitor), title="Chairside test")
+    client = app.server.test_client()
+    page = client.get("/")
+    assert page.status_code == 200 and b"Chairside test" in page.data
+    assert NOTICE in json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+    paths = {p["path_template"] or p["path"] for p in dash.page_registry.values()}
+    assert {"/", "/chair/<chair_id>", "/alarms"} <= paths
+    assert client.get("/api/v1/chairs").status_code == 200  # the HTTP API is installed
+
+    tick = client.post("/_dash-update-component", json={
+        "output": "..bay-store.data...popups.children...popup-sig.data..",
+        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
+                    {"id": "popup-sig", "property": "data"}],
+        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "popup-sig", "property": "data", "value": None}],
+        "changedPropIds": ["tick.n_intervals"],
+    })
+    assert tick.status_code == 200
+    answer = tick.get_json()["response"]
+    store = answer["bay-store"]["data"]
+    assert store["sound"] == "medium" and store["chairs"]["c1"]["alarm"] == "** SpO2 86 < 90"
+    assert "** SpO2 86 < 90" in json.dumps(answer["popups"]["children"])
+    # the next tick with the same pop-ups does not resend them
+    again = client.post("/_dash-update-component", json={
+        "output": "..bay-store.data...popups.children...popup-sig.data..",
+        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
+                    {"id": "popup-sig", "property": "data"}],
+        "inputs": [{"id": "tick", "property": "n_intervals", "value": 2}],
+        "state": [{"id": "popup-sig", "property": "data", "value": answer["popup-sig"]["data"]}],
+        "changedPropIds": ["tick.n_intervals"],
+    }).get_json()["response"]
+    assert "popups" not in again and "bay-store" in again

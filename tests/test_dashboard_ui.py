@@ -1,0 +1,472 @@
+"""The dashboard in a real headless Chromium (dash[testing]'s ``dash_duo``) against a real
+core on a real SQLite file.
+
+The Dash server runs in a thread of this process; the test owns the core's clock (a
+ManualClock started at the real time, so ages look sane in the browser), feeds readings
+with ``Monitor.ingest`` and moves time with ``clock.advance`` + ``Monitor.tick``. Waiting
+is always on a condition with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import wait_until
+from selenium.webdriver.common.keys import Keys
+
+from dashboard.app import create_app
+from dashboard.live import LiveBay
+from monitor.clock import ManualClock
+from monitor.config import parse_config
+from monitor.core import Monitor
+from monitor.readings import QualityFlag, Reading
+from monitor.records import AlarmState, SessionEventKind
+from monitor.store import SqliteStore
+from simulators.patient import Effect, PatientModel
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+K = SessionEventKind
+
+
+class Bay:
+    """A core with a clock the test moves, and the LiveBay the dashboard reads."""
+
+    def __init__(self, tmp_path: Path, chairs: int = 3, start: float | None = None,
+                 labels: list[str] | None = None, **sections: Any) -> None:
+        ids = [f"c{i:02d}" for i in range(1, chairs + 1)]
+        self.config = parse_config({
+            "bay": {"id": "bay2", "name": "Infusion bay 2"},
+            "store": {"path": str(tmp_path / "bay.db")},
+            "chairs": [{"id": c, "label": (labels[i] if labels else f"Chair {i + 1}")}
+                       for i, c in enumerate(ids)],
+            **sections,
+        }, "test")
+        self.chairs = ids
+        self.clock = ManualClock(time.time() if start is None else start)
+        self.monitor = Monitor(self.config, store=SqliteStore(self.config.store.path, commit_interval=0.02),
+                               clock=self.clock)
+        self.monitor.start()
+        self.live = LiveBay(self.monitor)
+
+    def reading(self, chair: str, param: str, value: float | None, flags: int = 0) -> Reading:
+        now = self.clock.now()
+        return Reading(chair, param, value, now, now, f"dev-{chair}", None, flags)
+
+    def second(self, values: dict[str, dict[str, float | None]]) -> None:
+        """One simulated second: ``{chair: {param: value}}`` ingested, a tick, the clock on."""
+        self.monitor.ingest([self.reading(c, p, v) for c, vs in values.items() for p, v in vs.items()])
+        self.monitor.tick()
+        self.clock.advance(1)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.monitor.tick()
+
+    def close(self) -> None:
+        self.monitor.close()
+
+
+@pytest.fixture
+def make_bay(tmp_path: Path) -> Iterator[Any]:
+    bays: list[Bay] = []
+
+    def make(**kw: Any) -> Bay:
+        bays.append(Bay(tmp_path, **kw))
+        return bays[-1]
+
+    yield make
+    for bay in bays:
+        bay.close()
+
+
+def js(dash_duo: Any, script: str) -> Any:
+    return dash_duo.driver.execute_script(script)
+
+
+def tile_class(dash_duo: Any, chair: str) -> str:
+    return dash_duo.find_element(f".tile[data-chair='{chair}']").get_attribute("class")
+
+
+def tile_text(dash_duo: Any, chair: str, cls: str) -> str:
+    return dash_duo.find_element(f".tile[data-chair='{chair}'] .{cls}").text
+
+
+def set_nurse(dash_duo: Any, name: str) -> None:
+    field = dash_duo.find_element("#nurse-input")
+    field.clear()
+    field.send_keys(name)
+    wait_until(lambda: field.get_attribute("value") == name, 5, "nurse name in the field")
+
+
+def choose(dash_duo: Any, dropdown: str, label: str) -> None:
+    """Pick an option of a dcc.Dropdown by its label (once the opened menu shows it)."""
+    dash_duo.find_element(dropdown).click()
+
+    def option() -> Any:
+        found = [o for o in dash_duo.find_elements(".dash-dropdown-option") if o.text == label]
+        return found[0] if found else None
+
+    wait_until(option, 5, f"option {label!r}")
+    option().click()
+
+
+def start(dash_duo: Any, bay: Bay, path: str = "/") -> None:
+    dash_duo.start_server(create_app(bay.live))
+    if path != "/":
+        dash_duo.driver.get(dash_duo.server_url + path)
+    dash_duo.wait_for_element(".hdr", timeout=10)
+
+
+# --- alarms: pop-up, acknowledge, pause ---------------------------------------------------
+
+
+def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
+    bay = make_bay(chairs=3, alarms={"audio_pause_s": 5})
+    for _ in range(3):
+        bay.second({"c01": {"spo2": 97, "hr": 72}, "c02": {"spo2": 98, "hr": 80}})
+    start(dash_duo, bay)
+    dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .val-spo2", "97", timeout=5)
+    dash_duo.find_element("#sound-enable").click()
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.enabled"), 5, "sound enabled")
+    assert not dash_duo.find_element("#sound-enable").is_displayed() or wait_until(
+        lambda: not dash_duo.find_element("#sound-enable").is_displayed(), 5) is None
+    assert js(dash_duo, "return window.chairsideAudio.state") == "silent"
+
+    # SpO2 86 for 16 simulated seconds: the 15 s annunciation delay has passed at the 16th
+    for _ in range(15):
+        bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 80}})
+    assert not dash_duo.find_elements(".popup")
+    bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 80}})
+    t_raised = time.monotonic()
+    popup = dash_duo.wait_for_element(".popup[data-chair='c01']", timeout=2)
+    assert time.monotonic() - t_raised < 2.0
+    assert "** SpO2 86 < 90" in popup.text and "MEDIUM" in popup.text and "Chair 1" in popup.text
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "medium", 3, "medium tone")
+    assert js(dash_duo, "return window.chairsideAudio.audible() && window.chairsideAudio.bursts > 0")
+    wait_until(lambda: "flash-medium" in tile_class(dash_duo, "c01"), 3, "tile flashing")
+    assert tile_text(dash_duo, "c01", "alarm-text") == "** SpO2 86 < 90"
+
+    # an action without a name is refused with a message asking for it
+    dash_duo.find_element(".popup[data-chair='c01'] .btn-ack").click()
+    dash_duo.wait_for_contains_text("#action-msg", "Enter your name", timeout=5)
+    assert dash_duo.find_elements(".popup[data-chair='c01']")
+
+    set_nurse(dash_duo, "Anna Berg")
+    dash_duo.find_element(".popup[data-chair='c01'] .btn-ack").click()
+    dash_duo.wait_for_no_elements('.popup[data-chair="c01"]', timeout=5)
+    wait_until(lambda: "acked" in tile_class(dash_duo, "c01"), 3, "tile acknowledged")
+    assert "flash-" not in tile_class(dash_duo, "c01")
+    dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .alarm-state", "ACK Anna Berg", timeout=3)
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "silent", 3, "silence")
+    assert js(dash_duo, "return localStorage.getItem('nurse-store')") == '"Anna Berg"'
+    bay.monitor.store.flush(timeout=5)
+    (ack,) = bay.monitor.store.operator_actions()
+    (alarm,) = [a for a in bay.monitor.open_alarms() if a.chair == "c01"]
+    assert (ack.user, ack.action, ack.target) == ("Anna Berg", "acknowledge", str(alarm.id))
+    assert alarm.state is AlarmState.ACKNOWLEDGED
+
+    # HR 130 > 120 on chair 2 (10 s delay); pause its audio for the configured 5 s
+    for _ in range(11):
+        bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 130}})
+    dash_duo.wait_for_element(".popup[data-chair='c02']", timeout=3)
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "medium", 3, "medium tone")
+    dash_duo.find_element(".popup[data-chair='c02'] .btn-pause").click()
+    dash_duo.wait_for_contains_text(".popup[data-chair='c02'] .popup-state", "Audio paused 0:05", timeout=3)
+    dash_duo.wait_for_contains_text(".tile[data-chair='c02'] .alarm-state", "AUDIO PAUSED 0:0", timeout=3)
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "silent", 3, "paused")
+    assert "flash-medium" in tile_class(dash_duo, "c02")  # a pause silences; it does not hide
+    for _ in range(3):
+        bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 130}})
+    dash_duo.wait_for_contains_text(".popup[data-chair='c02'] .popup-state", "Audio paused 0:02", timeout=3)
+    assert js(dash_duo, "return window.chairsideAudio.state") == "silent"
+    # past the pause, the condition still there: it sounds again
+    for _ in range(3):
+        bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 130}})
+    wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "medium", 3, "re-annunciation")
+    dash_duo.wait_for_text_to_equal(".popup[data-chair='c02'] .popup-state", "Sounding", timeout=3)
+    bay.monitor.store.flush(timeout=5)
+    pause = bay.monitor.store.operator_actions()[-1]
+    assert (pause.user, pause.action, pause.chair) == ("Anna Berg", "pause_audio", "c02")
+
+    # the alarm list shows both, and the history
+    dash_duo.find_element("a.nav-link[href='/alarms']").click()
+    dash_duo.wait_for_contains_text("#alarms-open", "HR 130 > 120", timeout=5)
+    dash_duo.wait_for_contains_text("#alarms-open", "Acknowledged by Anna Berg", timeout=5)
+    dash_duo.wait_for_contains_text("#alarms-history", "audio pause expired", timeout=5)
+    assert not dash_duo.get_logs()
+
+
+# --- connection state ---------------------------------------------------------------------
+
+
+def test_stale_then_offline_then_back_online(make_bay, dash_duo):
+    bay = make_bay(chairs=2, display={"stale_after_s": 5, "offline_after_s": 20})
+    for _ in range(3):
+        bay.second({"c01": {"spo2": 97, "hr": 71}})
+    start(dash_duo, bay)
+    dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .conn", "ONLINE", timeout=5)
+    assert "stale" not in dash_duo.find_element(".tile[data-chair='c01'] .val-hr").get_attribute("class")
+    assert tile_text(dash_duo, "c02", "conn") == "OFFLINE"
+
+    bay.advance(6)
+    dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .conn", "STALE", timeout=3)
+    assert "conn-stale" in tile_class(dash_duo, "c01")
+    hr = dash_duo.find_element(".tile[data-chair='c01'] .val-hr")
+    wait_until(lambda: "stale" in hr.get_attribute("class"), 3, "HR greyed out")
+    assert hr.text == "71" and tile_text(dash_duo, "c01", "vital-hr .age") == "7 s"
+
+    bay.advance(14)
+    dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .conn", "OFFLINE", timeout=3)
+    assert "conn-offline" in tile_class(dash_duo, "c01")
+
+    bay.second({"c01": {"spo2": 96, "hr": 75}})
+    dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .conn", "ONLINE", timeout=3)
+    dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .val-hr", "75", timeout=3)
+    assert "stale" not in dash_duo.find_element(".tile[data-chair='c01'] .val-hr").get_attribute("class")
+    assert "conn-online" in tile_class(dash_duo, "c01")
+
+
+def test_a_screen_that_stops_updating_says_so(make_bay, dash_duo, monkeypatch):
+    """If the browser gets no updates (server gone, network down), the whole screen greys out
+    with a banner and sounds a technical alarm: a frozen screen must not look like a calm bay."""
+    bay = make_bay(chairs=2)
+    bay.second({"c01": {"spo2": 97, "hr": 71}})
+    start(dash_duo, bay)
+    dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .conn", "ONLINE", timeout=5)
+    js(dash_duo, "window.chairsideAudio.staleMs = 1500")
+    assert not dash_duo.find_element(".disconnected-banner").is_displayed()
+
+    def unreachable() -> None:
+        raise ConnectionError("the core is unreachable")
+
+    monkeypatch.setattr(bay.live, "snapshot", unreachable)
+    wait_until(lambda: js(dash_duo, "return document.body.classList.contains('disconnected')"), 5,
+               "the screen marked disconnected")
+    assert dash_duo.find_element(".disconnected-banner").is_displayed()
+    assert js(dash_duo, "return window.chairsideAudio.state") == "medium"
+    monkeypatch.undo()
+    wait_until(lambda: not js(dash_duo, "return document.body.classList.contains('disconnected')"), 5,
+               "the screen live again")
+    assert js(dash_duo, "return window.chairsideAudio.state") == "silent"
+
+
+# --- the session workflow and the export --------------------------------------------------
+
+
+def test_session_workflow_and_csv_export(make_bay, dash_duo):
+    bay = make_bay(chairs=2)
+    bay.second({"c01": {"spo2": 97, "hr": 70}})
+    start(dash_duo, bay, "/chair/c01")
+    dash_duo.wait_for_element("#start-btn", timeout=5)
+    set_nurse(dash_duo, "Ben Ortiz")
+    dash_duo.find_element("#start-patient").send_keys("MRN-4711")
+    choose(dash_duo, "#start-protocol", "Magnesium sulfate (example)")
+    wait_until(lambda: dash_duo.find_element("#start-drug").get_attribute("value") == "Magnesium sulfate",
+               5, "drug prefilled from the preset")
+    assert dash_duo.find_element("#start-dose").get_attribute("value") == "1 g IV over 30 min"
+    dash_duo.find_element("#start-btn").click()
+    dash_duo.wait_for_contains_text("#session-msg", "Session started for MRN-4711 by Ben Ortiz", timeout=5)
+    session = bay.monitor.status("c01").session
+    assert session is not None and session.protocol == "magnesium"
+
+    for i in range(5):
+        bay.second({"c01": {"spo2": 97, "hr": 70 + i, "pr": 70 + i}})
+    bay.second({"c01": {"nibp_sys": 121, "nibp_dia": 79, "nibp_map": 93}})
+    step = "button[id*='\"kind\":\"{}\"']"
+    dash_duo.find_element(step.format("infusion_started")).click()
+    dash_duo.wait_for_text_to_equal(".badge", "infusing", timeout=5)
+    dash_duo.find_element("#sess-text").send_keys("250 mL/h")
+    dash_duo.find_element(step.format("rate_changed")).click()
+    dash_duo.wait_for_contains_text("#session-msg", "Rate changed: 250 mL/h", timeout=5)
+    dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .phase", "infusing", timeout=5)
+
+    # the baseline, entered
+    dash_duo.find_element("#base-nibp_sys").send_keys("124")
+    dash_duo.find_element("#baseline-btn").click()
+    dash_duo.wait_for_contains_text("#session-msg", "Baseline set", timeout=5)
+    assert bay.monitor.engine.baseline("c01") == {"nibp_sys": 124.0}
+
+    # this session's limits: SpO2 low (medium) 90 -> 88
+    spo2_low = dash_duo.find_element("input[id*='spo2_low_limit_medium'][id*='value']")
+    spo2_low.send_keys(Keys.CONTROL, "a")
+    spo2_low.send_keys("88")
+    dash_duo.find_element("#limits-save").click()
+    dash_duo.wait_for_contains_text("#limits-msg", "Limits saved by Ben Ortiz: spo2 low 88", timeout=5)
+    (rule,) = [r for r in bay.monitor.engine.rules("c01") if r.id == "spo2_low_limit_medium"]
+    assert rule.threshold == 88
+
+    dash_duo.find_element(step.format("observation_started")).click()
+    dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .phase", "observation 30:00 left", timeout=5)
+    href = dash_duo.find_element("#export-link").get_attribute("href")
+    dash_duo.find_element(step.format("session_ended")).click()
+    dash_duo.wait_for_element("#start-btn", timeout=5)
+    dash_duo.wait_for_contains_text("#session-msg", "Session ended", timeout=5)
+
+    bay.monitor.store.flush(timeout=5)
+    events = bay.monitor.store.session_events(session.id)
+    assert [e.kind for e in events] == [K.SESSION_STARTED, K.INFUSION_STARTED, K.RATE_CHANGED, K.BASELINE_SET,
+                                        K.LIMITS_CHANGED, K.OBSERVATION_STARTED, K.SESSION_ENDED]
+    assert {e.user for e in events} == {"Ben Ortiz"} and events[2].detail == "250 mL/h"
+    actions = {a.action: a for a in bay.monitor.store.operator_actions(chair="c01")}
+    assert actions["limits_changed"].user == "Ben Ortiz"
+    assert actions["limits_changed"].detail["rules"] == [
+        {"parameter": "spo2", "priority": "medium", "low": 88.0, "delay_s": 15.0}]
+    assert dash_duo.find_element("#export-link").get_attribute("href") == href
+
+    assert href == f"{dash_duo.server_url}/api/v1/sessions/{session.id}/export?format=csv"
+    with urllib.request.urlopen(href, timeout=10) as response:
+        assert "attachment" in response.headers["Content-Disposition"]
+        rows = list(csv.reader(io.StringIO(response.read().decode())))
+    assert rows[0] == ["time_utc", "chair", "session_id", "parameter", "value", "unit", "device", "flags"]
+    body = rows[1:]
+    assert body and {r[1] for r in body} == {"c01"} and {r[2] for r in body} == {session.id}
+    assert {"hr", "spo2", "pr", "nibp_sys"} <= {r[3] for r in body}
+    assert ["nibp_sys", "121", "mmHg"] in [r[3:6] for r in body]
+
+
+# --- screenshots of a realistic bay -------------------------------------------------------
+
+PRESETS = ("magnesium", "ketamine", "dhe", "antiemetic", "fluids")
+PATIENTS = ("MRN-20931", "J. Okafor", "MRN-33817", "L. Moreau", "MRN-41022", "S. Haddad", "MRN-58310",
+            "K. Nowak", "MRN-60877", "A. Lindqvist", "MRN-71204", "R. Tanaka")
+
+
+def populate(bay: Bay, minutes: int = 30) -> None:
+    """``minutes`` of plausible readings on every chair, ending at the real time now, with
+    sessions started from presets and a mix of alarms, a stale and an offline chair."""
+    duration = minutes * 60
+    models: dict[str, PatientModel] = {}
+    plan: dict[str, str] = {}
+    for i, chair in enumerate(bay.chairs):
+        role = ("normal", "desat", "tachy", "sensor_off", "hypotension", "stale", "offline", "empty")[i % 8]
+        if i >= 8 and role in ("offline", "desat"):
+            role = "normal"
+        if i in (13, 21):
+            role = "empty"
+        if i == 11:
+            role = "paused"
+        plan[chair] = role
+        effects = {
+            "desat": [Effect(duration - 130, 400, "spo2", -15, 60)],
+            "tachy": [Effect(duration - 240, 600, "hr", 58, 60)],
+            "paused": [Effect(duration - 240, 600, "hr", 52, 60)],
+            "sensor_off": [Effect(duration - 45, 400, "*", flags=QualityFlag.SENSOR_OFF, no_value=True)],
+            "hypotension": [Effect(duration - 1000, 2000, "nibp_sys", -48, 0)],
+        }.get(role, [])
+        models[chair] = PatientModel(seed=100 + i, nibp_interval_s=300 if i % 5 == 1 else 900,
+                                     effects=effects)
+    for i, chair in enumerate(bay.chairs):
+        if plan[chair] != "empty":
+            bay.monitor.start_session(chair, PATIENTS[i % len(PATIENTS)], "Anna Berg",
+                                      protocol=PRESETS[i % len(PRESETS)])
+    for t in range(duration):
+        batch = []
+        now = bay.clock.now()
+        for i, chair in enumerate(bay.chairs):
+            role = plan[chair]
+            if role == "empty" or (role == "offline" and t > duration - 600) or (
+                    role == "stale" and t > duration - 25):
+                continue
+            model = models[chair]
+            sample = model.sample(t)
+            values = dict(sample.values)
+            values.update(model.nibp(t) or {})
+            if i % 3 == 2:
+                values.pop("hr")  # oximeter-only chairs: pulse rate from the SpO2 probe
+            batch += [Reading(chair, k, v, now, now, f"mon-{chair}", t, sample.flags)
+                      for k, v in values.items()]
+        bay.monitor.ingest(batch)
+        bay.monitor.tick()
+        if t == 120 or t == 300:
+            for chair in bay.chairs:
+                s = bay.monitor.status(chair).session
+                if s is not None and plan[chair] != "offline" and t == 120:
+                    bay.monitor.session_step(s.id, K.INFUSION_STARTED, "Anna Berg", "pump B 100 mL/h")
+        if t == 900:
+            for chair in bay.chairs:
+                s = bay.monitor.status(chair).session
+                if s is not None and s.protocol == "dhe":
+                    bay.monitor.session_step(s.id, K.OBSERVATION_STARTED, "Anna Berg")
+                elif s is not None and s.protocol == "ketamine" and s.state.value == "infusing":
+                    bay.monitor.session_step(s.id, K.RATE_CHANGED, "Anna Berg", "rate 12 mL/h")
+        bay.clock.advance(1)
+    for a in bay.monitor.open_alarms():
+        if plan[a.chair] == "hypotension":
+            bay.monitor.acknowledge(a.id, "Anna Berg")
+        if plan[a.chair] == "paused" and a.sounding:
+            bay.monitor.pause_audio(a.chair, "Anna Berg")
+    assert bay.monitor.store.flush(timeout=20)
+
+
+def screenshot(dash_duo: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    assert dash_duo.driver.save_screenshot(str(path))
+    return path
+
+
+def full_hd(dash_duo: Any) -> None:
+    """A 1920x1080 viewport, as on the wall screen (the window's frame is not counted)."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+
+
+def wait_live(dash_duo: Any, bay: Bay) -> None:
+    """Until the tiles show the latest data and the sparklines are drawn."""
+    wait_until(lambda: all(i.get_attribute("src") for i in dash_duo.find_elements("img.spark")), 10,
+               "sparklines drawn")
+    clock = time.strftime("%H:%M:%S", time.localtime(bay.clock.now()))
+    dash_duo.wait_for_text_to_equal("#clock", clock, timeout=5)
+    dash_duo.wait_for_contains_text("#sound-state", "Sounding", timeout=5)
+
+
+@pytest.mark.parametrize("chairs", [8, 24])
+def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
+    bay = make_bay(chairs=chairs, start=time.time() - 1800)
+    populate(bay)
+    opened = {a.chair: a for a in bay.monitor.open_alarms()}
+    assert {a.priority.label for a in opened.values()} >= {"high", "medium"}
+    assert any(a.kind.value == "technical" for a in bay.monitor.open_alarms())
+    start(dash_duo, bay)
+    full_hd(dash_duo)
+    dash_duo.find_element("#sound-enable").click()
+    set_nurse(dash_duo, "Anna Berg")
+    wait_live(dash_duo, bay)
+    assert js(dash_duo, "return window.chairsideAudio.state") == "high"
+    tiles = dash_duo.find_elements(".tile")
+    assert len(tiles) == chairs
+    # nothing overlaps and every tile is on the screen
+    boxes = [t.rect for t in tiles]
+    assert all(b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= 1920 and b["y"] + b["height"] <= 1080
+               for b in boxes)
+    cols = 4 if chairs <= 16 else 6
+    assert len({b["x"] for b in boxes}) == cols
+    overflowing = js(dash_duo, """return [...document.querySelectorAll(
+            '.tile .val, .tile .nibp-map, .tile .news, .tile .chair-name, .tile .vhead')]
+        .filter(e => {
+            const box = e.getBoundingClientRect();
+            const cell = (e.closest('.vital') || e.closest('.tile')).getBoundingClientRect();
+            return e.scrollWidth > e.clientWidth + 1 || box.right > cell.right + 1
+                || box.left < cell.left - 1;
+        }).map(e => e.textContent)""")
+    assert overflowing == []
+    screenshot(dash_duo, f"overview-{chairs}.png")
+
+    if chairs == 8:
+        dash_duo.find_element(".tile[data-chair='c02'] a.chair-name").click()
+        dash_duo.wait_for_element(".chair-trends .main-svg", timeout=10)
+        dash_duo.wait_for_contains_text("#chair-alarms", "SpO2", timeout=10)
+        # this chair's alarm, acknowledged: its pop-up goes, its tile shows who acknowledged
+        (high,) = [a for a in bay.monitor.open_alarms() if a.chair == "c02" and a.sounding]
+        bay.monitor.acknowledge(high.id, "Anna Berg")
+        dash_duo.wait_for_no_elements('.popup[data-chair="c02"]', timeout=5)
+        dash_duo.wait_for_contains_text(".tile[data-chair='c02'] .alarm-state", "ACK Anna Berg", timeout=5)
+        screenshot(dash_duo, "chair-detail.png")
+    assert not [e for e in dash_duo.get_logs() if "favicon" not in e.get("message", "")]
