@@ -24,20 +24,26 @@ from simulators.scenario import load_scenario
 ROOT = Path(__file__).parent.parent
 
 
+def start_bay(tmp_path: Path, sim: Simulation) -> BayService:
+    """A running bay whose sources read ``sim``, and the simulated monitors switched on."""
+    config = parse_config({
+        "store": {"path": str(tmp_path / "bay.db"), "commit_interval_ms": 20},
+        "chairs": [{"id": c.chair} for c in sim.scenario.chairs],
+        "sources": sim.sources_config()}, "e2e.toml")
+    service = BayService(config)
+    service.start()
+    sim.open()
+    return service
+
+
 def test_demo_bay_scenario_through_every_transport(tmp_path):
     scenario = load_scenario("demo-bay")
     with Mosquitto(tmp_path / "broker") as broker:
         endpoints = Endpoints(tmp_path / "serial", mqtt_port=broker.port, hl7_port=free_port())
         steps = 170
         sim = Simulation(scenario, endpoints, epoch=time.time() - steps)  # the recent past: fast
-        config = parse_config({
-            "store": {"path": str(tmp_path / "bay.db"), "commit_interval_ms": 20},
-            "chairs": [{"id": c.chair} for c in scenario.chairs],
-            "sources": sim.sources_config()}, "e2e.toml")
-        service = BayService(config)
-        service.start()
+        service = start_bay(tmp_path, sim)
         monitor = service.monitor
-        sim.open()
         try:
             serial = [s for s in service.sources if s.kind == "serial"]
             wait_until(lambda: all(s.state.value == "connected" for s in service.sources),
@@ -70,16 +76,10 @@ def test_technical_scenario_unplugs_and_outages(tmp_path):
         endpoints = Endpoints(tmp_path / "serial", mqtt_port=broker.port)
         steps = 300
         sim = Simulation(scenario, endpoints, epoch=time.time() - steps)
-        config = parse_config({
-            "store": {"path": str(tmp_path / "bay.db"), "commit_interval_ms": 20},
-            "chairs": [{"id": c.chair} for c in scenario.chairs],
-            "sources": sim.sources_config()}, "e2e.toml")
-        service = BayService(config)
-        service.start()
+        service = start_bay(tmp_path, sim)
         monitor, store = service.monitor, service.monitor.store
         (serial,) = [s for s in service.sources if s.kind == "serial"]
         c01 = next(c for c in scenario.chairs if c.chair == "c01")
-        sim.open()
         try:
             wait_until(lambda: all(s.state.value == "connected" for s in service.sources),
                        what="every source connected")
