@@ -14,7 +14,7 @@ from typing import Any
 
 import hl7
 import pytest
-from conftest import T0, Harness
+from conftest import T0, Harness, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samples import hl7_samples as S
@@ -69,13 +69,6 @@ def nm(code: str, value: str, unit: str, *, status: str = "F", when: str = "", f
     """An OBX body (from OBX-2): NM value with OBX-4, -5, -6, -8, -11, -14, -18."""
     return f"NM|{code}|{sub_id}|{value}|{unit}||{flags}|||{status}|||{when}||||{equipment}"
 
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -546,7 +539,7 @@ def test_disconnect_mid_frame_then_new_client(bay: Harness, listener: Hl7Listene
     c = client(listener)
     c.send_raw(frame(S.PHILIPS_INTELLIVUE)[:200])
     c.close()
-    wait_for(lambda: listener.rejected.counts["truncated"] == 1, what="the truncated frame")
+    wait_until(lambda: listener.rejected.counts["truncated"] == 1, what="the truncated frame")
     with client(listener) as c2:
         assert read_ack(c2.send(S.PHILIPS_INTELLIVUE)).code == "AA"
     assert len(stored(bay, "c1")) == 6
@@ -606,7 +599,7 @@ def test_stop_with_clients_connected_is_prompt(listener: Hl7Listener) -> None:
     idle = [client(listener) for _ in range(4)]
     midframe = client(listener)
     midframe.send_raw(b"\x0bMSH|^~\\&|half a message")
-    wait_for(lambda: listener.health()["connections"] == 5, what="5 connections")
+    wait_until(lambda: listener.health()["connections"] == 5, what="5 connections")
     began = time.monotonic()
     listener.stop()
     assert time.monotonic() - began < 2
@@ -623,7 +616,7 @@ def test_idle_connection_times_out(start_listener: Callable[..., Hl7Listener]) -
     quick = start_listener(idle_timeout_s=0.2)
     with client(quick) as c:
         assert c.sock.recv(10) == b""  # the listener closes it (the client waits up to 5 s)
-    wait_for(lambda: quick.health()["idle_timeouts"] == 1, what="idle timeout count")
+    wait_until(lambda: quick.health()["idle_timeouts"] == 1, what="idle timeout count")
     with client(quick) as c:
         assert read_ack(c.send(S.GE_CARESCAPE)).code == "AA"
 
