@@ -12,6 +12,7 @@ python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 have mosquitto || missing+=(mosquitto)
 have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
+have openssl || missing+=(openssl)
 have pdftotext || missing+=(poppler-utils)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

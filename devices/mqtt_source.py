@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -386,8 +387,12 @@ class MqttSource(SourceBase):
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self.broker_connected = False
+        # paho calls this inside its ``except OSError``: the reason (refused, TLS certificate
+        # not trusted, ...) is the exception being handled
+        exc = sys.exc_info()[1]
+        why = f": {exc}" if exc is not None else ""
         self._set_state(SourceState.DISCONNECTED,
-                        f"cannot connect to {self.config.host}:{self.config.port}; retrying")
+                        f"cannot connect to {self.config.host}:{self.config.port}{why}; retrying")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Properties | None) -> None:
