@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import BayConfig, parse_config
+from monitor.records import SessionEventKind
 from monitor.service import BayService
 from simulators.broker import MOSQUITTO, Mosquitto, free_port
 from simulators.patient import PatientModel
@@ -85,7 +86,10 @@ class Demo:
         monitor = self.service.monitor
         for i, chair in enumerate(self.scenario.chairs):
             preset = PRESETS[i % len(PRESETS)]
-            monitor.start_session(chair.chair, f"DEMO-{i + 1:03d}", "demo", protocol=preset)
+            session = monitor.start_session(chair.chair, f"DEMO-{i + 1:03d}", "demo", protocol=preset)
+            if i % 4 != 3:  # most chairs infusing already; every fourth one still being set up
+                monitor.session_step(session.id, SessionEventKind.INFUSION_STARTED, "demo",
+                                     "infusion started (demo)")
         thread = threading.Thread(target=sim.run, args=(self._stop,), name="simulation", daemon=True)
         thread.start()
         self._threads.append(thread)
