@@ -7,7 +7,8 @@
     POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
     GET  /api/v1/sessions/<id>                  the session with its events
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
-    GET  /healthz                               each adapter's state, the store's
+    GET  /healthz                               each adapter's state, the store's (503 when unwell)
+    GET  /metrics                               Prometheus text format (dashboard.metrics)
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
 """
@@ -22,7 +23,9 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.live import LiveBay
+from dashboard.metrics import install_metrics
 from dashboard.views import alarm_event_json, alarm_json, chair_json, session_event_json, session_json
+from devices.source import SourceState
 from monitor.core import Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
@@ -59,6 +62,7 @@ def _body() -> dict[str, Any]:
 def install_api(server: Flask, live: LiveBay) -> None:
     api = Blueprint("chairside_api", __name__)
     monitor = live.monitor
+    metrics = install_metrics(server, live)
 
     @api.get("/api/v1/chairs")
     def chairs() -> Any:
@@ -144,7 +148,16 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @api.get("/healthz")
     def healthz() -> Any:
-        return jsonify(live.health())
+        """200 when well; 503 (same body) when the store cannot write or an adapter FAILED,
+        for a load balancer or monitoring system."""
+        body = live.health()
+        stats = body.get("store")
+        body["store_writable"] = stats is None or metrics.store_check.writable(stats)
+        failed = any(a.get("state") == SourceState.FAILED.value for a in body["adapters"])
+        if body["store_writable"] and not failed:
+            return jsonify(body)
+        body["status"] = "degraded"
+        return jsonify(body), 503
 
     @api.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:

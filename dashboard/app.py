@@ -32,6 +32,7 @@ from dashboard.api import install_api
 from dashboard.components import NEED_NAME, popups
 from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
 from dashboard.live import LiveBay
+from dashboard.metrics import CLIENT_ID, note_client
 from dashboard.pages import LIVE_KEY, current_live
 from monitor.core import MonitorError
 
@@ -101,12 +102,18 @@ def toast(text: str) -> html.Span:
 
 
 def _refresh(live: LiveBay, sig: str | None) -> tuple[dict[str, Any], Any, str]:
+    # the tab's popup-sig store is "<tab id>:<pop-ups signature>": the tab id (made here on
+    # its first tick) comes back with every tick, which counts the tab for /metrics
+    client, _, sig = (sig or "").partition(":")
+    if not CLIENT_ID.fullmatch(client):
+        client, sig = uuid.uuid4().hex, ""
+    note_client(client)
     snap = live.snapshot()
     data, pops = bay_view(snap.chairs, snap.time, live.config.bay.name)
     new_sig = f"{popup_signature(pops)}|{data['popups_more']}"
     children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s) \
         if new_sig != sig else no_update
-    return data, children, new_sig
+    return data, children, f"{client}:{new_sig}"
 
 
 def _register_callbacks(app: dash.Dash) -> None:

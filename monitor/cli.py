@@ -5,9 +5,10 @@
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
+    chairside audit verify --config bay.toml | --db PATH    check the operator-action audit chain
 
-Exit status: 0 success, 2 bad input (configuration, unknown session, existing output),
-1 anything unexpected.
+Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
+no such database), 1 anything unexpected; for ``audit verify``, 1 means tampering was found.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from monitor.audit import AuditError, verify_chain
 from monitor.config import ConfigError, load_config
 from monitor.core import ChairStatus, Monitor
 from monitor.exports import FORMATS, export_session
@@ -126,6 +128,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     log.info("exported session %s (%s%s, %d readings) as %s to %s", session.id, session.chair,
              ", partial: not ended" if result.partial else "", result.readings, args.format, args.out)
     return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    path = Path(args.db) if args.db else load_config(args.config).store.path
+    try:
+        report = verify_chain(path)
+    except AuditError as exc:
+        raise CliError(str(exc)) from None
+    if report.ok:
+        print(f"audit trail OK: {report.rows} actions, chain head {report.head[:16]}")
+        return 0
+    for problem in report.problems:
+        print(problem)
+    print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
+          + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
+    return 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -279,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file, or - for standard output")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("audit", help="the operator-action audit trail")
+    audit = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    p = audit.add_parser("verify", help="check that no audited action was edited, deleted or forged",
+                         description="Check the hash chain of the operator actions (see docs/audit.md). "
+                         "Exit status: 0 OK, 1 tampering found, 2 bad input (e.g. no such database).")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the bay's TOML configuration (its [store] path is checked)")
+    where.add_argument("--db", help="the database file to check")
+    p.set_defaults(func=cmd_audit_verify)
     return parser
 
 

@@ -34,7 +34,10 @@ Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order 
                      note, alarm (JSON snapshot of the Alarm after the change)
     sessions         id PK (text), all Session fields, baseline and limit_overrides as JSON
     session_events   id PK, session_id, chair, time, kind, user, detail, data (JSON)
-    operator_actions id PK, time, user, action, chair, target, detail (JSON)
+    operator_actions id PK, time, user, action, chair, target, detail (JSON), prev_hash, hash
+                     append-only (triggers), hash-chained: see :mod:`monitor.audit`
+    audit_head       one row (id 1): actions, last_id, hash, updated_at: the chain's head,
+                     updated in the transaction that appends actions
 
 A PostgreSQL backend would implement :class:`Store` with the same semantics.
 """
@@ -44,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -55,6 +59,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from monitor.audit import ACTION_FIELDS, GENESIS, action_hash, canonical_json
 from monitor.readings import Reading
 from monitor.records import (
     Alarm,
@@ -115,10 +120,50 @@ CREATE TABLE operator_actions (id INTEGER PRIMARY KEY, time REAL, user TEXT, act
 CREATE INDEX operator_actions_time ON operator_actions (time);
 """
 
+_AUDIT_HEAD = """CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, actions INTEGER,
+    last_id INTEGER, hash TEXT, updated_at REAL)"""
+_AUDIT_TRIGGERS = """
+CREATE TRIGGER operator_actions_no_update BEFORE UPDATE ON operator_actions
+BEGIN SELECT RAISE(ABORT, 'operator_actions is append-only'); END;
+CREATE TRIGGER operator_actions_no_delete BEFORE DELETE ON operator_actions
+BEGIN SELECT RAISE(ABORT, 'operator_actions is append-only'); END;
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN SELECT RAISE(ABORT, 'audit_head cannot be deleted'); END;
+"""
+_ACTION_ROW = ", ".join(ACTION_FIELDS)
+_INSERT_CHAINED = (f"INSERT INTO operator_actions ({_ACTION_ROW}, prev_hash, hash) "
+                   f"VALUES ({', '.join('?' * (len(ACTION_FIELDS) + 2))})")
+_UPSERT_HEAD = (
+    "INSERT INTO audit_head (id, actions, last_id, hash, updated_at) VALUES (1, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET actions = excluded.actions, last_id = excluded.last_id, "
+    "hash = excluded.hash, updated_at = excluded.updated_at"
+)
+
+
+def _migrate_audit_chain(conn: sqlite3.Connection) -> None:
+    """Migration 2: hash-chain operator_actions, rows from before it included, in id order;
+    record the chain head; make the table append-only."""
+    conn.execute("ALTER TABLE operator_actions ADD COLUMN prev_hash TEXT")
+    conn.execute("ALTER TABLE operator_actions ADD COLUMN hash TEXT")
+    conn.execute(_AUDIT_HEAD)
+    prev, count, last_id = GENESIS, 0, 0
+    rows = conn.execute(f"SELECT {_ACTION_ROW} FROM operator_actions ORDER BY id").fetchall()
+    for row in rows:
+        digest = action_hash(prev, row)
+        conn.execute("UPDATE operator_actions SET prev_hash = ?, hash = ? WHERE id = ?",
+                     (prev, digest, row[0]))
+        prev, count, last_id = digest, count + 1, row[0]
+    conn.execute(_UPSERT_HEAD, (count, last_id, prev, time.time()))
+    for statement in _statements(_AUDIT_TRIGGERS):
+        conn.execute(statement)
+    log.info("audit chain: %d existing operator actions hashed, head %s", count, prev)
+
+
 #: Schema migrations, in order; migration i (1-based) takes the file to version i.
 #: To change the schema, append one entry, e.g. ``"ALTER TABLE readings ADD COLUMN unit TEXT"``.
 MIGRATIONS: list[Migration] = [
     _SCHEMA_V1,  # 1: initial schema
+    _migrate_audit_chain,  # 2: operator_actions hash-chained and append-only, audit_head
 ]
 
 _READING_COLS = "chair, parameter, value, device_time, receive_time, device, seq, flags"
@@ -173,6 +218,22 @@ _TABLES: dict[type, tuple[str, tuple[str, ...], dict[str, Callable[[Any], Any]]]
 }  # fmt: skip
 _UPSERT_ALARM = _insert("alarms", _ALARM_COLS, upsert=True)
 _SQL = {cls: _insert(t, cols, upsert=cls is Session) for cls, (t, cols, _) in _TABLES.items()}
+_INSERT_ACTION = _SQL[OperatorAction]  # the writer chains these (see _write_batch)
+
+
+def _action_params(rec: OperatorAction) -> tuple[Any, ...]:
+    """An action's column values exactly as SQLite will give them back (the hash is computed
+    from these): time a finite float, text fields str or None. Checked here, on the caller's
+    thread, so an action can never fail the writer's batch."""
+    t = rec.time
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        raise TypeError(f"operator action time must be a number, not {type(t).__name__}")
+    if not math.isfinite(t):
+        raise ValueError(f"operator action time must be finite, not {t!r}")
+    text = tuple(None if v is None else str(v) for v in (rec.user, rec.action, rec.chair, rec.target))
+    params = (float(t), *text, _enc(rec.detail))
+    canonical_json((0, *params)).encode("utf-8")  # raises for what cannot be hashed
+    return params
 
 
 def _record_ops(rec: Record) -> _Ops:
@@ -185,6 +246,8 @@ def _record_ops(rec: Record) -> _Ops:
         alarm = {f: _enc(getattr(rec.alarm, f)) for f in _ALARM_FIELDS}
         event = (*(_enc(getattr(rec, f)) for f in _EVENT_COLS[:-1]), json.dumps(alarm))
         return ((_UPSERT_ALARM, tuple(alarm.values())), (_SQL[AlarmEvent], event))
+    if isinstance(rec, OperatorAction):
+        return ((_INSERT_ACTION, _action_params(rec)),)
     return ((_SQL[type(rec)], tuple(_enc(getattr(rec, f)) for f in _TABLES[type(rec)][1])),)
 
 
@@ -276,6 +339,9 @@ class SqliteStore:
         self._conn = self._connect(write=True)
         try:
             self._migrate(self._conn)
+            # False only on a file whose MIGRATIONS stop before 2 (tests simulating an old one)
+            self._chained = any(c[1] == "hash" for c in self._conn.execute(
+                "PRAGMA table_info(operator_actions)"))
         except BaseException:
             self._conn.close()
             raise
@@ -519,19 +585,58 @@ class SqliteStore:
     def _write_batch(self, readings: list[Reading], records: list[_Ops]) -> None:
         """One transaction, rolled back on any error."""
         conn = self._conn
+        head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
         conn.execute("BEGIN IMMEDIATE")
         try:
             if readings:
                 conn.executemany(_INSERT_READING, readings)
             for ops in records:
                 for sql, params in ops:
-                    conn.execute(sql, params)
+                    if sql is _INSERT_ACTION and self._chained:
+                        if head is None:
+                            head = self._audit_head(conn)
+                        self._append_action(conn, head, params)
+                    else:
+                        conn.execute(sql, params)
+            if head is not None:
+                conn.execute(_UPSERT_HEAD, (*head, time.time()))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
+        if head is not None:  # a copy of the head outside the database, for docs/audit.md
+            log.info("store %s: audit chain head: %d actions, row %d, hash %s", self.path, *head)
+
+    def _audit_head(self, conn: sqlite3.Connection) -> list[Any]:
+        """The chain head, read inside the write transaction (so a second process writing
+        the same file cannot fork the chain). A missing head is logged and rebuilt from the
+        table's last row rather than failing the batch: readings must keep being written;
+        ``chairside audit verify`` reports the tampering."""
+        try:
+            row = conn.execute("SELECT actions, last_id, hash FROM audit_head WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # the table was dropped
+            conn.execute(_AUDIT_HEAD)
+            row = None
+        if row is None:
+            log.error("store %s: audit_head is missing; continuing the chain from the last row",
+                      self.path)
+            n, last = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM operator_actions").fetchone()
+            found = conn.execute("SELECT hash FROM operator_actions WHERE id = ?", (last,)).fetchone()
+            row = (n, last, found[0] if found and found[0] else GENESIS)
+        return [row[0] or 0, row[1] or 0, row[2] or GENESIS]
+
+    @staticmethod
+    def _append_action(conn: sqlite3.Connection, head: list[Any], params: tuple[Any, ...]) -> None:
+        # after the head's last row, and after any row appended behind the writer's back (a
+        # forged row must not make the insert fail; verify reports it)
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM operator_actions").fetchone()[0]
+        row = (max(head[1], top) + 1, *params)
+        digest = action_hash(head[2], row)
+        conn.execute(_INSERT_CHAINED, (*row, head[2], digest))
+        head[:] = [head[0] + 1, row[0], digest]
 
     # ---- reading ---------------------------------------------------------------------
     @contextlib.contextmanager

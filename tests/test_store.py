@@ -450,7 +450,8 @@ def test_newer_schema_is_refused(path: Path) -> None:
     SqliteStore(path).close()
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match=r"chairside\.db has schema version 99.*knows \(1\)"):
+    known = len(store_module.MIGRATIONS)
+    with pytest.raises(StoreError, match=rf"chairside\.db has schema version 99.*knows \({known}\)"):
         SqliteStore(path)
 
 
@@ -459,7 +460,8 @@ def test_appended_migrations_upgrade_a_v1_database(
 ) -> None:
     with SqliteStore(path, commit_interval=0.01) as s:
         s.add_readings([reading(seq=1)])
-    assert sql(path, "PRAGMA user_version") == [(1,)]
+    current = len(store_module.MIGRATIONS)
+    assert sql(path, "PRAGMA user_version") == [(current,)]
 
     def v3(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO extra (note) VALUES ('a;b')")
@@ -467,7 +469,7 @@ def test_appended_migrations_upgrade_a_v1_database(
     v2 = "ALTER TABLE readings ADD COLUMN unit TEXT; CREATE TABLE extra (note TEXT)"
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, v2, v3])
     SqliteStore(path).close()
-    assert sql(path, "PRAGMA user_version") == [(3,)]
+    assert sql(path, "PRAGMA user_version") == [(current + 2,)]
     assert sql(path, "SELECT seq, unit FROM readings") == [(1, None)]
     assert sql(path, "SELECT note FROM extra") == [("a;b",)]
     SqliteStore(path).close()  # nothing left to apply
@@ -480,7 +482,7 @@ def test_failing_migration_rolls_back(path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, broken])
     with pytest.raises(StoreError, match=r"chairside\.db"):
         SqliteStore(path)
-    assert sql(path, "PRAGMA user_version") == [(1,)]
+    assert sql(path, "PRAGMA user_version") == [(len(store_module.MIGRATIONS) - 1,)]
     assert sql(path, "SELECT name FROM sqlite_master WHERE name = 'fine'") == []
 
 
