@@ -34,6 +34,7 @@ from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signatu
 from dashboard.live import LiveBay
 from dashboard.metrics import CLIENT_ID, note_client
 from dashboard.pages import LIVE_KEY, current_live
+from dashboard.security import install_security
 from monitor.core import MonitorError
 
 __all__ = ["NOTICE", "create_app"]
@@ -52,6 +53,7 @@ def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
         suppress_callback_exceptions=True, title=title, update_title=None,
     )
     app.server.config[LIVE_KEY] = live
+    install_security(app)
     install_api(app.server, live)
     app.layout = _shell(live, title)
     _register_callbacks(app)

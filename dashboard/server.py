@@ -9,6 +9,8 @@ import threading
 
 from waitress.server import create_server
 
+from dashboard.security import check_bind
+
 __all__ = ["WebServer"]
 
 log = logging.getLogger("chairside.web")
@@ -19,6 +21,7 @@ class WebServer:
 
     def __init__(self, wsgi_app: object, host: str = "127.0.0.1", port: int = 8050,
                  threads: int = 8) -> None:
+        check_bind(host)
         self._server = create_server(wsgi_app, host=host, port=port, threads=threads,
                                      ident="chairside", clear_untrusted_proxy_headers=True)
         self.host = host

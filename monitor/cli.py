@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from dashboard.security import BindRefused
 from monitor.audit import AuditError, verify_chain
 from monitor.config import ConfigError, load_config
 from monitor.core import ChairStatus, Monitor
@@ -315,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level)
     try:
         return int(args.func(args))
-    except (ConfigError, CliError, StoreError) as exc:
+    except (ConfigError, CliError, StoreError, BindRefused) as exc:
         print(f"chairside: {exc}", file=sys.stderr)
         return BAD_INPUT
 

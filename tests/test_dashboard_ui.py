@@ -470,3 +470,16 @@ def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
         dash_duo.wait_for_contains_text(".tile[data-chair='c02'] .alarm-state", "ACK Anna Berg", timeout=5)
         screenshot(dash_duo, "chair-detail.png")
     assert not [e for e in dash_duo.get_logs() if "favicon" not in e.get("message", "")]
+
+
+def test_the_dashboard_runs_under_its_content_security_policy(make_bay, dash_duo):
+    bay = make_bay(chairs=2)
+    start(dash_duo, bay, "/chair/c01")
+    dash_duo.wait_for_element("#chair-trends", timeout=10)
+    dash_duo.driver.get(dash_duo.server_url + "/")
+    dash_duo.wait_for_element(".tile", timeout=10)
+    with urllib.request.urlopen(dash_duo.server_url + "/", timeout=10) as page:
+        csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in csp and "frame-ancestors 'none'" in csp
+    errors = dash_duo.get_logs() or []  # the browser console's errors (CSP violations are)
+    assert [e for e in errors if "Content Security Policy" in e.get("message", "")] == []
