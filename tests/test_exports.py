@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import math
-import shutil
 import subprocess
 import tracemalloc
 import zipfile
@@ -29,9 +28,6 @@ from monitor.readings import QualityFlag, Reading
 from monitor.records import SessionEventKind as K
 from monitor.timefmt import rfc3339
 
-HAVE_POPPLER = shutil.which("pdftotext") is not None and shutil.which("pdfinfo") is not None
-needs_poppler = pytest.mark.skipif(not HAVE_POPPLER, reason="poppler-utils (pdftotext) not installed; "
-                                   "deploy/system-deps.sh installs it")
 PARTIAL_PATIENT = "Zoë Ng|^~&\\7"  # HL7 separators and a non-ASCII letter in a label
 NIBP_AT = (5, 305, 605, 905, 1205)  # seconds after the start: one cuff cycle each
 NIBP_VALUES = {5: (124, 79, 94), 305: (131, 82, 98), 605: (128, 80, 96), 905: (186, 101, 129),
@@ -316,7 +312,6 @@ def _pdf_text(pdf: bytes, tmp_path: Path, name: str) -> tuple[str, int]:
     return text, pages
 
 
-@needs_poppler
 def test_pdf_report_carries_the_session_record(bay, tmp_path):
     pdf = bay.export(bay.ended, "pdf")
     assert pdf.startswith(b"%PDF-")
@@ -345,7 +340,6 @@ def test_pdf_report_carries_the_session_record(bay, tmp_path):
     assert f"Exported {rfc3339(bay.now)[:10]} {rfc3339(bay.now)[11:19]} UTC" in flat
 
 
-@needs_poppler
 def test_pdf_of_a_running_session_is_marked_partial_on_every_page(bay, tmp_path):
     text, pages = _pdf_text(bay.export(bay.running, "pdf"), tmp_path, "running")
     assert "Infusion session report — PARTIAL" in text
@@ -354,11 +348,10 @@ def test_pdf_of_a_running_session_is_marked_partial_on_every_page(bay, tmp_path)
     flat = " ".join(text.split())
     assert "No NIBP reading in this session." in flat and "No notes." in flat
     assert "08:03:29 medium ** No data: SpO2 (technical) — — still active" in flat  # c2's SpO2 stopped
-    if shutil.which("pdftoppm"):  # the first page renders
-        pdf = tmp_path / "running.pdf"
-        subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
-                       check=True, timeout=60)
-        assert (tmp_path / "p-1.png").stat().st_size > 5000
+    pdf = tmp_path / "running.pdf"  # and the first page renders (pdftoppm, poppler-utils)
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
+                   check=True, timeout=60)
+    assert (tmp_path / "p-1.png").stat().st_size > 5000
 
 
 # --- the one entry point, the command line, the API ----------------------------------------

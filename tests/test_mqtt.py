@@ -4,7 +4,6 @@ with a real core on a real SQLite file and paho publishers standing in for the d
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -612,7 +611,6 @@ def deploy_broker(folder: Path) -> Mosquitto:
     return Mosquitto(folder, config=text)
 
 
-@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
 def test_deployment_config_enforces_passwords_and_the_acl(live, tmp_path):
     (tmp_path / "monitor.pw").write_text("m0n1tor\nsecond line is ignored\n")
     (tmp_path / "wrong.pw").write_text("wrong\n")
