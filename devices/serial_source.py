@@ -36,7 +36,6 @@ class SerialSource(SourceBase):
         self._parse = PARSERS[config.protocol]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._port: serial.Serial | None = None
         self._offline_reported = False
 
     def start(self) -> None:
