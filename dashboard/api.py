@@ -9,6 +9,7 @@
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
     GET  /healthz                               each adapter's state, the store's (503 when unwell)
     GET  /metrics                               Prometheus text format (dashboard.metrics)
+    GET  /api/v1/openapi.json                   the OpenAPI 3.0 description of these (dashboard.openapi)
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
 """
@@ -24,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
+from dashboard.openapi import openapi_spec
 from dashboard.views import alarm_event_json, alarm_json, chair_json, session_event_json, session_json
 from devices.source import SourceState
 from monitor.core import Monitor, MonitorError, NotFound
@@ -92,7 +94,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @api.post("/api/v1/alarms/<alarm_id>/acknowledge")
     def acknowledge(alarm_id: str) -> Any:
-        if not alarm_id.isdigit() or len(alarm_id) > 18:
+        if not (alarm_id.isascii() and alarm_id.isdigit()) or len(alarm_id) > 18:  # not "²": int() refuses it
             raise ApiError(404, f"no alarm with id {alarm_id!r}")
         alarm = monitor.acknowledge(int(alarm_id), _user(_body()))
         live.invalidate()
@@ -145,6 +147,10 @@ def install_api(server: Flask, live: LiveBay) -> None:
             spool.close()
             raise
         return Response(_file_chunks(spool), mimetype=spec.mimetype, headers=headers)
+
+    @api.get("/api/v1/openapi.json")
+    def openapi() -> Any:
+        return jsonify(openapi_spec())
 
     @api.get("/healthz")
     def healthz() -> Any:
@@ -199,7 +205,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # not "²": int() refuses it
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 

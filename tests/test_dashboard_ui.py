@@ -13,16 +13,18 @@ import csv
 import io
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import wait_until
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 
 from dashboard.app import create_app
 from dashboard.live import LiveBay
+from dashboard.server import WebServer
 from monitor.clock import ManualClock
 from monitor.config import parse_config
 from monitor.core import Monitor
@@ -98,6 +100,41 @@ def tile_text(dash_duo: Any, chair: str, cls: str) -> str:
     return dash_duo.find_element(f".tile[data-chair='{chair}'] .{cls}").text
 
 
+@pytest.fixture
+def dash_duo(dash_br: Any) -> Iterator[Any]:
+    """Dash's test browser driving the app as production serves it: through Chairside's own
+    WebServer (waitress). Dash's threaded test server stops by raising SystemExit into its
+    thread, which can land in a request still being served."""
+    servers: list[WebServer] = []
+
+    def start_server(app: Any) -> None:
+        server = WebServer(app.server, port=0)
+        server.start()
+        servers.append(server)
+        dash_br.server_url = server.url
+
+    dash_br.start_server = start_server
+    yield dash_br
+    for server in servers:
+        server.stop()
+
+
+def retry_stale(action: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Do ``action`` again if a re-render replaced its element between find and use."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise
+
+
+def click(dash_duo: Any, selector: str, timeout: float = 5.0) -> None:
+    """Click what ``selector`` finds, again if a re-render replaced it meanwhile."""
+    retry_stale(lambda: dash_duo.find_element(selector).click(), timeout)
+
+
 def set_nurse(dash_duo: Any, name: str) -> None:
     field = dash_duo.find_element("#nurse-input")
     field.clear()
@@ -107,7 +144,7 @@ def set_nurse(dash_duo: Any, name: str) -> None:
 
 def choose(dash_duo: Any, dropdown: str, label: str) -> None:
     """Pick an option of a dcc.Dropdown by its label (once the opened menu shows it)."""
-    dash_duo.find_element(dropdown).click()
+    click(dash_duo, dropdown)
 
     def option() -> Any:
         found = [o for o in dash_duo.find_elements(".dash-dropdown-option") if o.text == label]
@@ -133,7 +170,7 @@ def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
         bay.second({"c01": {"spo2": 97, "hr": 72}, "c02": {"spo2": 98, "hr": 80}})
     start(dash_duo, bay)
     dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .val-spo2", "97", timeout=5)
-    dash_duo.find_element("#sound-enable").click()
+    click(dash_duo, "#sound-enable")
     wait_until(lambda: js(dash_duo, "return window.chairsideAudio.enabled"), 5, "sound enabled")
     assert not dash_duo.find_element("#sound-enable").is_displayed() or wait_until(
         lambda: not dash_duo.find_element("#sound-enable").is_displayed(), 5) is None
@@ -154,12 +191,12 @@ def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
     assert tile_text(dash_duo, "c01", "alarm-text") == "** SpO2 86 < 90"
 
     # an action without a name is refused with a message asking for it
-    dash_duo.find_element(".popup[data-chair='c01'] .btn-ack").click()
+    click(dash_duo, ".popup[data-chair='c01'] .btn-ack")
     dash_duo.wait_for_contains_text("#action-msg", "Enter your name", timeout=5)
     assert dash_duo.find_elements(".popup[data-chair='c01']")
 
     set_nurse(dash_duo, "Anna Berg")
-    dash_duo.find_element(".popup[data-chair='c01'] .btn-ack").click()
+    click(dash_duo, ".popup[data-chair='c01'] .btn-ack")
     dash_duo.wait_for_no_elements('.popup[data-chair="c01"]', timeout=5)
     wait_until(lambda: "acked" in tile_class(dash_duo, "c01"), 3, "tile acknowledged")
     assert "flash-" not in tile_class(dash_duo, "c01")
@@ -177,7 +214,7 @@ def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
         bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 130}})
     dash_duo.wait_for_element(".popup[data-chair='c02']", timeout=3)
     wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "medium", 3, "medium tone")
-    dash_duo.find_element(".popup[data-chair='c02'] .btn-pause").click()
+    click(dash_duo, ".popup[data-chair='c02'] .btn-pause")
     dash_duo.wait_for_contains_text(".popup[data-chair='c02'] .popup-state", "Audio paused 0:05", timeout=3)
     dash_duo.wait_for_contains_text(".tile[data-chair='c02'] .alarm-state", "AUDIO PAUSED 0:0", timeout=3)
     wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "silent", 3, "paused")
@@ -196,7 +233,7 @@ def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
     assert (pause.user, pause.action, pause.chair) == ("Anna Berg", "pause_audio", "c02")
 
     # the alarm list shows both, and the history
-    dash_duo.find_element("a.nav-link[href='/alarms']").click()
+    click(dash_duo, "a.nav-link[href='/alarms']")
     dash_duo.wait_for_contains_text("#alarms-open", "HR 130 > 120", timeout=5)
     dash_duo.wait_for_contains_text("#alarms-open", "Acknowledged by Anna Berg", timeout=5)
     dash_duo.wait_for_contains_text("#alarms-history", "audio pause expired", timeout=5)
@@ -271,7 +308,7 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
     wait_until(lambda: dash_duo.find_element("#start-drug").get_attribute("value") == "Magnesium sulfate",
                5, "drug prefilled from the preset")
     assert dash_duo.find_element("#start-dose").get_attribute("value") == "1 g IV over 30 min"
-    dash_duo.find_element("#start-btn").click()
+    click(dash_duo, "#start-btn")
     dash_duo.wait_for_contains_text("#session-msg", "Session started for MRN-4711 by Ben Ortiz", timeout=5)
     session = bay.monitor.status("c01").session
     assert session is not None and session.protocol == "magnesium"
@@ -280,16 +317,16 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
         bay.second({"c01": {"spo2": 97, "hr": 70 + i, "pr": 70 + i}})
     bay.second({"c01": {"nibp_sys": 121, "nibp_dia": 79, "nibp_map": 93}})
     step = "button[id*='\"kind\":\"{}\"']"
-    dash_duo.find_element(step.format("infusion_started")).click()
+    click(dash_duo, step.format("infusion_started"))
     dash_duo.wait_for_text_to_equal(".badge", "infusing", timeout=5)
     dash_duo.find_element("#sess-text").send_keys("250 mL/h")
-    dash_duo.find_element(step.format("rate_changed")).click()
+    click(dash_duo, step.format("rate_changed"))
     dash_duo.wait_for_contains_text("#session-msg", "Rate changed: 250 mL/h", timeout=5)
     dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .phase", "infusing", timeout=5)
 
     # the baseline, entered
     dash_duo.find_element("#base-nibp_sys").send_keys("124")
-    dash_duo.find_element("#baseline-btn").click()
+    click(dash_duo, "#baseline-btn")
     dash_duo.wait_for_contains_text("#session-msg", "Baseline set", timeout=5)
     assert bay.monitor.engine.baseline("c01") == {"nibp_sys": 124.0}
 
@@ -297,15 +334,15 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
     spo2_low = dash_duo.find_element("input[id*='spo2_low_limit_medium'][id*='value']")
     spo2_low.send_keys(Keys.CONTROL, "a")
     spo2_low.send_keys("88")
-    dash_duo.find_element("#limits-save").click()
+    click(dash_duo, "#limits-save")
     dash_duo.wait_for_contains_text("#limits-msg", "Limits saved by Ben Ortiz: spo2 low 88", timeout=5)
     (rule,) = [r for r in bay.monitor.engine.rules("c01") if r.id == "spo2_low_limit_medium"]
     assert rule.threshold == 88
 
-    dash_duo.find_element(step.format("observation_started")).click()
+    click(dash_duo, step.format("observation_started"))
     dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .phase", "observation 30:00 left", timeout=5)
-    href = dash_duo.find_element("#export-link").get_attribute("href")
-    dash_duo.find_element(step.format("session_ended")).click()
+    href = retry_stale(lambda: dash_duo.find_element("#export-link").get_attribute("href"))
+    click(dash_duo, step.format("session_ended"))
     dash_duo.wait_for_element("#start-btn", timeout=5)
     dash_duo.wait_for_contains_text("#session-msg", "Session ended", timeout=5)
 
@@ -436,7 +473,7 @@ def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
     assert any(a.kind.value == "technical" for a in bay.monitor.open_alarms())
     start(dash_duo, bay)
     full_hd(dash_duo)
-    dash_duo.find_element("#sound-enable").click()
+    click(dash_duo, "#sound-enable")
     set_nurse(dash_duo, "Anna Berg")
     wait_live(dash_duo, bay)
     assert js(dash_duo, "return window.chairsideAudio.state") == "high"
@@ -460,7 +497,7 @@ def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
     screenshot(dash_duo, f"overview-{chairs}.png")
 
     if chairs == 8:
-        dash_duo.find_element(".tile[data-chair='c02'] a.chair-name").click()
+        click(dash_duo, ".tile[data-chair='c02'] a.chair-name")
         dash_duo.wait_for_element(".chair-trends .main-svg", timeout=10)
         dash_duo.wait_for_contains_text("#chair-alarms", "SpO2", timeout=10)
         # this chair's alarm, acknowledged: its pop-up goes, its tile shows who acknowledged

@@ -1,0 +1,280 @@
+"""An OpenAPI 3.0 description of the HTTP API (:mod:`dashboard.api`, PROTOCOLS.md section 5).
+
+Served at ``GET /api/v1/openapi.json``; ``tests/test_api_fuzz.py`` fuzzes the API from it and
+checks that every route of the API is described here. Built once, at import, from the enums
+the answers are made of (no I/O); :func:`openapi_spec` hands out a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from devices.source import SourceState
+from monitor.exports import FORMATS
+from monitor.records import AlarmKind, AlarmState, Priority, SessionEventKind, SessionState
+
+__all__ = ["openapi_spec"]
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": _REF + name}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required}
+
+
+_TIME = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"}
+_TIME_OR_NULL = _nullable(_TIME)
+_STR = {"type": "string"}
+_STR_OR_NULL = _nullable(_STR)
+_NUM_OR_NULL = {"type": "number", "nullable": True}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    what = {400: "bad request", 404: "not found", 409: "conflict with the current state",
+            413: "request body too large", 503: "the store is not keeping up; try again"}
+    return {str(c): _json(_ref("Error"), what[c]) for c in codes}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": {"type": "string", "minLength": 1}}),
+    "Alarm": _obj({
+        "id": {"type": "integer", "minimum": 1},
+        "chair": _STR,
+        "kind": {"type": "string", "enum": [k.value for k in AlarmKind]},
+        "code": _STR,
+        "priority": {"type": "string", "enum": [p.label for p in Priority]},
+        "state": {"type": "string", "enum": [s.value for s in AlarmState]},
+        "message": _STR,
+        "raised_at": _TIME,
+        "value": _NUM_OR_NULL,
+        "limit": _NUM_OR_NULL,
+        "parameter": _STR_OR_NULL,
+        "sounding": {"type": "boolean"},
+        "updated_at": _TIME,
+        "paused_until": _TIME_OR_NULL,
+        "acknowledged_by": _STR_OR_NULL,
+        "acknowledged_at": _TIME_OR_NULL,
+        "cleared_at": _TIME_OR_NULL,
+    }),
+    "AlarmEvent": _obj({
+        "time": _TIME,
+        "chair": _STR,
+        "alarm_id": {"type": "integer", "minimum": 1},
+        "old_state": {"type": "string", "enum": [*(s.value for s in AlarmState), None], "nullable": True},
+        "new_state": {"type": "string", "enum": [s.value for s in AlarmState]},
+        "user": _STR_OR_NULL,
+        "note": _STR,
+        "alarm": _ref("Alarm"),
+    }),
+    "Vital": _obj({
+        "value": _NUM_OR_NULL,
+        "ts": _TIME_OR_NULL,
+        "unit": _STR,
+        "age_s": _NUM_OR_NULL,
+        "stale": {"type": "boolean"},
+    }),
+    "News2": _obj({
+        "total": {"type": "integer", "minimum": 0},
+        "partial": {"type": "boolean"},
+        "components": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "missing": {"type": "array", "items": _STR},
+        "not_measured": {"type": "array", "items": _STR},
+        "response": _STR,
+    }),
+    "Session": _obj({
+        "id": _STR,
+        "chair": _STR,
+        "patient": _STR,
+        "protocol": _STR,
+        "drug": _STR,
+        "dose": _STR,
+        "state": {"type": "string", "enum": [s.value for s in SessionState]},
+        "planned_minutes": _NUM_OR_NULL,
+        "nibp_interval_s": _NUM_OR_NULL,
+        "observation_minutes": _NUM_OR_NULL,
+        "started_at": _TIME,
+        "started_by": _STR,
+        "infusion_started_at": _TIME_OR_NULL,
+        "infusion_stopped_at": _TIME_OR_NULL,
+        "observation_started_at": _TIME_OR_NULL,
+        "observation_remaining_s": _NUM_OR_NULL,
+        "ended_at": _TIME_OR_NULL,
+        "ended_by": _STR_OR_NULL,
+        "baseline": {"type": "object", "additionalProperties": {"type": "number"}},
+        "baseline_source": _STR_OR_NULL,
+        "limit_overrides": {"type": "array", "items": {"type": "object"}},
+    }),
+    "SessionEvent": _obj({
+        "time": _TIME,
+        "kind": {"type": "string", "enum": [k.value for k in SessionEventKind]},
+        "user": _STR,
+        "detail": _STR,
+        "data": {"type": "object"},
+    }),
+    "Chair": _obj({
+        "chair": _STR,
+        "label": _STR,
+        "bay": _STR,
+        "connection": {"type": "string", "enum": ["online", "stale", "offline"]},
+        "last_reading_at": _TIME_OR_NULL,
+        "vitals": {"type": "object", "additionalProperties": _ref("Vital")},
+        "news2": _ref("News2"),
+        "alarms": {"type": "array", "items": _ref("Alarm")},
+        "audio_paused_until": _TIME_OR_NULL,
+        "session": _nullable(_ref("Session")),
+    }),
+    "Health": _obj({
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "bay": _STR,
+        "adapters": {"type": "array", "items": _obj({
+            "name": _STR,
+            "kind": _STR,
+            "state": {"type": "string", "enum": [s.value for s in SourceState]},
+        })},
+        "store": {"type": "object", "nullable": True},
+        "store_writable": {"type": "boolean"},
+        "readings_accepted": {"type": "integer", "minimum": 0},
+        "readings_rejected": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+    }),
+}
+# a $ref sibling is ignored in OpenAPI 3.0: a nullable reference is an allOf
+_SCHEMAS["Chair"]["properties"]["session"] = {"allOf": [_ref("Session")], "nullable": True}
+
+_USER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S",
+         "description": "who does this (audited)"}
+
+
+def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+_CHAIR = _path_param("chair", {"type": "string", "minLength": 1}, "a chair id from the bay configuration")
+_SESSION = _path_param("session_id", {"type": "string", "minLength": 1}, "a session id")
+_ALARM = _path_param("alarm_id", {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+                     "an alarm id (decimal digits)")
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_BINARY = {"type": "string", "format": "binary"}
+_EXPORT_SCHEMAS = {"fhir": _obj({"resourceType": {"type": "string", "enum": ["Bundle"]},
+                                 "type": {"type": "string", "enum": ["collection"]},
+                                 "entry": {"type": "array", "items": {"type": "object"}}},
+                                required=["resourceType", "type"])}
+
+_PATHS: dict[str, Any] = {
+    "/api/v1/chairs": {"get": {
+        "operationId": "listChairs",
+        "summary": "every chair: connection, vitals, NEWS2, alarms, session",
+        "responses": {"200": _json(_obj({"time": _TIME, "chairs": {"type": "array", "items": _ref("Chair")}}),
+                                   "the bay")},
+    }},
+    "/api/v1/chairs/{chair}": {"get": {
+        "operationId": "getChair",
+        "summary": "one chair",
+        "parameters": [_CHAIR],
+        "responses": {"200": _json(_ref("Chair"), "the chair"), **_errors(404)},
+    }},
+    "/api/v1/alarms": {"get": {
+        "operationId": "listAlarms",
+        "summary": "open alarms (state=active), or the alarm history, newest last (state=all)",
+        "parameters": [
+            {"name": "state", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["active", "all"], "default": "active"}},
+            {"name": "limit", "in": "query", "required": False, "description": "with state=all",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 500}},
+        ],
+        "responses": {"200": _json({"anyOf": [
+            _obj({"alarms": {"type": "array", "items": _ref("Alarm")}}),
+            _obj({"events": {"type": "array", "items": _ref("AlarmEvent")}}),
+        ]}, "alarms (state=active) or alarm events (state=all)"), **_errors(400, 503)},
+    }},
+    "/api/v1/alarms/{alarm_id}/acknowledge": {"post": {
+        "operationId": "acknowledgeAlarm",
+        "summary": "acknowledge an alarm; the action is audited",
+        "parameters": [_ALARM],
+        "requestBody": _body(_obj({"user": _USER})),
+        "responses": {"200": _json(_ref("Alarm"), "the alarm after the action"),
+                      **_errors(400, 404, 409, 413)},
+    }},
+    "/api/v1/chairs/{chair}/pause-audio": {"post": {
+        "operationId": "pauseAudio",
+        "summary": "pause the audio of a chair's alarms; the action is audited",
+        "parameters": [_CHAIR],
+        "requestBody": _body(_obj({
+            "user": _USER,
+            "duration_s": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 600,
+                           "nullable": True, "description": "default: the configured pause"},
+        }, required=["user"])),
+        "responses": {"200": _json(_obj({
+            "chair": _STR, "paused_until": _TIME_OR_NULL, "alarms": {"type": "array", "items": _ref("Alarm")},
+        }), "the pause and the alarms it paused"), **_errors(400, 404, 409, 413)},
+    }},
+    "/api/v1/sessions/{session_id}": {"get": {
+        "operationId": "getSession",
+        "summary": "the session with its events",
+        "parameters": [_SESSION],
+        "responses": {"200": _json({"allOf": [_ref("Session"), _obj(
+            {"events": {"type": "array", "items": _ref("SessionEvent")}})]}, "the session"),
+            **_errors(404, 503)},
+    }},
+    "/api/v1/sessions/{session_id}/export": {"get": {
+        "operationId": "exportSession",
+        "summary": "the session's record in one of the export formats (partial while it runs)",
+        "parameters": [_SESSION, {
+            "name": "format", "in": "query", "required": False,
+            "schema": {"type": "string", "enum": list(FORMATS), "default": "csv"}}],
+        "responses": {"200": {
+            "description": "the export, as an attachment",
+            "content": {f.mimetype: {"schema": _EXPORT_SCHEMAS.get(f.name, _BINARY)}
+                        for f in FORMATS.values()},
+        }, **_errors(400, 404, 409, 503)},
+    }},
+    "/api/v1/openapi.json": {"get": {
+        "operationId": "openapi",
+        "summary": "this description",
+        "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0 description of the API")},
+    }},
+    "/healthz": {"get": {
+        "operationId": "health",
+        "summary": "each adapter's state and the store's",
+        "responses": {"200": _json(_ref("Health"), "well"),
+                      "503": _json(_ref("Health"), "the store cannot write, or an adapter FAILED")},
+    }},
+    "/metrics": {"get": {
+        "operationId": "metrics",
+        "summary": "Prometheus text exposition format",
+        "responses": {"200": {"description": "the metrics",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    }},
+}
+
+_SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Chairside HTTP API", "version": "1",
+             "description": "PROTOCOLS.md section 5. Errors are JSON {\"error\": \"...\"} with a 4xx "
+                            "status; times are RFC 3339 in UTC."},
+    "paths": _PATHS,
+    "components": {"schemas": _SCHEMAS},
+}
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI 3.0 description of the API (a fresh copy: the caller may change it)."""
+    return copy.deepcopy(_SPEC)
