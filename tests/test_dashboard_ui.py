@@ -44,6 +44,7 @@ class Bay:
         self.config = parse_config({
             "bay": {"id": "bay2", "name": "Infusion bay 2"},
             "store": {"path": str(tmp_path / "bay.db")},
+            "auth": {"enabled": False},  # login: tests/test_auth.py
             "chairs": [{"id": c, "label": (labels[i] if labels else f"Chair {i + 1}")}
                        for i, c in enumerate(ids)],
             **sections,
