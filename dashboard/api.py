@@ -5,11 +5,22 @@
     GET  /api/v1/alarms?state=active            open alarms (state=all: history, newest last)
     POST /api/v1/alarms/<id>/acknowledge        {"user": "..."}: the alarm after the action
     POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
+    POST /api/v1/chairs/<chair>/sessions        {"patient": "...", "protocol": "..."}: start a session
     GET  /api/v1/sessions/<id>                  the session with its events
+    POST /api/v1/sessions/<id>/limits           {"rules": [...]}: session limits (charge, admin)
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
     GET  /healthz                               each adapter's state, the store's (503 when unwell)
     GET  /metrics                               Prometheus text format (dashboard.metrics)
     GET  /api/v1/openapi.json                   the OpenAPI 3.0 description of these (dashboard.openapi)
+    GET  /api/v1/users                          accounts (charge, admin)
+    POST /api/v1/users                          {"username", "role", "password"}: add one (charge, admin)
+    POST /api/v1/users/<name>/disable           disable an account (charge, admin)
+    GET  /api/v1/config                         the bay configuration (charge, admin)
+
+With ``[auth] enabled`` (dashboard.auth) every route but /healthz and /metrics needs a
+logged-in user (401 otherwise) whose role allows the action (403 otherwise); the user of an
+action is the logged-in one. With authentication off (loopback only) actions name their
+user in the body: ``{"user": "..."}``.
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
 """
@@ -23,6 +34,7 @@ from typing import IO, Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from dashboard.auth import install_auth, require
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
@@ -33,6 +45,7 @@ from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.store import Store
 from monitor.timefmt import rfc3339
+from monitor.users import UserError, UserStore
 
 __all__ = ["ApiError", "install_api"]
 
@@ -45,7 +58,10 @@ class ApiError(Exception):
         self.status = status
 
 
-def _user(body: dict[str, Any]) -> str:
+def _user(body: dict[str, Any], permission: str) -> str:
+    name = require(permission)
+    if name is not None:
+        return name
     user = body.get("user")
     if not isinstance(user, str) or not user.strip() or len(user) > 64:
         raise ApiError(400, "the body needs \"user\": who does this (1-64 characters)")
@@ -62,12 +78,14 @@ def _body() -> dict[str, Any]:
 
 
 def install_api(server: Flask, live: LiveBay) -> None:
+    install_auth(server, live)
     api = Blueprint("chairside_api", __name__)
     monitor = live.monitor
     metrics = install_metrics(server, live)
 
     @api.get("/api/v1/chairs")
     def chairs() -> Any:
+        require("view")
         snap = live.snapshot()
         bay = live.config.bay.id
         return jsonify({"time": rfc3339(snap.time),
@@ -75,6 +93,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @api.get("/api/v1/chairs/<chair>")
     def chair(chair: str) -> Any:
+        require("view")
         snap = live.snapshot()
         status = snap.chair(chair)
         if status is None:
@@ -83,6 +102,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @api.get("/api/v1/alarms")
     def alarms() -> Any:
+        require("view")
         state = request.args.get("state", "active")
         if state == "active":
             return jsonify({"alarms": [alarm_json(a) for a in monitor.open_alarms()]})
@@ -96,24 +116,26 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def acknowledge(alarm_id: str) -> Any:
         if not (alarm_id.isascii() and alarm_id.isdigit()) or len(alarm_id) > 18:  # not "²": int() refuses it
             raise ApiError(404, f"no alarm with id {alarm_id!r}")
-        alarm = monitor.acknowledge(int(alarm_id), _user(_body()))
+        alarm = monitor.acknowledge(int(alarm_id), _user(_body(), "acknowledge"))
         live.invalidate()
         return jsonify(alarm_json(alarm))
 
     @api.post("/api/v1/chairs/<chair>/pause-audio")
     def pause_audio(chair: str) -> Any:
         body = _body()
+        user = _user(body, "pause")
         duration = body.get("duration_s")
         if duration is not None and (not isinstance(duration, int | float) or isinstance(duration, bool)
                                      or not 0 < duration <= 600):
             raise ApiError(400, "duration_s must be a number of seconds, more than 0 and at most 600")
-        paused = monitor.pause_audio(chair, _user(body), duration)
+        paused = monitor.pause_audio(chair, user, duration)
         live.invalidate()
         return jsonify({"chair": chair, "paused_until": rfc3339(monitor.engine.paused_until(chair)),
                         "alarms": [alarm_json(a) for a in paused]})
 
     @api.get("/api/v1/sessions/<session_id>")
     def session(session_id: str) -> Any:
+        require("view")
         s = monitor.session(session_id)
         events = _committed(monitor).session_events(s.id) if monitor.store else []
         return jsonify(session_json(s, monitor.clock.now()) | {
@@ -121,6 +143,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @api.get("/api/v1/sessions/<session_id>/export")
     def export(session_id: str) -> Any:
+        user = require("export")
         fmt = request.args.get("format", "csv")
         spec = FORMATS.get(fmt)
         if spec is None:
@@ -130,6 +153,8 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(409, "this bay keeps no store to export from")
         store = _committed(monitor)
         now = monitor.clock.now()
+        if user is not None:  # patient data leaving the system: recorded
+            monitor.audit(user, "export", s.chair, s.id, {"format": fmt})
         headers = {"Content-Disposition": f'attachment; filename="{export_filename(s, fmt)}"',
                    "Cache-Control": "no-store"}
         if fmt == "csv":  # streamed row batch by row batch as the store yields them
@@ -151,6 +176,71 @@ def install_api(server: Flask, live: LiveBay) -> None:
     @api.get("/api/v1/openapi.json")
     def openapi() -> Any:
         return jsonify(openapi_spec())
+
+    @api.post("/api/v1/chairs/<chair>/sessions")
+    def start_session(chair: str) -> Any:
+        body = _body()
+        user = _user(body, "sessions")
+        patient, protocol = body.get("patient", ""), body.get("protocol", "")
+        if not isinstance(patient, str) or not isinstance(protocol, str):
+            raise ApiError(400, "patient and protocol must be strings")
+        s = monitor.start_session(chair, patient, user, protocol=protocol)
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now())), 201
+
+    @api.post("/api/v1/sessions/<session_id>/limits")
+    def set_limits(session_id: str) -> Any:
+        body = _body()
+        user = _user(body, "limits")
+        rules = body.get("rules")
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise ApiError(400, "rules must be a list of limit rule objects")
+        try:
+            s = monitor.set_limits(session_id, rules, user)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
+
+    def _accounts() -> UserStore:
+        if not live.config.auth.enabled:
+            raise ApiError(409, "authentication is off in this bay's configuration")
+        return UserStore(live.config.store.path)
+
+    @api.get("/api/v1/users")
+    def users() -> Any:
+        require("users")
+        return jsonify({"users": [{"username": u.username, "role": u.role, "disabled": u.disabled}
+                                  for u in _accounts().list()]})
+
+    @api.post("/api/v1/users")
+    def add_user() -> Any:
+        body = _body()
+        by = _user(body, "users")
+        name, role, password = body.get("username"), body.get("role"), body.get("password")
+        if not all(isinstance(v, str) for v in (name, role, password)):
+            raise ApiError(400, "the body needs \"username\", \"role\" and \"password\" strings")
+        try:
+            u = _accounts().add(name, role, password)
+        except UserError as exc:
+            raise ApiError(400, str(exc)) from None
+        monitor.audit(by, "user_added", detail={"username": u.username, "role": u.role})
+        return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled}), 201
+
+    @api.post("/api/v1/users/<username>/disable")
+    def disable_user(username: str) -> Any:
+        by = _user(_body(), "users")
+        try:
+            u = _accounts().set_disabled(username, True)
+        except UserError as exc:
+            raise ApiError(404, str(exc)) from None
+        monitor.audit(by, "user_disabled", detail={"username": u.username})
+        return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled})
+
+    @api.get("/api/v1/config")
+    def config() -> Any:
+        require("config")
+        return jsonify(live.config.model_dump(mode="json"))
 
     @api.get("/healthz")
     def healthz() -> Any:

@@ -27,8 +27,10 @@ from typing import Any
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+from flask import has_request_context
 
 from dashboard.api import install_api
+from dashboard.auth import actor, current_name, install_auth
 from dashboard.components import NEED_NAME, popups
 from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
 from dashboard.live import LiveBay
@@ -54,8 +56,9 @@ def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
     )
     app.server.config[LIVE_KEY] = live
     install_security(app)
+    install_auth(app.server, live)
     install_api(app.server, live)
-    app.layout = _shell(live, title)
+    app.layout = (lambda: _shell(live, title)) if live.config.auth.enabled else _shell(live, title)
     _register_callbacks(app)
     return app
 
@@ -77,11 +80,7 @@ def _shell(live: LiveBay, title: str) -> html.Div:
             html.Button("Enable alarm sound", id="sound-enable", className="btn btn-sound"),
             html.Span("Sound not enabled", id="sound-state", className="sound-state"),
         ], className="hdr-sound"),
-        html.Div([
-            html.Label("Nurse", htmlFor="nurse-input", className="nurse-label"),
-            dcc.Input(id="nurse-input", type="text", placeholder="your name", maxLength=64,
-                      className="nurse-input missing", autoComplete="off"),
-        ], className="hdr-nurse"),
+        _who(live),
         html.Div(NOTICE, className="notice"),
     ], className="hdr")
     return html.Div([
@@ -96,6 +95,29 @@ def _shell(live: LiveBay, title: str) -> html.Div:
         html.Div("No connection to the Chairside server: the values on this screen are not updating",
                  className="disconnected-banner"),
     ], className="shell")
+
+
+def _who(live: LiveBay) -> html.Div:
+    """The nurse's name: typed in (authentication off), or the logged-in user's, shown
+    read-only with a link to log out (built per page load)."""
+    if not live.config.auth.enabled:
+        return html.Div([
+            html.Label("Nurse", htmlFor="nurse-input", className="nurse-label"),
+            dcc.Input(id="nurse-input", type="text", placeholder="your name", maxLength=64,
+                      className="nurse-input missing", autoComplete="off"),
+        ], className="hdr-nurse")
+    name = current_name() if has_request_context() else None
+    if name is None:  # the read-only wall display
+        return html.Div([
+            dcc.Input(id="nurse-input", type="hidden", value=""),
+            html.Span("Wall display (read-only)", className="nurse-label"),
+            html.A("Log in", href="/login", className="nav-link"),
+        ], className="hdr-nurse")
+    return html.Div([
+        html.Label("Signed in", htmlFor="nurse-input", className="nurse-label"),
+        dcc.Input(id="nurse-input", type="text", value=name, readOnly=True, className="nurse-input"),
+        html.A("Log out", href="/logout", className="nav-link", id="logout-link"),
+    ], className="hdr-nurse")
 
 
 def toast(text: str) -> html.Span:
@@ -141,7 +163,7 @@ def _register_callbacks(app: dash.Dash) -> None:
         target = ctx.triggered_id
         if target is None or not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate  # buttons appearing, not a click
-        user = (nurse or "").strip()
+        user = actor("acknowledge" if target["type"] == "ack" else "pause", nurse)
         if not user:
             return (toast(NEED_NAME), "action-msg error", no_update, no_update, no_update)
         live = current_live()

@@ -44,7 +44,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    what = {400: "bad request", 404: "not found", 409: "conflict with the current state",
+    what = {400: "bad request", 401: "not logged in", 403: "the user's role does not allow this",
+            404: "not found", 409: "conflict with the current state",
             413: "request body too large", 503: "the store is not keeping up; try again"}
     return {str(c): _json(_ref("Error"), what[c]) for c in codes}
 
@@ -245,6 +246,55 @@ _PATHS: dict[str, Any] = {
             "content": {f.mimetype: {"schema": _EXPORT_SCHEMAS.get(f.name, _BINARY)}
                         for f in FORMATS.values()},
         }, **_errors(400, 404, 409, 503)},
+    }},
+    "/api/v1/chairs/{chair}/sessions": {"post": {
+        "operationId": "startSession",
+        "summary": "start an infusion session on a chair (nurse and up); audited",
+        "parameters": [_CHAIR],
+        "requestBody": _body(_obj({"user": _USER, "patient": _STR, "protocol": _STR})),
+        "responses": {"201": _json(_ref("Session"), "the new session"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/sessions/{session_id}/limits": {"post": {
+        "operationId": "setSessionLimits",
+        "summary": "this session's limit rules (charge nurse, admin); audited",
+        "parameters": [_SESSION],
+        "requestBody": _body(_obj({"user": _USER, "rules": {"type": "array", "items": {"type": "object"}}},
+                                  required=["rules"])),
+        "responses": {"200": _json(_ref("Session"), "the session after the change"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/users": {
+        "get": {
+            "operationId": "listUsers",
+            "summary": "accounts (charge nurse, admin); 409 when authentication is off",
+            "responses": {"200": _json(_obj({"users": {"type": "array", "items": _obj(
+                {"username": _STR, "role": _STR, "disabled": {"type": "boolean"}})}}), "the accounts"),
+                **_errors(401, 403, 409)},
+        },
+        "post": {
+            "operationId": "addUser",
+            "summary": "add an account (charge nurse, admin); audited",
+            "requestBody": _body(_obj({"user": _USER, "username": _STR, "role": _STR, "password": _STR},
+                                      required=["username", "role", "password"])),
+            "responses": {"201": _json(_obj({"username": _STR, "role": _STR,
+                                             "disabled": {"type": "boolean"}}), "the account"),
+                          **_errors(400, 401, 403, 409, 413)},
+        },
+    },
+    "/api/v1/users/{username}/disable": {"post": {
+        "operationId": "disableUser",
+        "summary": "disable an account (charge nurse, admin); audited",
+        "parameters": [_path_param("username", {"type": "string", "minLength": 1}, "an account name")],
+        "requestBody": _body(_obj({"user": _USER})),
+        "responses": {"200": _json(_obj({"username": _STR, "role": _STR,
+                                         "disabled": {"type": "boolean"}}), "the account"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/config": {"get": {
+        "operationId": "getConfig",
+        "summary": "the bay configuration (charge nurse, admin)",
+        "responses": {"200": _json({"type": "object"}, "the configuration"), **_errors(401, 403)},
     }},
     "/api/v1/openapi.json": {"get": {
         "operationId": "openapi",

@@ -1,8 +1,9 @@
 """Safe defaults for the web side: what may be served where, and the headers every page and
 answer carries.
 
-- The server binds loopback only: Chairside has no login yet, so a screen elsewhere must
-  come through an authenticating reverse proxy (``BindRefused`` otherwise).
+- Without login (``[auth] enabled = false``) the server binds loopback only
+  (``BindRefused`` otherwise); with login (the default) it may bind any address the
+  configuration names. The default address is 127.0.0.1 either way.
 - A Content-Security-Policy the Dash app works under: scripts only from this server plus
   the hashes of Dash's own inline scripts (``Dash.csp_hashes``); no framing (clickjacking);
   no MIME sniffing; no referrer; request bodies bounded.
@@ -40,12 +41,12 @@ def _loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
-def check_bind(host: str) -> None:
-    if not _loopback(host):
+def check_bind(host: str, *, auth_enabled: bool = False) -> None:
+    if not auth_enabled and not _loopback(host):
         raise BindRefused(
-            f"refusing to serve the dashboard on {host!r}: Chairside has no login yet, so it binds "
-            "loopback only (127.0.0.1). To show the bay on another screen, put an authenticating "
-            "reverse proxy (TLS and login) in front of 127.0.0.1:<port>.")
+            f"refusing to serve the dashboard on {host!r}: authentication is disabled "
+            "([auth] enabled = false), so it binds loopback only (127.0.0.1). Enable [auth] "
+            "to serve other screens (and put TLS in front, with [auth] secure_cookies = true).")
 
 
 def install_security(app: dash.Dash) -> None:

@@ -20,8 +20,8 @@ class WebServer:
     """waitress on a thread of its own; ``port`` 0 takes a free port (see ``.port``)."""
 
     def __init__(self, wsgi_app: object, host: str = "127.0.0.1", port: int = 8050,
-                 threads: int = 8) -> None:
-        check_bind(host)
+                 threads: int = 8, *, auth_enabled: bool = False) -> None:
+        check_bind(host, auth_enabled=auth_enabled)
         self._server = create_server(wsgi_app, host=host, port=port, threads=threads,
                                      ident="chairside", clear_untrusted_proxy_headers=True)
         self.host = host

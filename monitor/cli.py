@@ -6,6 +6,7 @@
     chairside check-config bay.toml        validate a configuration
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
     chairside audit verify --config bay.toml | --db PATH    check the operator-action audit chain
+    chairside user add|passwd|disable|enable|list --config bay.toml | --db PATH ...   dashboard accounts
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
 no such database), 1 anything unexpected; for ``audit verify``, 1 means tampering was found.
@@ -14,6 +15,7 @@ no such database), 1 anything unexpected; for ``audit verify``, 1 means tamperin
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -31,6 +33,7 @@ from monitor.audit import AuditError, verify_chain
 from monitor.config import ConfigError, load_config
 from monitor.core import ChairStatus, Monitor
 from monitor.exports import FORMATS, export_session
+from monitor.records import OperatorAction
 from monitor.service import BayService
 from monitor.store import SqliteStore, StoreError
 from simulators.demo import Demo
@@ -68,8 +71,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = args.host or config.dashboard.host
     port = config.dashboard.port if args.port is None else args.port
     with BayService(config) as service:
-        web = WebServer(create_app(LiveBay(service.monitor, service.sources)).server, host, port)
+        web = WebServer(create_app(LiveBay(service.monitor, service.sources)).server, host, port,
+                        auth_enabled=config.auth.enabled)
         web.start()
+        if config.auth.enabled:
+            from monitor.users import UserStore
+
+            if not UserStore(config.store.path).list():
+                log.warning("no accounts yet: add one with 'chairside user add --config %s NAME "
+                            "--role admin'", args.config)
         log.info("running; dashboard on %s; stop with Ctrl-C or SIGTERM", web.url)
         try:
             _wait_for_signal()
@@ -145,6 +155,63 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
           + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
     return 1
+
+
+def _read_password(args: argparse.Namespace, confirm: bool = True) -> str:
+    """From standard input (``--password-stdin``: its first line) or a prompt; never argv."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Password again: ") != password:
+            raise CliError("the passwords differ")
+    if not password:
+        raise CliError("no password given")
+    return password
+
+
+def _cli_actor() -> str:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return f"cli:{who}"
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from monitor.users import UserError, UserStore
+
+    path = Path(args.db) if args.db else load_config(args.config).store.path
+    if not path.parent.is_dir():
+        raise CliError(f"{path.parent}: no such folder")
+    users = UserStore(path)
+    action = args.user_command
+    try:
+        if action == "list":
+            for u in users.list():
+                print(f"{u.username}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}")
+            return 0
+        if action == "add":
+            users._check(args.username, args.role)  # before asking for the password
+            if users.get(args.username) is not None:
+                raise CliError(f"user {args.username!r} exists")
+            u = users.add(args.username, args.role, _read_password(args))
+            detail = {"username": u.username, "role": u.role}
+            name = "user_added"
+        elif action == "passwd":
+            users.require(args.username)
+            u = users.set_password(args.username, _read_password(args))
+            detail, name = {"username": u.username}, "user_password_set"
+        else:
+            u = users.set_disabled(args.username, action == "disable")
+            detail, name = {"username": u.username}, f"user_{action}d"
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    with SqliteStore(path) as store:  # the change joins the audit chain
+        store.add_records([OperatorAction(time.time(), _cli_actor(), name, detail=detail)])
+    print(f"{name.removeprefix('user_').replace('_', ' ')}: {u.username} ({u.role}"
+          f"{', disabled' if u.disabled else ''})")
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -308,6 +375,32 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--config", help="the bay's TOML configuration (its [store] path is checked)")
     where.add_argument("--db", help="the database file to check")
     p.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("user", help="accounts for the dashboard and the API",
+                       description="Accounts in the bay's store. Passwords are read from a prompt "
+                       "or, with --password-stdin, from the first line of standard input; never "
+                       "from the command line. Roles: nurse (acknowledge, pause, sessions, export), "
+                       "charge and admin (also limits, users, configuration).")
+    users = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+
+    def user_parser(name: str, help_text: str, username: bool = True) -> argparse.ArgumentParser:
+        q = users.add_parser(name, help=help_text)
+        where = q.add_mutually_exclusive_group(required=True)
+        where.add_argument("--config", help="the bay's TOML configuration (its [store] holds the users)")
+        where.add_argument("--db", help="the database file")
+        if username:
+            q.add_argument("username")
+        q.set_defaults(func=cmd_user)
+        return q
+
+    q = user_parser("add", "add an account")
+    q.add_argument("--role", required=True, choices=["nurse", "charge", "admin"])
+    q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    q = user_parser("passwd", "set an account's password")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_parser("disable", "disable an account (it can no longer log in)")
+    user_parser("enable", "enable a disabled account")
+    user_parser("list", "list the accounts", username=False)
     return parser
 
 

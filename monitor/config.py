@@ -133,6 +133,16 @@ class DashboardSection(_Model):
     port: int = Field(8050, ge=1, le=65535)
 
 
+class AuthSection(_Model):
+    """Login for the dashboard and the API (``dashboard.auth``)."""
+
+    enabled: bool = True  # false only for a loopback-bound bay (tests, a local demo)
+    inactivity_minutes: float = Field(15, gt=0, le=24 * 60)  # automatic logoff
+    wall_display: bool = False  # a read-only view of the bay without login (cannot act)
+    secure_cookies: bool = False  # set when served behind TLS (a reverse proxy)
+    secret_key_file: Path | None = None  # default: <store path>.secret, mode 0600
+
+
 class LimitProfile(_Model):
     label: str = ""
     rules: tuple[LimitRule, ...]
@@ -228,6 +238,7 @@ class BayConfig(_Model):
     display: DisplaySection = DisplaySection()
     ingest: IngestSection = IngestSection()
     dashboard: DashboardSection = DashboardSection()
+    auth: AuthSection = AuthSection()
     limit_profiles: dict[Name, LimitProfile] = Field(default_factory=dict)
     protocols: dict[Name, ProtocolPreset] = Field(default_factory=dict)
     chairs: tuple[ChairConfig, ...] = Field(min_length=1)
@@ -322,6 +333,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | No
         raise ConfigError(describe_errors(exc, source)) from None
     if base is not None and not config.store.path.is_absolute():
         config = config.with_store_path(base / config.store.path)
+    key = config.auth.secret_key_file
+    if base is not None and key is not None and not key.is_absolute():
+        auth = config.auth.model_copy(update={"secret_key_file": base / key})
+        config = config.model_copy(update={"auth": auth})
     return config
 
 

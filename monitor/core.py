@@ -445,6 +445,12 @@ class Monitor:
     def memory_bytes(self) -> int:
         return sum(b.nbytes for c in self._chairs.values() for b in c.buffers.values())
 
+    def audit(self, user: str, action: str, chair: str | None = None, target: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        """Record an action that changes no bay state (login, logout, a failed login, a user
+        change, an export) in the operator-action audit chain."""
+        self._audit(OperatorAction(self.clock.now(), user, action, chair, target, dict(detail or {})))
+
     # --- internals ---------------------------------------------------------------------
 
     def _alarm(self, cmd: Command) -> list[AlarmEvent]:

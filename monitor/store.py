@@ -164,6 +164,10 @@ def _migrate_audit_chain(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Migration] = [
     _SCHEMA_V1,  # 1: initial schema
     _migrate_audit_chain,  # 2: operator_actions hash-chained and append-only, audit_head
+    # 3: dashboard/API accounts (monitor.users); passwords only as argon2id hashes
+    """CREATE TABLE users (
+        username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
 ]
 
 _READING_COLS = "chair, parameter, value, device_time, receive_time, device, seq, flags"

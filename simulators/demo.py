@@ -70,6 +70,8 @@ class Demo:
             "bay": {"id": "demo", "name": "Demo infusion bay"},
             "store": {"path": str(self.workdir / "demo.db")},
             "dashboard": {"host": self.host, "port": self.port},
+            # the demo runs without login, so on loopback only (check_bind refuses others)
+            "auth": {"enabled": False},
             "chairs": [{"id": c.chair, "label": f"Chair {int(c.chair[1:])}"} for c in self.scenario.chairs],
             "sources": sim.sources_config(),
         }, "<demo>")
@@ -99,7 +101,7 @@ class Demo:
             from dashboard.server import WebServer
 
             app = create_app(LiveBay(monitor, self.service.sources), title="Chairside demo")
-            self.server = WebServer(app.server, self.host, self.port)
+            self.server = WebServer(app.server, self.host, self.port, auth_enabled=False)
             self.server.start()
 
     def stop(self) -> None:

@@ -27,7 +27,9 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
 
 
 def bay_config(tmp_path: Path, chairs: int = 3, **sections: Any) -> BayConfig:
-    data = {"store": {"path": str(tmp_path / "bay.db")},
+    """A bay on a file in ``tmp_path``. Without an ``auth`` section, login is off (tests of
+    other features serve on loopback); tests/test_auth.py passes ``auth`` explicitly."""
+    data = {"store": {"path": str(tmp_path / "bay.db")}, "auth": {"enabled": False},
             "chairs": [{"id": f"c{i}", "label": f"Chair {i}"} for i in range(1, chairs + 1)],
             **sections}
     return parse_config(data, "test.toml")

@@ -54,7 +54,7 @@ def bay(harness: Harness):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     alarm_ids = [e.alarm_id for e in m.store.alarm_events()]
     known = {"chair": ["c1", "c2", "c3"], "session_id": [session.id, ended.id],
-             "alarm_id": sorted(set(alarm_ids))}
+             "alarm_id": sorted(set(alarm_ids)), "username": ["nurse.ann", "nobody"]}
     return schema, known
 
 

@@ -46,6 +46,7 @@ class Bay:
         self.config = parse_config({
             "bay": {"id": "bay2", "name": "Infusion bay 2"},
             "store": {"path": str(tmp_path / "bay.db")},
+            "auth": {"enabled": False},  # login: tests/test_auth.py
             "chairs": [{"id": c, "label": (labels[i] if labels else f"Chair {i + 1}")}
                        for i, c in enumerate(ids)],
             **sections,
@@ -107,11 +108,13 @@ def dash_duo(dash_br: Any) -> Iterator[Any]:
     thread, which can land in a request still being served."""
     servers: list[WebServer] = []
 
-    def start_server(app: Any) -> None:
+    def start_server(app: Any, navigate: bool = True) -> None:
         server = WebServer(app.server, port=0)
         server.start()
         servers.append(server)
-        dash_br.server_url = server.url
+        dash_br.server = server
+        if navigate:  # (without: the test goes where it wants, e.g. to the login page)
+            dash_br.server_url = server.url
 
     dash_br.start_server = start_server
     yield dash_br
@@ -520,3 +523,38 @@ def test_the_dashboard_runs_under_its_content_security_policy(make_bay, dash_duo
     assert "script-src 'self' 'sha256-" in csp and "frame-ancestors 'none'" in csp
     errors = dash_duo.get_logs() or []  # the browser console's errors (CSP violations are)
     assert [e for e in errors if "Content Security Policy" in e.get("message", "")] == []
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+def test_login_acts_as_the_user_and_logs_off_after_inactivity(make_bay, dash_duo):
+    from dashboard.auth import CLOCK_KEY
+    from monitor.users import UserStore
+
+    bay = make_bay(chairs=2, auth={"enabled": True, "inactivity_minutes": 1})
+    UserStore(bay.config.store.path).add("nurse.ann", "nurse", "ann-secret-1")
+    bay.second({"c01": {"nibp_sys": 210, "spo2": 97}})
+    now = [time.time()]
+    app = create_app(bay.live)
+    app.server.config[CLOCK_KEY] = lambda: now[0]
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url + "/")
+    wait_until(lambda: "/login" in dash_duo.driver.current_url, 10, "the login page")
+    dash_duo.find_element("input[name=username]").send_keys("nurse.ann")
+    dash_duo.find_element("input[name=password]").send_keys("ann-secret-1", Keys.ENTER)
+    dash_duo.wait_for_element(".hdr", timeout=10)
+    name = dash_duo.find_element("#nurse-input")
+    wait_until(lambda: name.get_attribute("value") == "nurse.ann", 5, "the logged-in name")
+    assert name.get_attribute("readonly") is not None
+    dash_duo.wait_for_element(".popup[data-chair='c01'] .btn-ack", timeout=5).click()
+    dash_duo.wait_for_no_elements('.popup[data-chair="c01"]', timeout=5)
+    assert bay.monitor.store.flush(timeout=5)
+    acks = [a for a in bay.monitor.store.operator_actions() if a.action == "acknowledge"]
+    assert [a.user for a in acks] == ["nurse.ann"]
+
+    now[0] += 61  # a minute without activity: the next refresh finds the session ended
+    wait_until(lambda: "/login" in dash_duo.driver.current_url, 10, "back at the login page")
+    assert bay.monitor.store.flush(timeout=5)
+    assert [(a.action, a.detail.get("reason")) for a in bay.monitor.store.operator_actions()
+            if a.action in ("login", "logout")] == [("login", None), ("logout", "inactivity")]

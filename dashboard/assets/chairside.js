@@ -83,6 +83,20 @@
     }
   });
 
+  // Logged off (after inactivity, or the account was disabled): the server answers 401, and
+  // the tab goes to the login page instead of showing a frozen bay.
+  if (window.fetch) {
+    var plainFetch = window.fetch.bind(window);
+    window.fetch = function () {
+      return plainFetch.apply(null, arguments).then(function (response) {
+        if (response.status === 401 && location.pathname !== "/login") {
+          location.assign("/login?next=" + encodeURIComponent(location.pathname));
+        }
+        return response;
+      });
+    };
+  }
+
   // A click anywhere on the enable button unlocks audio synchronously, inside the gesture
   // (the Dash callback above runs a moment later).
   document.addEventListener("click", function (ev) {

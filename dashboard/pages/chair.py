@@ -17,6 +17,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.auth import actor
 from dashboard.components import NEED_NAME, alarm_history_table, tile
 from dashboard.figures import (
     ChairTrends,
@@ -331,7 +332,7 @@ def start_session(clicks: int, chair: str, nurse: str | None, patient: str | Non
                   protocol: str | None, drug: str | None, dose: str | None) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
-    user = (nurse or "").strip()
+    user = actor("sessions", nurse)
     if not user:
         return _error(NEED_NAME)
     if protocol is None:
@@ -357,7 +358,7 @@ def session_step(_steps: list[int], _base: int, chair: str, nurse: str | None, t
     target = ctx.triggered_id
     if target is None or not any(t["value"] for t in ctx.triggered):
         raise PreventUpdate
-    user = (nurse or "").strip()
+    user = actor("sessions", nurse)
     if not user:
         return _error(NEED_NAME)
     live = current_live()
@@ -395,7 +396,7 @@ def session_step(_steps: list[int], _base: int, chair: str, nurse: str | None, t
 def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
-    user = (nurse or "").strip()
+    user = actor("limits", nurse)
     if not user:
         return no_update, NEED_NAME, "form-msg error", no_update
     live = current_live()

@@ -1,0 +1,156 @@
+"""Accounts for the dashboard and the API: the ``users`` table (store migration 3).
+
+Passwords are kept only as argon2id hashes (``argon2-cffi``, its RFC 9106 low-memory
+profile); a password never reaches the command line's argv or the log. Roles:
+
+    nurse    acknowledge, pause audio, session steps, exports
+    charge   what a nurse may, and session limit changes, users, configuration
+    admin    the same as charge
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from monitor.store import SqliteStore
+
+__all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "hash_password", "role_permissions"]
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+MIN_PASSWORD = 8
+
+NURSE = frozenset({"view", "acknowledge", "pause", "sessions", "export"})
+CHARGE = NURSE | {"limits", "users", "config"}
+ROLES: dict[str, frozenset[str]] = {"nurse": NURSE, "charge": CHARGE, "admin": CHARGE}
+
+_hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4
+_DUMMY = _hasher.hash("not a password: equalises the time of an unknown user's login")
+
+
+def role_permissions(role: str) -> frozenset[str]:
+    return ROLES.get(role, frozenset())
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+class UserError(ValueError):
+    """A bad user name, role or password, or no such user."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    role: str
+    disabled: bool
+    created_at: float
+    updated_at: float
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset() if self.disabled else role_permissions(self.role)
+
+
+class UserStore:
+    """The accounts in a bay's SQLite file (opened, and migrated, on first use)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        SqliteStore(self.path).close()  # create the file or bring its schema up to date
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        return conn
+
+    def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        conn = self._conn()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _check(username: str, role: str | None = None, password: str | None = None) -> None:
+        if not USERNAME_RE.fullmatch(username):
+            raise UserError("user name must be 1-64 letters, digits, '_', '.', '@' or '-' "
+                            f"(got {username!r})")
+        if role is not None and role not in ROLES:
+            raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+
+    def add(self, username: str, role: str, password: str) -> User:
+        self._check(username, role, password)
+        now = time.time()
+        try:
+            self._run("INSERT INTO users (username, role, password_hash, disabled, created_at, updated_at) "
+                      "VALUES (?, ?, ?, 0, ?, ?)", (username, role, hash_password(password), now, now))
+        except sqlite3.IntegrityError:
+            raise UserError(f"user {username!r} exists") from None
+        return self.require(username)
+
+    def set_password(self, username: str, password: str) -> User:
+        self._check(username, password=password)
+        self.require(username)
+        self._run("UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?",
+                  (hash_password(password), time.time(), username))
+        return self.require(username)
+
+    def set_disabled(self, username: str, disabled: bool = True) -> User:
+        self.require(username)
+        self._run("UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?",
+                  (int(disabled), time.time(), username))
+        return self.require(username)
+
+    def set_role(self, username: str, role: str) -> User:
+        self._check(username, role)
+        self.require(username)
+        self._run("UPDATE users SET role = ?, updated_at = ? WHERE username = ?",
+                  (role, time.time(), username))
+        return self.require(username)
+
+    def get(self, username: str) -> User | None:
+        rows = self._run("SELECT username, role, disabled, created_at, updated_at FROM users "
+                         "WHERE username = ?", (username,))
+        return User(str(rows[0][0]), str(rows[0][1]), bool(rows[0][2]), float(rows[0][3]),  # type: ignore[arg-type]
+                    float(rows[0][4])) if rows else None  # type: ignore[arg-type]
+
+    def require(self, username: str) -> User:
+        user = self.get(username)
+        if user is None:
+            raise UserError(f"no user {username!r}")
+        return user
+
+    def list(self) -> list[User]:
+        rows = self._run("SELECT username, role, disabled, created_at, updated_at FROM users "
+                         "ORDER BY username")
+        return [User(str(r[0]), str(r[1]), bool(r[2]), float(r[3]), float(r[4])) for r in rows]  # type: ignore[arg-type]
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user when the password is right and the account enabled; else None (an
+        unknown name costs the same hashing time as a wrong password)."""
+        rows = self._run("SELECT password_hash FROM users WHERE username = ?", (username,))
+        if not rows:
+            with contextlib.suppress(VerificationError):
+                _hasher.verify(_DUMMY, password + "x")
+            return None
+        stored = str(rows[0][0])
+        try:
+            _hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if _hasher.check_needs_rehash(stored):
+            self._run("UPDATE users SET password_hash = ? WHERE username = ?",
+                      (hash_password(password), username))
+        user = self.get(username)
+        return user if user is not None and not user.disabled else None
