@@ -19,9 +19,8 @@ from conftest import T0, Harness
 
 from devices.parsers.hl7_pcd01 import parse_pcd01
 from monitor.cli import main
-from monitor.export import write_csv
 from monitor.exports import FORMATS, UnknownFormat, export_filename, export_session
-from monitor.exports.csv_export import CSV_COLUMNS
+from monitor.exports.csv_export import CSV_COLUMNS, write_csv
 from monitor.exports.hl7_export import read_hl7_file
 from monitor.exports.report_data import NibpCycle, software_version, with_nibp_cycles
 from monitor.readings import QualityFlag, Reading
@@ -117,7 +116,7 @@ def test_csv_is_the_contract_readings_csv(bay):
     assert sensor_off[0] == rfc3339(T0 + 50) and sensor_off[7] == "SENSOR_OFF"
     assert {r[3] for r in rows[1:]} == {"hr", "pr", "spo2", "nibp_sys", "nibp_dia", "nibp_map"}
     assert all(r[1] == "c1" for r in rows[1:])  # the other chair's readings are not in it
-    text = io.StringIO()  # the same bytes as the helper monitor.export has always had
+    text = io.StringIO()  # the same bytes as the plain CSV writer
     write_csv(bay.store, bay.ended, text, bay.now)
     assert text.getvalue() == data
 

@@ -82,19 +82,22 @@ def _no_constants(name: str) -> Any:
     raise ParseError("bad_value", f"{name} is not a number a measurement can have")
 
 
-def _number(key: str, value: Any) -> float | None:
-    """A measurement value: a finite JSON number, or null."""
-    if value is None:
-        return None
+def _finite(value: Any, reason: str, key: str, kind: str) -> float:
+    """A JSON number as a finite float; ``ParseError(reason)`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParseError("bad_value", f"{key}: {_short(value)} is not a number or null")
+        raise ParseError(reason, f"{key}: {_short(value)} is not {kind}")
     try:
         number = float(value)
     except OverflowError:
-        raise ParseError("bad_value", f"{key}: {_short(value)} is out of range") from None
+        raise ParseError(reason, f"{key}: {_short(value)} is out of range") from None
     if not math.isfinite(number):
-        raise ParseError("bad_value", f"{key}: {_short(value)} is not finite")
+        raise ParseError(reason, f"{key}: {_short(value)} is not finite")
     return number
+
+
+def _number(key: str, value: Any) -> float | None:
+    """A measurement value: a finite JSON number, or null."""
+    return None if value is None else _finite(value, "bad_value", key, "a number or null")
 
 
 def _time(value: Any) -> float:
@@ -105,15 +108,7 @@ def _time(value: Any) -> float:
             return parse_rfc3339(value)
         except (ValueError, OverflowError) as exc:
             raise ParseError("bad_time", f"ts {_short(value)}: {exc}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParseError("bad_time", f"ts {_short(value)} is neither RFC 3339 text nor UNIX seconds")
-    try:
-        t = float(value)
-    except OverflowError:
-        raise ParseError("bad_time", f"ts {_short(value)} is out of range") from None
-    if not math.isfinite(t):
-        raise ParseError("bad_time", f"ts {_short(value)} is not finite")
-    return t
+    return _finite(value, "bad_time", "ts", "RFC 3339 text or UNIX seconds")
 
 
 def parse_vitals(payload: bytes) -> Frame:
