@@ -8,6 +8,10 @@
     POST /api/v1/chairs/<chair>/sessions        {"patient": "...", "protocol": "..."}: start a session
     GET  /api/v1/sessions/<id>                  the session with its events
     POST /api/v1/sessions/<id>/limits           {"rules": [...]}: session limits (charge, admin)
+    POST /api/v1/sessions/<id>/baseline         {"confirm": true} the proposed baseline, or
+                                                {"values": {"nibp_sys": 128, ...}} an entered one
+    POST /api/v1/sessions/<id>/end              {"patient_left": false}: 409 with "confirm" (the
+                                                open alarms it would close) unless patient_left
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
     GET  /healthz                               each adapter's state, the store's (503 when unwell)
     GET  /metrics                               Prometheus text format (dashboard.metrics)
@@ -38,9 +42,16 @@ from dashboard.auth import install_auth, require
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
-from dashboard.views import alarm_event_json, alarm_json, chair_json, session_event_json, session_json
+from dashboard.views import (
+    alarm_event_json,
+    alarm_json,
+    baseline_proposal_json,
+    chair_json,
+    session_event_json,
+    session_json,
+)
 from devices.source import SourceState
-from monitor.core import Monitor, MonitorError, NotFound
+from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.store import Store
@@ -139,7 +150,9 @@ def install_api(server: Flask, live: LiveBay) -> None:
         s = monitor.session(session_id)
         events = _committed(monitor).session_events(s.id) if monitor.store else []
         return jsonify(session_json(s, monitor.clock.now()) | {
-            "events": [session_event_json(e) for e in events]})
+            "events": [session_event_json(e) for e in events],
+            "baseline_proposal": baseline_proposal_json(
+                monitor.baseline_proposal(s.chair) if s.state.is_open else None)})
 
     @api.get("/api/v1/sessions/<session_id>/export")
     def export(session_id: str) -> Any:
@@ -199,6 +212,32 @@ def install_api(server: Flask, live: LiveBay) -> None:
             s = monitor.set_limits(session_id, rules, user)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
+
+    @api.post("/api/v1/sessions/<session_id>/baseline")
+    def set_baseline(session_id: str) -> Any:
+        body = _body()
+        user = _user(body, "sessions")
+        values = body.get("values")
+        if body.get("confirm") is True and values is None:
+            s = monitor.confirm_baseline(session_id, user)
+        elif isinstance(values, dict) and values and "confirm" not in body:
+            s = monitor.set_baseline(session_id, values, user)
+        else:
+            raise ApiError(400, 'send {"confirm": true} to take the proposed baseline, or '
+                                '{"values": {"nibp_sys": 128, ...}} to enter one')
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
+
+    @api.post("/api/v1/sessions/<session_id>/end")
+    def end_session(session_id: str) -> Any:
+        body = _body()
+        user = _user(body, "sessions")
+        left = body.get("patient_left", False)
+        if not isinstance(left, bool):
+            raise ApiError(400, "patient_left must be true or false")
+        s = monitor.end_session(session_id, user, patient_left=left)
         live.invalidate()
         return jsonify(session_json(s, monitor.clock.now()))
 
@@ -262,6 +301,10 @@ def install_api(server: Flask, live: LiveBay) -> None:
     @api.errorhandler(NotFound)
     def not_found(exc: NotFound) -> Any:
         return jsonify({"error": str(exc)}), 404
+
+    @api.errorhandler(ConfirmationRequired)
+    def confirm(exc: ConfirmationRequired) -> Any:
+        return jsonify({"error": str(exc), "confirm": list(exc.items)}), 409
 
     @api.errorhandler(MonitorError)
     def conflict(exc: MonitorError) -> Any:

@@ -8,6 +8,7 @@ Component ids that callbacks match on:
     {"type": "spark", "chair": c, "p": param, "g": render} a tile's sparkline <img>
     {"type": "ack", "alarm": id, "where": w}             an Acknowledge button
     {"type": "pause", "chair": c, "where": w}            a Pause audio button
+    {"type": "confirm", "action": a}                     a button of a confirmation dialog
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dash import dcc, html
 
 from dashboard.figures import TILE_FIELDS, fmt_duration
 
-__all__ = ["NEED_NAME", "alarm_history_table", "open_alarms_table", "popup", "popups", "tile"]
+__all__ = ["NEED_NAME", "alarm_history_table", "confirm_dialog", "open_alarms_table", "popup", "popups",
+           "tile"]
 
 NEED_NAME = "Enter your name in the Nurse field (top right) first: every action is recorded with it."
 
@@ -79,6 +81,22 @@ def tile(chair: str, label: str, vm: dict[str, str], gen: str, *, sparklines: bo
     return html.Div([head, sub, hr, spo2, nibp, news, bar],
                     id={"type": "tf", "chair": chair, "f": "tile", "g": gen},
                     className=vm.get("tile_cls", "tile"), **{"data-chair": chair})
+
+
+def confirm_dialog(title: str, text: str, items: Sequence[str],
+                   actions: Sequence[tuple[str, str, str]]) -> html.Div:
+    """A modal confirmation: ``title``, an explanation, the clinical lines it is about (e.g.
+    the open alarms) and its buttons as ``(action, label, css class)``; the first action is
+    the safe one (it has the focus). Cancel is always offered as ``cancel``."""
+    buttons = [html.Button(label, id={"type": "confirm", "action": action}, n_clicks=0,
+                           className=f"btn {cls}", autoFocus=i == 0)
+               for i, (action, label, cls) in enumerate(actions)]
+    return html.Div(html.Div([
+        html.H3(title),
+        html.P(text),
+        html.Ul([html.Li(line) for line in items], className="confirm-items") if items else None,
+        html.Div(buttons, className="btn-row"),
+    ], className="modal", role="alertdialog", **{"aria-modal": "true"}), className="modal-backdrop")
 
 
 def popup(vm: dict[str, Any], pause_s: float) -> html.Div:

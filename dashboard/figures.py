@@ -68,7 +68,7 @@ COLOURS = {
 TILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("tile", "className"),
     ("conn", "children"), ("conn", "className"),
-    ("patient", "children"), ("proto", "children"), ("phase", "children"),
+    ("patient", "children"), ("proto", "children"), ("phase", "children"), ("phase", "className"),
     ("hr_label", "children"), ("hr", "children"), ("hr", "className"), ("hr_age", "children"),
     ("spo2", "children"), ("spo2", "className"), ("spo2_age", "children"),
     ("nibp", "children"), ("nibp", "className"), ("nibp_map", "children"),
@@ -223,6 +223,9 @@ def tile_view(status: ChairStatus, now: float) -> dict[str, str]:
     out["patient"] = s.patient if s else "No session"
     out["proto"] = (s.drug or s.protocol or "no protocol") if s is not None else ""
     out["phase"] = session_phase(s, now)
+    codes = {a.code for a in status.alarms}
+    out["phase_cls"] = "phase overrun" if "INFUSION_OVERRUN" in codes else \
+        "phase prompt" if "OBSERVATION_COMPLETE" in codes else "phase"
 
     vitals = status.vitals
     hr, pr = vitals["hr"], vitals["pr"]

@@ -52,6 +52,14 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 _SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": {"type": "string", "minLength": 1}}),
+    "Confirm": _obj({"error": {"type": "string", "minLength": 1},
+                     "confirm": {"type": "array", "items": _STR}}, required=["error"]),
+    "BaselineProposal": _obj({
+        "values": {"type": "object", "additionalProperties": {"type": "number"}},
+        "since": _TIME, "until": _TIME,
+        "readings": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "left_out_in_alarm": {"type": "object", "additionalProperties": {"type": "integer"}},
+    }),
     "Alarm": _obj({
         "id": {"type": "integer", "minimum": 1},
         "chair": _STR,
@@ -231,9 +239,32 @@ _PATHS: dict[str, Any] = {
         "operationId": "getSession",
         "summary": "the session with its events",
         "parameters": [_SESSION],
-        "responses": {"200": _json({"allOf": [_ref("Session"), _obj(
-            {"events": {"type": "array", "items": _ref("SessionEvent")}})]}, "the session"),
+        "responses": {"200": _json({"allOf": [_ref("Session"), _obj({
+            "events": {"type": "array", "items": _ref("SessionEvent")},
+            "baseline_proposal": _nullable(_ref("BaselineProposal")),
+        })]}, "the session, and the baseline its pre-infusion readings propose"),
             **_errors(404, 503)},
+    }},
+    "/api/v1/sessions/{session_id}/baseline": {"post": {
+        "operationId": "setSessionBaseline",
+        "summary": "confirm the proposed baseline ({confirm: true}) or enter one ({values}); audited",
+        "parameters": [_SESSION],
+        "requestBody": _body(_obj({
+            "user": _USER, "confirm": {"type": "boolean"},
+            "values": {"type": "object", "additionalProperties": {"type": "number"}}}, required=[])),
+        "responses": {"200": _json(_ref("Session"), "the session with its baseline"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/sessions/{session_id}/end": {"post": {
+        "operationId": "endSession",
+        "summary": "end the session; with open alarms only once patient_left confirms the patient "
+                   "has left the chair (409 lists them under confirm); audited",
+        "parameters": [_SESSION],
+        "requestBody": _body(_obj({"user": _USER, "patient_left": {"type": "boolean"}}, required=[])),
+        "responses": {"200": _json(_ref("Session"), "the ended session"),
+                      "409": _json(_ref("Confirm"), "open alarms: confirm that the patient has left, "
+                                   "or the session has ended already"),
+                      **_errors(400, 401, 403, 404, 413)},
     }},
     "/api/v1/sessions/{session_id}/export": {"get": {
         "operationId": "exportSession",

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.core import ChairStatus, VitalStatus
+from monitor.core import BaselineProposal, ChairStatus, VitalStatus
 from monitor.records import Alarm, AlarmEvent, Session, SessionEvent
 from monitor.sessions import observation_remaining
 from monitor.timefmt import rfc3339
 
-__all__ = ["alarm_event_json", "alarm_json", "chair_json", "session_event_json", "session_json",
-           "vital_json"]
+__all__ = ["alarm_event_json", "alarm_json", "baseline_proposal_json", "chair_json",
+           "session_event_json", "session_json", "vital_json"]
 
 
 def vital_json(v: VitalStatus) -> dict[str, Any]:
@@ -52,6 +52,13 @@ def session_json(s: Session | None, now: float | None = None) -> dict[str, Any] 
         "ended_at": rfc3339(s.ended_at), "ended_by": s.ended_by, "baseline": dict(s.baseline),
         "baseline_source": s.baseline_source, "limit_overrides": [dict(r) for r in s.limit_overrides],
     }
+
+
+def baseline_proposal_json(p: BaselineProposal | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"values": p.values, "since": rfc3339(p.since), "until": rfc3339(p.until),
+            "readings": p.used, "left_out_in_alarm": p.left_out}
 
 
 def session_event_json(e: SessionEvent) -> dict[str, Any]:

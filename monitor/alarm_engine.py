@@ -16,7 +16,15 @@ Commands::
                                     while the chair has an open session
     SetBaseline(chair, baseline, now)
     SetConnection(chair, source, online, now)   an adapter's word on a device
+    SetSchedule(chair, infusion_due, observation_due, now)
+                                    when a running infusion overruns its plan and when the
+                                    post-infusion observation ends: LOW advisory prompts
     Restore(alarms, next_id)        open alarms from the store at start-up
+
+No command closes open alarms in bulk without an operator saying so: ``Disarm`` (the core
+sends it only once the nurse has confirmed that the patient has left) closes them naming
+that confirmation, and ``SetRules`` judges each open physiological alarm afresh against
+its new limit with the latest value instead of clearing it.
 
 Alarm states (records.AlarmState)::
 
@@ -57,6 +65,7 @@ __all__ = [
     "SetBaseline",
     "SetConnection",
     "SetRules",
+    "SetSchedule",
     "Tick",
 ]
 
@@ -111,6 +120,7 @@ class SetRules:
     rules: tuple[LimitRule, ...]
     now: float
     user: str | None = None
+    latest: Mapping[str, float] = field(default_factory=dict)  # fresh values, to re-judge by
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,20 @@ class Disarm:
     chair: str
     now: float
     user: str | None = None
+    note: str = "session ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SetSchedule:
+    """Engine times at which the running infusion counts as overrun and the observation as
+    complete (None: not applicable now); ``detail`` texts for the prompts' messages."""
+
+    chair: str
+    now: float
+    infusion_due: float | None = None
+    observation_due: float | None = None
+    infusion_detail: str = ""
+    observation_detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +176,11 @@ class Restore:
 
 Command = (
     Observe | Tick | Acknowledge | PauseAudio | SetRules | Arm | Disarm | SetBaseline
-    | SetConnection | Restore
+    | SetConnection | SetSchedule | Restore
 )
+
+#: Advisory prompts of the session workflow (technical kind, LOW by default): rule id -> code.
+PROMPTS = {"infusion_overrun": "INFUSION_OVERRUN", "observation_complete": "OBSERVATION_COMPLETE"}
 
 
 # --- per-chair state --------------------------------------------------------------------
@@ -176,6 +203,7 @@ class _Chair:
     baseline: dict[str, float] = field(default_factory=dict)
     paused_until: float | None = None
     paused_priority: Priority = Priority.LOW
+    schedule: SetSchedule | None = None
 
     def set_rules(self, rules: tuple[LimitRule, ...]) -> None:
         self.rules = rules
@@ -224,16 +252,18 @@ class AlarmEngine:
                 self._acknowledge(alarm_id, user, now, events)
             case PauseAudio(chair, user, now, duration):
                 self._pause(self._chair(chair), user, now, duration, events)
-            case SetRules(chair, rules, now, user):
-                self._set_rules(self._chair(chair), rules, now, user, events)
+            case SetRules(chair, rules, now, user, latest):
+                self._set_rules(self._chair(chair), rules, now, user, latest, events)
             case Arm(chair, now, interval, baseline):
                 self._arm(self._chair(chair), now, interval, baseline)
-            case Disarm(chair, now, user):
-                self._disarm(self._chair(chair), now, user, events)
+            case Disarm(chair, now, user, note):
+                self._disarm(self._chair(chair), now, user, note, events)
             case SetBaseline(chair, baseline, now):
                 self._chair(chair).baseline = dict(baseline)
             case SetConnection(chair, source, online, now, detail):
                 self._connection(self._chair(chair), source, online, now, detail, events)
+            case SetSchedule(chair=chair):
+                self._set_schedule(self._chair(chair), cmd, events)
             case Restore(alarms, next_id):
                 self._restore(alarms, next_id)
             case _:
@@ -303,7 +333,8 @@ class AlarmEngine:
         events.append(AlarmEvent(now, chair.name, alarm.id, alarm.state, state, new, user, note))
 
     def _condition_gone(
-        self, chair: _Chair, alarm: Alarm, now: float, events: list[AlarmEvent]
+        self, chair: _Chair, alarm: Alarm, now: float, events: list[AlarmEvent],
+        why: str = "condition gone", user: str | None = None,
     ) -> None:
         latch = (
             self.settings.latch_high
@@ -312,10 +343,10 @@ class AlarmEngine:
             and alarm.state in (A.ACTIVE, A.PAUSED)
         )
         if latch:
-            self._change(chair, alarm, A.LATCHED, now, events, "condition gone, latched",
+            self._change(chair, alarm, A.LATCHED, now, events, f"{why}, latched", user,
                          paused_until=None)
         elif alarm.state is not A.LATCHED:
-            self._change(chair, alarm, A.CLEARED, now, events, "condition gone")
+            self._change(chair, alarm, A.CLEARED, now, events, why, user)
 
     # --- observations ------------------------------------------------------------------
 
@@ -373,12 +404,7 @@ class AlarmEngine:
             return
         chair.pending.pop(rid, None)
         self._supersede(chair, rule, now, events)
-        param = by_key(rule.parameter)
-        assert param is not None
-        message = f"{param.label} {param.format(value)} {'<' if low else '>'} {limit:g}"
-        if rule.relative:
-            message += f" (baseline {chair.baseline[rule.parameter]:g} {'-' if low else '+'}" \
-                       f"{rule.baseline_pct:g}%)"
+        message = self._limit_message(chair, rule, value, limit)
         if alarm is not None:  # latched and back: the same alarm sounds again
             self._change(chair, alarm, A.ACTIVE, now, events, "condition returned",
                          value=value, message=message)
@@ -386,6 +412,18 @@ class AlarmEngine:
         self._raise(chair, rid, code=rule.code, kind=AlarmKind.PHYSIOLOGICAL,
                     priority=rule.priority, message=message, now=now, events=events,
                     parameter=rule.parameter, value=value, limit=limit)
+
+    @staticmethod
+    def _limit_message(chair: _Chair, rule: LimitRule, value: float, limit: float) -> str:
+        """``SpO2 86 < 90``, or with the baseline a relative limit is taken from."""
+        param = by_key(rule.parameter)
+        assert param is not None
+        low = rule.direction == "low"
+        message = f"{param.label} {param.format(value)} {'<' if low else '>'} {limit:g}"
+        if rule.relative:
+            message += f" (baseline {chair.baseline[rule.parameter]:g} {'-' if low else '+'}" \
+                       f"{rule.baseline_pct:g}%)"
+        return message
 
     def _may_raise(self, chair: _Chair, rule: LimitRule, now: float) -> bool:
         """A fallback parameter (PR) raises only while its primary (HR) is not arriving."""
@@ -461,6 +499,8 @@ class AlarmEngine:
                                      "audio pause expired", paused_until=None)
             if not chair.armed:
                 continue
+            if chair.schedule is not None:
+                self._prompts(chair, now, events)
             for param in chair.seen:
                 if param not in CONTINUOUS:
                     continue
@@ -509,17 +549,29 @@ class AlarmEngine:
 
     def _set_rules(
         self, chair: _Chair, rules: tuple[LimitRule, ...], now: float, user: str | None,
-        events: list[AlarmEvent],
+        latest: Mapping[str, float], events: list[AlarmEvent],
     ) -> None:
         kept = set(rules) & set(chair.rules)
         chair.set_rules(rules)
         ids = {r.id for r in kept}
         for rid in [k for k in chair.pending if k not in ids and not _technical(k)]:
             del chair.pending[rid]
+        new = {r.id: r for r in rules}
         for rid, alarm in list(chair.open.items()):
-            if alarm.kind is AlarmKind.PHYSIOLOGICAL and rid not in ids:
-                # removed or changed: judged afresh against the new rule
-                self._change(chair, alarm, A.CLEARED, now, events, "limits changed", user)
+            if alarm.kind is not AlarmKind.PHYSIOLOGICAL or rid in ids or alarm.state is A.LATCHED:
+                continue  # a latched alarm's condition is gone already: it waits for its ack
+            # its rule changed or went: judged afresh against the new one with the latest
+            # value; what cannot be judged counts as gone (a high alarm latches)
+            rule = new.get(rid)
+            value = latest.get(alarm.parameter) if alarm.parameter else None
+            limit = rule.limit(chair.baseline.get(rule.parameter)) if rule else None
+            if rule is not None and limit is not None and value is not None and (
+                    value < limit if rule.direction == "low" else value > limit):
+                self._change(chair, alarm, alarm.state, now, events, "limits changed, still breached",
+                             user, value=value, limit=limit,
+                             message=self._limit_message(chair, rule, value, limit))
+            else:
+                self._condition_gone(chair, alarm, now, events, "limits changed", user)
 
     def _arm(
         self, chair: _Chair, now: float, interval: float | None, baseline: Mapping[str, float]
@@ -529,16 +581,41 @@ class AlarmEngine:
         chair.nibp_interval_s = interval
         chair.last_nibp = None
         chair.baseline = dict(baseline)
+        chair.schedule = None
 
-    def _disarm(self, chair: _Chair, now: float, user: str | None, events: list[AlarmEvent]) -> None:
+    def _disarm(
+        self, chair: _Chair, now: float, user: str | None, note: str, events: list[AlarmEvent]
+    ) -> None:
         for alarm in list(chair.open.values()):
-            self._change(chair, alarm, A.CLEARED, now, events, "session ended", user)
+            self._change(chair, alarm, A.CLEARED, now, events, note, user)
         chair.armed = False
         chair.seen.clear()
         chair.pending.clear()
         chair.missing.clear()
-        chair.nibp_interval_s = chair.last_nibp = chair.paused_until = None
+        chair.nibp_interval_s = chair.last_nibp = chair.paused_until = chair.schedule = None
         chair.baseline = {}
+
+    def _set_schedule(self, chair: _Chair, cmd: SetSchedule, events: list[AlarmEvent]) -> None:
+        due = {"infusion_overrun": cmd.infusion_due, "observation_complete": cmd.observation_due}
+        for rid, when in due.items():
+            alarm = chair.open.get(rid)
+            if alarm is not None and (when is None or cmd.now < when):
+                note = "infusion stopped" if rid == "infusion_overrun" else "observation over"
+                self._change(chair, alarm, A.CLEARED, cmd.now, events, note)
+        has_due = cmd.infusion_due is not None or cmd.observation_due is not None
+        chair.schedule = cmd if has_due else None
+        if chair.armed and has_due:
+            self._prompts(chair, cmd.now, events)
+
+    def _prompts(self, chair: _Chair, now: float, events: list[AlarmEvent]) -> None:
+        s = chair.schedule
+        assert s is not None
+        for rid, due, text in (("infusion_overrun", s.infusion_due, s.infusion_detail),
+                               ("observation_complete", s.observation_due, s.observation_detail)):
+            if due is not None and now >= due and rid not in chair.open:
+                self._raise(chair, rid, code=PROMPTS[rid], kind=AlarmKind.TECHNICAL,
+                            priority=self.settings.prompt_priority, message=text, now=now,
+                            events=events)
 
     def _connection(
         self, chair: _Chair, source: str, online: bool, now: float, detail: str,

@@ -171,3 +171,4 @@ class AlarmSettings:
     device_offline_priority: Priority = Priority.MEDIUM
     nibp_overdue_grace_s: float = 300.0
     nibp_overdue_priority: Priority = Priority.LOW
+    prompt_priority: Priority = Priority.LOW  # infusion overrun, observation complete

@@ -97,9 +97,11 @@ class AlarmSection(_Model):
     sensor_off_priority: str = "medium"
     device_offline_priority: str = "medium"
     nibp_overdue_priority: str = "low"
+    prompt_priority: str = "low"  # the workflow prompts: infusion overrun, observation complete
+    infusion_overrun_grace_min: float = Field(10, ge=0, le=240)  # past the planned duration
 
     @field_validator("no_data_priority", "sensor_off_priority", "device_offline_priority",
-                     "nibp_overdue_priority")
+                     "nibp_overdue_priority", "prompt_priority")
     @classmethod
     def _priority(cls, value: str) -> str:
         Priority.parse(value)
@@ -115,6 +117,7 @@ class AlarmSection(_Model):
             device_offline_priority=Priority.parse(self.device_offline_priority),
             nibp_overdue_grace_s=self.nibp_overdue_grace_s,
             nibp_overdue_priority=Priority.parse(self.nibp_overdue_priority),
+            prompt_priority=Priority.parse(self.prompt_priority),
         )
 
 

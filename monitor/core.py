@@ -6,7 +6,7 @@ Ways in (each thread-safe, each the only way to make its kind of change)::
     report_connection(chair, source, online)
     tick()                            time passing (a ticker thread calls it about 1/s)
     acknowledge / pause_audio         operator actions on alarms (audited)
-    start_session / session_step / set_baseline / set_limits / end_session
+    start_session / session_step / set_baseline / confirm_baseline / set_limits / end_session
 
 Inside, every alarm change goes through ``_alarm``: the engine decides, the store records,
 the listeners (the dashboard) hear of it. Readings go to the ring buffers for display and
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from monitor.alarm_engine import (
+    PROMPTS,
     Acknowledge,
     AlarmEngine,
     Arm,
@@ -39,6 +40,7 @@ from monitor.alarm_engine import (
     SetBaseline,
     SetConnection,
     SetRules,
+    SetSchedule,
     Tick,
 )
 from monitor.alarm_rules import LimitRule, rules_from_dicts
@@ -50,17 +52,27 @@ from monitor.readings import Reading, RejectReason, check_value
 from monitor.records import (
     Alarm,
     AlarmEvent,
+    AlarmState,
     OperatorAction,
     Session,
     SessionEvent,
     SessionEventKind,
+    SessionState,
 )
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer, Window, downsample
 from monitor.sessions import SessionError, new_session, step
 from monitor.store import Store
 
-__all__ = ["ChairStatus", "IngestResult", "Monitor", "MonitorError", "VitalStatus"]
+__all__ = [
+    "BaselineProposal",
+    "ChairStatus",
+    "ConfirmationRequired",
+    "IngestResult",
+    "Monitor",
+    "MonitorError",
+    "VitalStatus",
+]
 
 log = logging.getLogger("chairside.core")
 K = SessionEventKind
@@ -74,6 +86,27 @@ class MonitorError(Exception):
 class NotFound(MonitorError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ConfirmationRequired(MonitorError):
+    """An action that needs the operator's explicit confirmation; ``items`` are the clinical
+    lines to show in the confirmation (e.g. the open alarms an end of session would close)."""
+
+    def __init__(self, message: str, items: Sequence[str]) -> None:
+        super().__init__(message)
+        self.items = tuple(items)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineProposal:
+    """A pre-infusion baseline for the nurse to confirm: the mean per parameter of the
+    readings between ``since`` and ``until`` that were not in alarm (nor flagged)."""
+
+    values: dict[str, float]
+    since: float
+    until: float
+    used: dict[str, int]  # readings averaged, per parameter
+    left_out: dict[str, int]  # readings left out as in alarm or flagged, per parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +200,7 @@ class Monitor:
             c.session = session
             self._apply_session_rules(session, now, user=None)
             self.engine.apply(Arm(session.chair, now, session.nibp_interval_s, session.baseline))
+            self.engine.apply(self._schedule(session, now))
         alarms = self.store.open_alarms()
         self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
         self.store.start()
@@ -277,36 +311,50 @@ class Monitor:
 
     def tick(self) -> None:
         with self._lock:
-            now = self.clock.now()
-            for c in self._chairs.values():
-                if c.session is not None and c.session.baseline_source != "entered":
-                    self._capture_baseline(c, c.session, now)
-            self._alarm(Tick(now))
+            self._alarm(Tick(self.clock.now()))
 
-    def _capture_baseline(self, c: _Chair, session: Session, now: float) -> None:
-        window = self.config.display.baseline_minutes * 60
-        end = session.started_at + window
-        if now < end:
-            return
-        found: dict[str, float] = {}
-        for p in PARAMETERS:
-            if p.key in session.baseline:
-                continue
-            buf = c.buffers[p.key]
-            if p.continuous:
-                w = buf.between(session.started_at, end)
-            else:  # the cuff reading taken at hook-up, or else the first one after
-                w = buf.between(session.started_at - 300, end)
-                if not np.isfinite(w.values).any():
-                    w = buf.since(session.started_at)
-                    w = Window(w.times[:1], w.values[:1], w.flags[:1])
-            values = w.values[np.isfinite(w.values)]
-            if values.size:
-                found[p.key] = round(float(values.mean()), 1)
-        if found:
-            self._session_step(session, K.BASELINE_SET, SYSTEM_USER, now,
-                               "baseline captured: " + _baseline_text(found),
-                               {"baseline": session.baseline | found, "source": "captured"})
+    def baseline_proposal(self, chair: str) -> BaselineProposal | None:
+        """The baseline the chair's open session would get from its pre-infusion readings:
+        the last ``display.baseline_minutes`` before the infusion started (or before now,
+        while it has not), continuous readings and the cuff readings since hook-up, each
+        left out while it breached one of the chair's absolute limits or carried a quality
+        flag. None without a session or without such readings. Nothing is set until a nurse
+        confirms it (``confirm_baseline``)."""
+        with self._lock:
+            c = self._chair(chair)
+            session = c.session
+            if session is None:
+                return None
+            until = session.infusion_started_at or self.clock.now()
+            since = max(session.started_at, until - self.config.display.baseline_minutes * 60)
+            rules = self.engine.rules(chair)
+            values: dict[str, float] = {}
+            used: dict[str, int] = {}
+            left_out: dict[str, int] = {}
+            cuff_alarm: set[float] = set()  # a cuff cycle with any value in alarm goes whole
+            windows = {}
+            for p in PARAMETERS:
+                w = c.buffers[p.key].between(since if p.continuous else session.started_at - 300, until)
+                finite = np.isfinite(w.values)
+                if session.infusion_started_at is not None:  # what came with the infusion is not
+                    finite &= w.times < until
+                bad = (w.flags != 0) | _breaching(p.key, w.values, rules)
+                windows[p.key] = (w, finite, bad)
+                if not p.continuous:
+                    cuff_alarm.update(w.times[finite & bad].tolist())
+            for p in PARAMETERS:
+                w, finite, bad = windows[p.key]
+                if not p.continuous and cuff_alarm:
+                    bad = bad | np.isin(w.times, list(cuff_alarm))
+                good = finite & ~bad
+                if good.any():
+                    values[p.key] = round(float(w.values[good].mean()), 1)
+                    used[p.key] = int(good.sum())
+                if (finite & bad).any():
+                    left_out[p.key] = int((finite & bad).sum())
+            if not values:
+                return None
+            return BaselineProposal(values, since, until, used, left_out)
 
     # --- operator actions --------------------------------------------------------------
 
@@ -352,6 +400,7 @@ class Monitor:
                                                         session.id, {"protocol": protocol}))
             self._apply_session_rules(session, now, user)
             self._alarm(Arm(chair, now, session.nibp_interval_s, {}))
+            self._alarm(self._schedule(session, now))
             return session
 
     def session_step(self, session_id: str, kind: SessionEventKind, user: str,
@@ -360,7 +409,9 @@ class Monitor:
         with self._lock:
             session = self._open_session(session_id)
             now = self.clock.now()
-            if kind is K.LIMITS_CHANGED:
+            if kind is K.SESSION_ENDED:
+                data, detail = self._check_end(session, data, detail)
+            elif kind is K.LIMITS_CHANGED:
                 rules = self._parse_rules((data or {}).get("rules", []))
                 data = {"rules": [r.as_dict() for r in rules]}
                 detail = detail or "limits: " + ", ".join(
@@ -378,11 +429,31 @@ class Monitor:
                                  "baseline entered: " + _baseline_text(clean),
                                  {"baseline": clean, "source": "entered"})
 
+    def confirm_baseline(self, session_id: str, user: str) -> Session:
+        """Take the chair's current :meth:`baseline_proposal` as the session's baseline (an
+        audited action; the only way a proposed baseline becomes one)."""
+        with self._lock:
+            session = self._open_session(session_id)
+            proposal = self.baseline_proposal(session.chair)
+            if proposal is None:
+                raise MonitorError("no baseline to confirm: no readings out of alarm before the "
+                                   "infusion yet (or enter the baseline)")
+            return self.session_step(
+                session_id, K.BASELINE_SET, user,
+                "baseline confirmed: " + _baseline_text(proposal.values),
+                {"baseline": proposal.values, "source": "confirmed",
+                 "window": [proposal.since, proposal.until], "readings": proposal.used,
+                 "left_out_in_alarm": proposal.left_out})
+
     def set_limits(self, session_id: str, rules: list[dict[str, Any]], user: str) -> Session:
         return self.session_step(session_id, K.LIMITS_CHANGED, user, data={"rules": rules})
 
-    def end_session(self, session_id: str, user: str) -> Session:
-        return self.session_step(session_id, K.SESSION_ENDED, user, "session ended")
+    def end_session(self, session_id: str, user: str, *, patient_left: bool = False) -> Session:
+        """End the session. While the chair has open alarms this is refused with
+        :class:`ConfirmationRequired` naming them, unless ``patient_left``: the nurse
+        confirms that the patient has left the chair, and the alarms close with that note."""
+        return self.session_step(session_id, K.SESSION_ENDED, user, "session ended",
+                                 {"patient_left": True} if patient_left else None)
 
     # --- queries -----------------------------------------------------------------------
 
@@ -503,9 +574,59 @@ class Monitor:
         elif kind is K.LIMITS_CHANGED:
             self._apply_session_rules(new, now, user)
         elif kind is K.SESSION_ENDED:
-            self._alarm(Disarm(session.chair, now, user))
-            self._alarm(SetRules(session.chair, self.config.chair_rules(session.chair), now, user))
+            note = "session ended: patient left (confirmed)" if event.data.get("open_alarms") \
+                else "session ended"
+            self._alarm(Disarm(session.chair, now, user, note))
+            self._alarm(SetRules(session.chair, self.config.chair_rules(session.chair), now, user,
+                                 self._latest(c, now)))
+        if new.state.is_open and new.state is not session.state:
+            self._alarm(self._schedule(new, now))
         return new
+
+    def _check_end(self, session: Session, data: dict[str, Any] | None,
+                   detail: str) -> tuple[dict[str, Any], str]:
+        """Ending a session closes the chair's alarms: refused while any is open, unless the
+        nurse has confirmed that the patient has left (then recorded with the alarms)."""
+        open_ = [a for a in self.engine.open_alarms(session.chair) if a.rule not in _WORKFLOW]
+        if not open_:
+            return {}, detail
+        lines = [alarm_line(a) for a in open_]
+        if not (data or {}).get("patient_left"):
+            label = self._chairs[session.chair].label
+            raise ConfirmationRequired(
+                f"{label} has {len(open_)} open alarm{'s' if len(open_) > 1 else ''}: ending the "
+                "session would close them. Acknowledge and keep monitoring, or confirm that the "
+                "patient has left the chair.", lines)
+        return ({"patient_left": True, "open_alarms": [
+                    {"id": a.id, "message": a.message, "state": a.state.value} for a in open_]},
+                f"{detail or 'session ended'}; patient left with open alarms: " + "; ".join(lines))
+
+    def _schedule(self, session: Session, now: float) -> SetSchedule:
+        """When the session's running infusion overruns its plan (plus the grace) and when
+        its observation is complete: the engine prompts the nurse then."""
+        infusion = observation = None
+        inf_text = obs_text = ""
+        if session.state is SessionState.INFUSING and session.planned_minutes \
+                and session.infusion_started_at is not None:
+            grace = self.config.alarms.infusion_overrun_grace_min * 60
+            infusion = session.infusion_started_at + session.planned_minutes * 60 + grace
+            inf_text = f"Infusion running past its planned {session.planned_minutes:g} min"
+        if session.state is SessionState.OBSERVATION and session.observation_minutes is not None \
+                and session.observation_started_at is not None:
+            observation = session.observation_started_at + session.observation_minutes * 60
+            obs_text = f"Observation complete ({session.observation_minutes:g} min): review for discharge"
+        return SetSchedule(session.chair, now, infusion, observation, inf_text, obs_text)
+
+    def _latest(self, c: _Chair, now: float) -> dict[str, float]:
+        """The chair's current values (continuous ones while fresh, the last cuff reading
+        within the hour), as alarms are judged against a changed limit."""
+        out = {}
+        for p in PARAMETERS:
+            latest = c.buffers[p.key].latest_valid()
+            if latest is not None and now - latest[0] < (
+                    self.config.alarms.no_data_after_s if p.continuous else 3600):
+                out[p.key] = latest[1]
+        return out
 
     def _apply_session_rules(self, session: Session, now: float, user: str | None) -> None:
         preset = self._presets.get(session.protocol)
@@ -513,7 +634,8 @@ class Monitor:
                             preset.limits if preset else (),
                             rules_from_dicts(session.limit_overrides))
         if rules != self.engine.rules(session.chair):
-            self._alarm(SetRules(session.chair, rules, now, user))
+            self._alarm(SetRules(session.chair, rules, now, user,
+                                 self._latest(self._chairs[session.chair], now)))
 
     @staticmethod
     def _parse_rules(items: Sequence[dict[str, Any]]) -> tuple[LimitRule, ...]:
@@ -568,6 +690,29 @@ def _normalise(r: Reading) -> tuple[Reading, RejectReason | None]:
 def _describe(r: Reading) -> str:
     return (f"chair={r.chair!r} parameter={r.parameter!r} value={r.value!r} "
             f"device_time={r.device_time!r} device={r.device!r} seq={r.seq!r}")
+
+
+#: Reminders of the session's own workflow, which end with it: they need no confirmation.
+_WORKFLOW = frozenset(PROMPTS) | {"nibp_overdue"}
+
+_STATE_TEXT = {AlarmState.ACTIVE: "sounding", AlarmState.PAUSED: "audio paused",
+               AlarmState.ACKNOWLEDGED: "acknowledged, condition present",
+               AlarmState.LATCHED: "latched, not acknowledged"}
+
+
+def alarm_line(alarm: Alarm) -> str:
+    """``*** NIBP MAP 45 < 65 (latched, not acknowledged)``: an open alarm in one line."""
+    return f"{alarm.priority.marker} {alarm.message} ({_STATE_TEXT.get(alarm.state, alarm.state.value)})"
+
+
+def _breaching(param: str, values: np.ndarray, rules: Iterable[LimitRule]) -> np.ndarray:
+    """Which values breach one of the absolute limits of ``param`` (NaN never does)."""
+    out = np.zeros(values.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for r in rules:
+            if r.parameter == param and r.threshold is not None:
+                out |= values < r.threshold if r.direction == "low" else values > r.threshold
+    return out
 
 
 def _baseline_text(values: dict[str, float]) -> str:

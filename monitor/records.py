@@ -152,7 +152,9 @@ class Session:
     ended_at: float | None = None
     ended_by: str | None = None
     baseline: dict[str, float] = field(default_factory=dict)  # parameter key -> value
-    baseline_source: str | None = None  # "captured" (mean of the first minutes) or "entered"
+    # "confirmed" (a proposal from pre-infusion readings not in alarm, confirmed by a nurse),
+    # "entered" by a nurse, or "captured" (sessions recorded before baselines were confirmed)
+    baseline_source: str | None = None
     limit_overrides: tuple[dict[str, Any], ...] = ()  # rule dicts as in the config schema
     updated_at: float = 0.0
 

@@ -61,7 +61,9 @@ class Bay:
                 batch.append(Reading("c2", "spo2", 98.0, t, t, "nonin-2", i))
             m.ingest(batch)
             m.tick()
-            if i == 120:
+            if i == 119:  # the pre-infusion baseline, proposed and confirmed
+                m.confirm_baseline(sid, "nurse.ann")
+            elif i == 120:
                 m.session_step(sid, K.INFUSION_STARTED, "nurse.ann", "250 mL/h")
                 m.session_step(self.running.id, K.INFUSION_STARTED, "nurse.ann", "100 mL/h")
             elif i == 400:
@@ -142,7 +144,10 @@ def test_zip_holds_every_record_of_the_session(bay):
         assert [e["kind"] for e in events if e["kind"] != "baseline_set"] == [
             "session_started", "infusion_started", "rate_changed", "note", "limits_changed",
             "observation_started", "session_ended"]
-        assert events[1]["time_utc"] == rfc3339(T0 + 120) and events[1]["detail"] == "250 mL/h"
+        started = next(e for e in events if e["kind"] == "infusion_started")
+        assert started["time_utc"] == rfc3339(T0 + 120) and started["detail"] == "250 mL/h"
+        baseline = next(e for e in events if e["kind"] == "baseline_set")
+        assert baseline["time_utc"] == rfc3339(T0 + 119) and baseline["user"] == "nurse.ann"
         assert json.loads(next(e for e in events if e["kind"] == "limits_changed")["data"])["rules"][0][
             "low"] == 88
         actions = table("actions.csv")

@@ -18,7 +18,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.auth import actor
-from dashboard.components import NEED_NAME, alarm_history_table, tile
+from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
 from dashboard.figures import (
     ChairTrends,
     alarm_event_row,
@@ -34,7 +34,7 @@ from dashboard.live import LiveBay
 from dashboard.pages import current_live
 from monitor.alarm_rules import LimitRule
 from monitor.config import ProtocolPreset
-from monitor.core import MonitorError
+from monitor.core import BaselineProposal, ConfirmationRequired, MonitorError
 from monitor.parameters import PARAMETERS, by_key
 from monitor.records import Session, SessionEventKind
 from monitor.records import SessionState as S
@@ -88,6 +88,7 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
             html.Section([html.Div(limits_panel(live, status.chair), id="limits-panel"),
                           html.Div("", id="limits-msg", className="form-msg")], className="card"),
         ], className="chair-side"),
+        html.Div([], id="confirm-modal"),
     ], className="chair-page")
 
 
@@ -101,7 +102,8 @@ def session_panel(live: LiveBay, chair: str, ended: Session | None = None) -> li
     session = status.session if status else None
     if session is None:
         return start_form(live.config.presets(), ended or _last_session(live, chair))
-    return session_view(session, live.monitor.clock.now(), live.config.presets())
+    return session_view(session, live.monitor.clock.now(), live.config.presets(),
+                        live.monitor.baseline_proposal(chair))
 
 
 def _last_session(live: LiveBay, chair: str) -> Session | None:
@@ -155,7 +157,36 @@ def start_form(presets: dict[str, ProtocolPreset], last: Session | None) -> list
     return children
 
 
-def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset]) -> list[Any]:
+def proposal_text(p: BaselineProposal) -> str:
+    """``HR 72, SpO2 97, NIBP 121/79 (from 10:02-10:07, 2 readings in alarm left out)``"""
+    v = p.values
+    parts = [f"{_label(k)} {v[k]:g}" for k in ("hr", "pr", "spo2") if k in v]
+    if "nibp_sys" in v:
+        parts.append(f"NIBP {v['nibp_sys']:g}" + (f"/{v['nibp_dia']:g}" if "nibp_dia" in v else ""))
+    left = sum(p.left_out.values())
+    note = f", {left} reading{'s' if left != 1 else ''} in alarm left out" if left else ""
+    return (", ".join(parts) + f" (from {fmt_clock(p.since, False)}–{fmt_clock(p.until, False)}"
+            f"{note})")
+
+
+def _baseline_block(session: Session, proposal: BaselineProposal | None) -> html.Div:
+    """The baseline in force, or the pre-infusion proposal with its Confirm button."""
+    if session.baseline:
+        text = ", ".join(f"{_label(k)} {v:g}" for k, v in sorted(session.baseline.items()))
+        return html.Div(f"Baseline: {text} ({session.baseline_source})", className="hint",
+                        id="baseline-current")
+    if proposal is None:
+        return html.Div("No baseline yet: it is proposed from the readings before the infusion "
+                        "(not those in alarm), or enter it below.", className="hint")
+    return html.Div([
+        html.Span("Proposed baseline: " + proposal_text(proposal), id="baseline-proposal"),
+        html.Button("Confirm baseline", id={"type": "confirm", "action": "baseline"},
+                    className="btn btn-step", n_clicks=0),
+    ], className="baseline-proposal btn-row")
+
+
+def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset],
+                 proposal: BaselineProposal | None = None) -> list[Any]:
     def step_button(kind: SessionEventKind, label: str, allowed: frozenset[S]) -> html.Button:
         danger = " btn-danger" if kind is K.SESSION_ENDED else ""
         return html.Button(label, id={"type": "step", "kind": kind.value}, n_clicks=0,
@@ -169,9 +200,6 @@ def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset
         ("Started", f"{fmt_clock(session.started_at, False)} by {session.started_by}"),
         ("Now", session_phase(session, now)),
         ("NIBP cycle", f"every {session.nibp_interval_s / 60:g} min" if session.nibp_interval_s else "—"),
-        ("Baseline", ", ".join(f"{_label(k)} {v:g}" for k, v in sorted(session.baseline.items()))
-         + f" ({session.baseline_source})" if session.baseline else "not yet (captured after the "
-         "first minutes, or enter it below)"),
     ]
     return [
         html.H3(["Session ", html.Span(session.state.value.replace("_", " "),
@@ -183,6 +211,7 @@ def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset
                       placeholder="rate (e.g. 250 mL/h), bolus or note text"),
             *[step_button(*s) for s in TEXT_STEPS],
         ], className="btn-row"),
+        _baseline_block(session, proposal),
         html.Div([
             html.Span("Baseline", className="inline-label"),
             *[html.Label([html.Span(label, className="field-label"),
@@ -293,7 +322,7 @@ def _after(live: LiveBay, chair: str, text: str, ok: bool = True,
            ended: Session | None = None) -> tuple[Any, ...]:
     live.invalidate()
     return (session_panel(live, chair, ended), text, "form-msg " + ("ok" if ok else "error"),
-            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)))
+            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)), [])
 
 
 _ACTION_OUTPUTS = (
@@ -302,11 +331,35 @@ _ACTION_OUTPUTS = (
     Output("session-msg", "className", allow_duplicate=True),
     Output("limits-panel", "children", allow_duplicate=True),
     Output("chair-trends", "figure", allow_duplicate=True),
+    Output("confirm-modal", "children", allow_duplicate=True),
 )
 
 
 def _error(text: str) -> tuple[Any, ...]:
-    return (no_update, text, "form-msg error", no_update, no_update)
+    return (no_update, text, "form-msg error", no_update, no_update, [])
+
+
+def _ask(dialog: html.Div) -> tuple[Any, ...]:
+    return (no_update, no_update, no_update, no_update, no_update, dialog)
+
+
+def end_dialog(exc: ConfirmationRequired) -> html.Div:
+    return confirm_dialog(
+        "End the session with open alarms?", str(exc), exc.items,
+        [("cancel", "Keep monitoring", "btn-primary"),
+         ("end-left", "Patient has left the chair: end session", "btn-danger")])
+
+
+def start_dialog(proposal: BaselineProposal | None) -> html.Div:
+    actions = [("cancel", "Cancel", "btn-primary")]
+    items = []
+    if proposal is not None:
+        actions.append(("baseline-start", "Confirm this baseline and start infusion", "btn-step"))
+        items = ["Proposed baseline: " + proposal_text(proposal)]
+    actions.append(("start-anyway", "Start infusion without baseline", "btn-danger"))
+    return confirm_dialog(
+        "No baseline confirmed", "Alarms relative to the baseline (e.g. NIBP systolic 20 % "
+        "below baseline) stay off until a baseline is confirmed or entered.", items, actions)
 
 
 @callback(
@@ -355,30 +408,69 @@ def start_session(clicks: int, chair: str, nurse: str | None, patient: str | Non
 )
 def session_step(_steps: list[int], _base: int, chair: str, nurse: str | None, text: str | None,
                  *baseline: float | None) -> tuple[Any, ...]:
+    return _session_action(ctx.triggered_id, chair, nurse, text, baseline)
+
+
+@callback(
+    *_ACTION_OUTPUTS,
+    Input({"type": "confirm", "action": ALL}, "n_clicks"),
+    State("chair-id", "data"), State("nurse-input", "value"),
+    prevent_initial_call=True,
+)
+def confirmed(_clicks: list[int], chair: str, nurse: str | None) -> tuple[Any, ...]:
+    """A confirmation dialog's button, or "Confirm baseline" on the session panel."""
     target = ctx.triggered_id
+    if target is None or not any(t["value"] for t in ctx.triggered):
+        raise PreventUpdate
+    action = target["action"]
+    if action == "cancel":
+        return (no_update, "", "form-msg", no_update, no_update, [])
+    return _session_action(action, chair, nurse, None, ())
+
+
+def _session_action(target: Any, chair: str, nurse: str | None, text: str | None,
+                    baseline: tuple[float | None, ...]) -> tuple[Any, ...]:
+    """Carry out a session step (a button's id, or a confirmed dialog's action)."""
     if target is None or not any(t["value"] for t in ctx.triggered):
         raise PreventUpdate
     user = actor("sessions", nurse)
     if not user:
         return _error(NEED_NAME)
     live = current_live()
+    monitor = live.monitor
     status = live.snapshot().chair(chair)
     session = status.session if status else None
     if session is None:
         return _error("This chair has no open session.")
     try:
-        if target == "baseline-btn":
+        if target in ("baseline", "baseline-start"):
+            new = monitor.confirm_baseline(session.id, user)
+            done = "Baseline confirmed"
+            if target == "baseline-start":
+                new = monitor.session_step(session.id, K.INFUSION_STARTED, user)
+                done += ", infusion started"
+        elif target == "start-anyway":
+            new = monitor.session_step(session.id, K.INFUSION_STARTED, user)
+            done = "Infusion started without baseline"
+        elif target == "end-left":
+            new = monitor.end_session(session.id, user, patient_left=True)
+            done = "Session ended, patient left"
+        elif target == "baseline-btn":
             values = {key: float(v) for (key, _), v in zip(BASELINE_FIELDS, baseline, strict=True)
                       if v is not None}
             if not values:
                 return _error("Enter at least one baseline value.")
-            new = live.monitor.set_baseline(session.id, values, user)
+            new = monitor.set_baseline(session.id, values, user)
             done = "Baseline set"
         else:
             kind = K(target["kind"])
             detail = (text or "").strip() if kind in (K.RATE_CHANGED, K.BOLUS, K.NOTE) else ""
-            new = live.monitor.session_step(session.id, kind, user, detail)
+            if kind is K.INFUSION_STARTED and not session.baseline:
+                return _ask(start_dialog(monitor.baseline_proposal(chair)))
+            new = monitor.session_step(session.id, kind, user, detail)
             done = kind.value.replace("_", " ").capitalize() + (f": {detail}" if detail else "")
+    except ConfirmationRequired as exc:
+        return _ask(end_dialog(exc))
     except (MonitorError, ValueError) as exc:
         return _error(f"Not recorded: {exc}")
     return _after(live, chair, f"{done} (by {user})", ended=None if new.state.is_open else new)

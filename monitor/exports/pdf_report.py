@@ -580,7 +580,8 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
                   _fmt(p.key, float(finite.max()))] if finite.size else ["—", "—", "—"])
         rows.append([f"{p.label} ({p.unit})", _fmt(p.key, s.baseline.get(p.key)), *stats,
                      f"{v.size:,}", str(missing) if missing else "—"])
-    source = {"captured": "captured (mean of the first minutes)", "entered": "entered by a nurse"}
+    source = {"captured": "captured (mean of the first minutes)", "entered": "entered by a nurse",
+              "confirmed": "from pre-infusion readings not in alarm, confirmed by a nurse"}
     story.append(_table(rows, [0.2 * width, 0.12 * width, 0.12 * width, 0.12 * width, 0.12 * width,
                                0.16 * width, 0.16 * width],
                         extra=[("ALIGN", (1, 0), (-1, -1), "RIGHT"), ("FONT", (0, 1), (0, -1), "DejaVu-Bold",
