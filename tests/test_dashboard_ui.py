@@ -320,6 +320,10 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
         bay.second({"c01": {"spo2": 97, "hr": 70 + i, "pr": 70 + i}})
     bay.second({"c01": {"nibp_sys": 121, "nibp_dia": 79, "nibp_map": 93}})
     step = "button[id*='\"kind\":\"{}\"']"
+    # the pre-infusion baseline, proposed from these readings and confirmed
+    dash_duo.wait_for_contains_text("#baseline-proposal", "NIBP 121/79", timeout=10)
+    click(dash_duo, "button[id*='\"action\":\"baseline\"']")
+    dash_duo.wait_for_contains_text("#session-msg", "Baseline confirmed", timeout=5)
     click(dash_duo, step.format("infusion_started"))
     dash_duo.wait_for_text_to_equal(".badge", "infusing", timeout=5)
     dash_duo.find_element("#sess-text").send_keys("250 mL/h")
@@ -327,11 +331,13 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
     dash_duo.wait_for_contains_text("#session-msg", "Rate changed: 250 mL/h", timeout=5)
     dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .phase", "infusing", timeout=5)
 
-    # the baseline, entered
-    dash_duo.find_element("#base-nibp_sys").send_keys("124")
+    # the baseline, entered (over the confirmed one the field shows)
+    base_sys = dash_duo.find_element("#base-nibp_sys")
+    base_sys.send_keys(Keys.CONTROL, "a")
+    base_sys.send_keys("124")
     click(dash_duo, "#baseline-btn")
     dash_duo.wait_for_contains_text("#session-msg", "Baseline set", timeout=5)
-    assert bay.monitor.engine.baseline("c01") == {"nibp_sys": 124.0}
+    assert bay.monitor.engine.baseline("c01")["nibp_sys"] == 124.0
 
     # this session's limits: SpO2 low (medium) 90 -> 88
     spo2_low = dash_duo.find_element("input[id*='spo2_low_limit_medium'][id*='value']")
@@ -351,9 +357,11 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
 
     bay.monitor.store.flush(timeout=5)
     events = bay.monitor.store.session_events(session.id)
-    assert [e.kind for e in events] == [K.SESSION_STARTED, K.INFUSION_STARTED, K.RATE_CHANGED, K.BASELINE_SET,
-                                        K.LIMITS_CHANGED, K.OBSERVATION_STARTED, K.SESSION_ENDED]
-    assert {e.user for e in events} == {"Ben Ortiz"} and events[2].detail == "250 mL/h"
+    assert [e.kind for e in events] == [K.SESSION_STARTED, K.BASELINE_SET, K.INFUSION_STARTED, K.RATE_CHANGED,
+                                        K.BASELINE_SET, K.LIMITS_CHANGED, K.OBSERVATION_STARTED,
+                                        K.SESSION_ENDED]
+    assert {e.user for e in events} == {"Ben Ortiz"} and events[3].detail == "250 mL/h"
+    assert events[1].data["source"] == "confirmed" and events[1].data["baseline"]["nibp_sys"] == 121
     actions = {a.action: a for a in bay.monitor.store.operator_actions(chair="c01")}
     assert actions["limits_changed"].user == "Ben Ortiz"
     assert actions["limits_changed"].detail["rules"] == [

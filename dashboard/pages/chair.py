@@ -82,6 +82,7 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
         ], className="chair-main"),
         html.Div([
             html.Section([html.Div(session_panel(live, status.chair), id="session-panel"),
+                          html.Div(baseline_block(live, status.chair), id="baseline-block"),
                           html.Div("", id="session-msg", className="form-msg")], className="card"),
             html.Section([html.H3("Alarm history"), html.Div(id="chair-alarms")],
                          className="card card-alarms"),
@@ -102,8 +103,7 @@ def session_panel(live: LiveBay, chair: str, ended: Session | None = None) -> li
     session = status.session if status else None
     if session is None:
         return start_form(live.config.presets(), ended or _last_session(live, chair))
-    return session_view(session, live.monitor.clock.now(), live.config.presets(),
-                        live.monitor.baseline_proposal(chair))
+    return session_view(session, live.monitor.clock.now(), live.config.presets())
 
 
 def _last_session(live: LiveBay, chair: str) -> Session | None:
@@ -169,8 +169,14 @@ def proposal_text(p: BaselineProposal) -> str:
             f"{note})")
 
 
-def _baseline_block(session: Session, proposal: BaselineProposal | None) -> html.Div:
-    """The baseline in force, or the pre-infusion proposal with its Confirm button."""
+def baseline_block(live: LiveBay, chair: str) -> Any:
+    """The open session's baseline, or the pre-infusion proposal with its Confirm button
+    (refreshed with the trends, as readings come in)."""
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    if session is None:
+        return []
+    proposal = None if session.baseline else live.monitor.baseline_proposal(chair)
     if session.baseline:
         text = ", ".join(f"{_label(k)} {v:g}" for k, v in sorted(session.baseline.items()))
         return html.Div(f"Baseline: {text} ({session.baseline_source})", className="hint",
@@ -185,8 +191,7 @@ def _baseline_block(session: Session, proposal: BaselineProposal | None) -> html
     ], className="baseline-proposal btn-row")
 
 
-def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset],
-                 proposal: BaselineProposal | None = None) -> list[Any]:
+def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset]) -> list[Any]:
     def step_button(kind: SessionEventKind, label: str, allowed: frozenset[S]) -> html.Button:
         danger = " btn-danger" if kind is K.SESSION_ENDED else ""
         return html.Button(label, id={"type": "step", "kind": kind.value}, n_clicks=0,
@@ -211,7 +216,6 @@ def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset
                       placeholder="rate (e.g. 250 mL/h), bolus or note text"),
             *[step_button(*s) for s in TEXT_STEPS],
         ], className="btn-row"),
-        _baseline_block(session, proposal),
         html.Div([
             html.Span("Baseline", className="inline-label"),
             *[html.Label([html.Span(label, className="field-label"),
@@ -308,11 +312,13 @@ def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> Any:
 
 @callback(
     Output("chair-trends", "figure"), Output("chair-alarms", "children"),
+    Output("baseline-block", "children"),
     Input("chair-slow", "n_intervals"), State("chair-id", "data"),
 )
-def slow_refresh(_n: int | None, chair: str) -> tuple[Any, Any]:
+def slow_refresh(_n: int | None, chair: str) -> tuple[Any, Any, Any]:
     live = current_live()
-    return make_chair_trends_figure(gather_trends(live, chair)), chair_alarm_rows(live, chair)
+    return (make_chair_trends_figure(gather_trends(live, chair)), chair_alarm_rows(live, chair),
+            baseline_block(live, chair))
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -322,7 +328,8 @@ def _after(live: LiveBay, chair: str, text: str, ok: bool = True,
            ended: Session | None = None) -> tuple[Any, ...]:
     live.invalidate()
     return (session_panel(live, chair, ended), text, "form-msg " + ("ok" if ok else "error"),
-            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)), [])
+            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)), [],
+            baseline_block(live, chair))
 
 
 _ACTION_OUTPUTS = (
@@ -332,15 +339,16 @@ _ACTION_OUTPUTS = (
     Output("limits-panel", "children", allow_duplicate=True),
     Output("chair-trends", "figure", allow_duplicate=True),
     Output("confirm-modal", "children", allow_duplicate=True),
+    Output("baseline-block", "children", allow_duplicate=True),
 )
 
 
 def _error(text: str) -> tuple[Any, ...]:
-    return (no_update, text, "form-msg error", no_update, no_update, [])
+    return (no_update, text, "form-msg error", no_update, no_update, [], no_update)
 
 
 def _ask(dialog: html.Div) -> tuple[Any, ...]:
-    return (no_update, no_update, no_update, no_update, no_update, dialog)
+    return (no_update, no_update, no_update, no_update, no_update, dialog, no_update)
 
 
 def end_dialog(exc: ConfirmationRequired) -> html.Div:
@@ -424,7 +432,7 @@ def confirmed(_clicks: list[int], chair: str, nurse: str | None) -> tuple[Any, .
         raise PreventUpdate
     action = target["action"]
     if action == "cancel":
-        return (no_update, "", "form-msg", no_update, no_update, [])
+        return (no_update, "", "form-msg", no_update, no_update, [], no_update)
     return _session_action(action, chair, nurse, None, ())
 
 
