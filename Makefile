@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench lint sysdeps clean
+.PHONY: demo test bench lint screenshots sysdeps clean
 
 demo: sysdeps $(VENV)/.installed
 	$(VENV)/bin/chairside demo
@@ -17,6 +17,11 @@ bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.ingest
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.export
+
+# The pictures in docs/screenshots, taken in headless Chromium by the tests marked
+# `screenshots` (a plain test run takes them too, into a temporary folder).
+screenshots: sysdeps $(VENV)/.installed
+	CHAIRSIDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m screenshots
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

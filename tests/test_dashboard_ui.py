@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -33,7 +34,9 @@ from monitor.records import AlarmState, SessionEventKind
 from monitor.store import SqliteStore
 from simulators.patient import Effect, PatientModel
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+#: Where screenshots go: docs/screenshots only for `make screenshots` (which sets this
+#: variable); a plain test run keeps them in a temporary folder and never writes the tree.
+SCREENSHOTS_ENV = "CHAIRSIDE_SCREENSHOTS"
 K = SessionEventKind
 
 
@@ -453,9 +456,16 @@ def populate(bay: Bay, minutes: int = 30) -> None:
     assert bay.monitor.store.flush(timeout=20)
 
 
-def screenshot(dash_duo: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """The folder screenshots go to (see SCREENSHOTS_ENV)."""
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(dash_duo: Any, folder: Path, name: str) -> Path:
+    path = folder / name
     assert dash_duo.driver.save_screenshot(str(path))
     return path
 
@@ -476,7 +486,8 @@ def wait_live(dash_duo: Any, bay: Bay) -> None:
 
 
 @pytest.mark.parametrize("chairs", [8, 24])
-def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
+@pytest.mark.screenshots
+def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs, shots):
     bay = make_bay(chairs=chairs, start=time.time() - 1800)
     populate(bay)
     opened = {a.chair: a for a in bay.monitor.open_alarms()}
@@ -505,7 +516,7 @@ def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
                 || box.left < cell.left - 1;
         }).map(e => e.textContent)""")
     assert overflowing == []
-    screenshot(dash_duo, f"overview-{chairs}.png")
+    screenshot(dash_duo, shots, f"overview-{chairs}.png")
 
     if chairs == 8:
         click(dash_duo, ".tile[data-chair='c02'] a.chair-name")
@@ -516,7 +527,7 @@ def test_screenshots_of_a_busy_bay(make_bay, dash_duo, chairs):
         bay.monitor.acknowledge(high.id, "Anna Berg")
         dash_duo.wait_for_no_elements('.popup[data-chair="c02"]', timeout=5)
         dash_duo.wait_for_contains_text(".tile[data-chair='c02'] .alarm-state", "ACK Anna Berg", timeout=5)
-        screenshot(dash_duo, "chair-detail.png")
+        screenshot(dash_duo, shots, "chair-detail.png")
     assert not [e for e in dash_duo.get_logs() if "favicon" not in e.get("message", "")]
 
 
