@@ -27,14 +27,18 @@ No message lost between device and store
 - A message whose handling raises (a bug) is counted as ``handler_error``, logged with its
   traceback and acknowledged, so that one poison message cannot block the queue forever.
 
-At least once, not exactly once: a crash after the commit and before the PUBACK (a window
-of one store commit) makes the broker deliver those messages again to the next run, which
-has no memory of them and stores them a second time (same device, seq and time).
+Exactly once per (device, seq, device time): a crash after the commit and before the
+PUBACK (a window of one store commit) makes the broker deliver those messages again to the
+next run. That run's :class:`SeqTracker` starts from the store (``sink.device_seqs()``: the
+last seq stored per device, kept in the readings' own transaction, and the seqs of the newest
+readings), so it recognises them as duplicates and acknowledges them without storing them
+again.
 
 De-duplication and gaps
 -----------------------
 :class:`SeqTracker` keeps, per device, the highest ``seq`` and the device time of its last
-1024 distinct seqs. A seq seen before with the same time is a redelivery: counted as
+1024 distinct seqs (seeded from the store at start). A seq seen before with the same time is
+a redelivery: counted as
 ``duplicate`` and acknowledged, not ingested. A seq above the highest + 1 is a gap (counted,
 logged, in ``health()``); seq 0 (or the same seq with another time, or a jump far back)
 is a device restart and resets that device's window.
@@ -55,6 +59,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -118,6 +123,23 @@ class SeqTracker:
 
     def __len__(self) -> int:
         return len(self._devices)
+
+    def __contains__(self, device: object) -> bool:
+        return device in self._devices
+
+    def seed(self, device: str, last: int, last_time: float,
+             recent: Iterable[tuple[int, float]] = ()) -> None:
+        """Start from what the store holds of a device: its last seq and the (seq, device
+        time) pairs of its newest stored messages, oldest first."""
+        d = _Device(last, last_time)
+        d.seen = dict(recent)
+        d.seen.pop(last, None)
+        d.seen[last] = last_time
+        while len(d.seen) > self.window:
+            del d.seen[next(iter(d.seen))]
+        self._devices[device] = d
+        while len(self._devices) > self.max_devices:
+            self._devices.popitem(last=False)
 
     def check(self, device: str, seq: int, t: float) -> SeqCheck:
         d = self._devices.get(device)
@@ -259,6 +281,7 @@ class MqttSource(SourceBase):
             self._stopping = False
             self._connects = 0
             self._set_state(SourceState.STARTING)
+            self._seed_seqs()
             try:
                 client = self._make_client()
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
@@ -303,6 +326,20 @@ class MqttSource(SourceBase):
             self._acks.reset(None)
             self.broker_connected = False
             self._set_state(SourceState.STOPPED)
+
+    def _seed_seqs(self) -> None:
+        """The de-duplication memory from the store, so a message the previous run stored
+        but could not acknowledge is recognised when the broker delivers it again."""
+        try:
+            known = self.sink.device_seqs()
+        except Exception:
+            self.log.exception("cannot read the devices' last seqs from the store; a redelivery "
+                               "of a message stored before the restart would be stored again")
+            return
+        for device, (last, t, recent) in known.items():
+            if device not in self.seqs:
+                self.seqs.seed(device, last, t, recent)
+        self.log.info("seq memory of %d device(s) taken from the store", len(known))
 
     def health(self) -> dict[str, Any]:
         cfg, seqs = self.config, self.seqs

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -86,6 +86,11 @@ class Sink(Protocol):
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
 
     def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None: ...
+
+    def device_seqs(self) -> Mapping[str, tuple[int, float, Sequence[tuple[int, float]]]]:
+        """Per device: the last seq stored, its device time, and the (seq, device time) of
+        its newest stored messages (a source's de-duplication memory after a restart)."""
+        ...
 
 
 class SourceState(StrEnum):

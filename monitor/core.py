@@ -62,7 +62,7 @@ from monitor.records import (
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer, Window, downsample
 from monitor.sessions import SessionError, new_session, step
-from monitor.store import Store
+from monitor.store import DeviceSeqs, Store
 
 __all__ = [
     "BaselineProposal",
@@ -233,6 +233,14 @@ class Monitor:
                 callback()
             except Exception:
                 log.exception("durability callback %r failed", callback)
+
+    def device_seqs(self) -> dict[str, DeviceSeqs]:
+        """Where each device's sequence stood in the store (``Store.device_seqs``): the
+        sources' de-duplication and gap memory across restarts."""
+        if self.store is None:
+            return {}
+        self.store.flush(timeout=5)
+        return self.store.device_seqs()
 
     def subscribe(self, listener: Callable[[list[AlarmEvent]], None]) -> None:
         """``listener(events)`` is called (under the core's lock) after each alarm change."""

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -74,11 +74,19 @@ from monitor.records import (
     SessionState,
 )
 
-__all__ = ["MIGRATIONS", "Migration", "Record", "SqliteStore", "Store", "StoreError"]
+__all__ = ["MIGRATIONS", "DeviceSeqs", "Migration", "Record", "SqliteStore", "Store", "StoreError"]
 
 log = logging.getLogger(__name__)
 
 Record = AlarmEvent | Session | SessionEvent | OperatorAction
+
+
+class DeviceSeqs(NamedTuple):
+    """Where a device's sequence stood in the store (see :meth:`SqliteStore.device_seqs`)."""
+
+    last_seq: int
+    last_time: float
+    recent: tuple[tuple[int, float], ...]  # (seq, device time), oldest first
 RecentSeries = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]
 #: A migration is SQL text (one or more statements) or a function given the connection.
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -168,7 +176,19 @@ MIGRATIONS: list[Migration] = [
     """CREATE TABLE users (
         username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
         disabled INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
+    # 4: the last seq stored per device, written in the transaction of its readings, so a
+    # restarted monitor knows where each device's sequence stood (gaps, redeliveries)
+    """CREATE TABLE device_seqs (device TEXT PRIMARY KEY, seq INTEGER, device_time REAL,
+        receive_time REAL);
+    INSERT INTO device_seqs (device, seq, device_time, receive_time)
+        SELECT device, seq, device_time, receive_time FROM readings
+        WHERE id IN (SELECT max(id) FROM readings WHERE seq IS NOT NULL GROUP BY device)""",
 ]
+_UPSERT_SEQ = (
+    "INSERT INTO device_seqs (device, seq, device_time, receive_time) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, device_time = excluded.device_time, "
+    "receive_time = excluded.receive_time"
+)
 
 _READING_COLS = "chair, parameter, value, device_time, receive_time, device, seq, flags"
 _INSERT_READING = f"INSERT INTO readings ({_READING_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -283,6 +303,7 @@ class Store(Protocol):
     def flush(self, timeout: float = 5.0) -> bool: ...
     def stats(self) -> dict[str, Any]: ...
     def recent_readings(self, since: float) -> Iterator[RecentSeries]: ...
+    def device_seqs(self, recent_rows: int = 50_000) -> dict[str, DeviceSeqs]: ...
     def iter_readings(
         self, chair: str, start: float, end: float | None, batch: int = 5000
     ) -> Iterator[Reading]: ...
@@ -594,6 +615,9 @@ class SqliteStore:
         try:
             if readings:
                 conn.executemany(_INSERT_READING, readings)
+                last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
+                        for r in readings if r.seq is not None}
+                conn.executemany(_UPSERT_SEQ, last.values())
             for ops in records:
                 for sql, params in ops:
                     if sql is _INSERT_ACTION and self._chained:
@@ -693,6 +717,25 @@ class SqliteStore:
                 for i, name in enumerate(names):
                     mask = which == i
                     yield chair, str(name), t[mask], v[mask], f[mask]
+
+    def device_seqs(self, recent_rows: int = 50_000) -> dict[str, DeviceSeqs]:
+        """Per device: the last seq stored (in arrival order) with its device time, and the
+        distinct (seq, device time) pairs among the newest ``recent_rows`` readings, oldest
+        first: what a restarted monitor needs to recognise a redelivered message and to see
+        a gap in a device's sequence."""
+        with self._reader() as conn:
+            last = conn.execute("SELECT device, seq, device_time FROM device_seqs").fetchall()
+            top = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+            rows = conn.execute(
+                "SELECT device, seq, device_time FROM readings WHERE id > ? AND seq IS NOT NULL "
+                "ORDER BY id", (top - recent_rows,)).fetchall()
+        seen: dict[str, dict[int, float]] = {}
+        for device, seq, t in rows:
+            pairs = seen.setdefault(device, {})
+            pairs.pop(seq, None)  # keep arrival order: a seq seen again moves to the end
+            pairs[seq] = t
+        return {device: DeviceSeqs(seq, t, tuple(seen.get(device, {}).items()))
+                for device, seq, t in last}
 
     def iter_readings(
         self, chair: str, start: float, end: float | None, batch: int = 5000

@@ -93,3 +93,7 @@ def pytest_setup_options():
                 "--window-size=1920,1080"):
         options.add_argument(arg)
     return options
+
+
+# The browser tests' fixtures (make_bay, dash_duo), shared by every dashboard test module.
+from ui_support import dash_duo, make_bay  # noqa: E402, F401

@@ -5,7 +5,7 @@ asks, offering the proposed one; an overrunning infusion highlights its tile."""
 from __future__ import annotations
 
 from conftest import wait_until
-from test_dashboard_ui import Bay, click, dash_duo, make_bay, set_nurse, start  # noqa: F401
+from ui_support import Bay, click, set_nurse, start
 
 from monitor.records import AlarmState, SessionEventKind
 
@@ -46,7 +46,8 @@ def test_end_session_with_open_alarms_asks_and_keeps_them_until_the_patient_has_
     assert bay.monitor.open_alarms() == [] and bay.monitor.status("c01").session is None
     bay.monitor.store.flush(timeout=5)
     (action,) = [a for a in bay.monitor.store.operator_actions(chair="c01") if a.action == "session_ended"]
-    assert action.user == "Ana Silva" and sorted(x["id"] for x in action.detail["open_alarms"]) == sorted(before)
+    assert action.user == "Ana Silva"
+    assert sorted(x["id"] for x in action.detail["open_alarms"]) == sorted(before)
     assert bay.monitor.session(session.id).ended_by == "Ana Silva"
 
 

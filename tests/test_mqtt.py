@@ -257,6 +257,9 @@ class HeldSink:
     def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None:
         self.held.append(callback)
 
+    def device_seqs(self) -> Any:
+        return self.monitor.device_seqs()
+
     def release(self) -> None:
         held, self.held = self.held, []
         for callback in held:
@@ -371,6 +374,36 @@ def test_duplicate_is_stored_once_and_counted(live, make_source, pub):
     assert source.duplicates == 1 and source.rejected.counts["duplicate"] == 1
     assert source.health()["duplicates"] == 1
     wait_until(lambda: source.health()["acks_sent"] == 3, what="all three acknowledged")
+
+
+@pytest.mark.parametrize("restart_monitor", [False, True])
+def test_messages_stored_but_not_acknowledged_are_stored_once_after_a_restart(
+        live, make_source, pub, restart_monitor):
+    """The crash window: readings committed, PUBACKs not yet sent. The broker delivers those
+    messages again to the next run, which knows them from the store and does not store them
+    a second time (with the monitor restarted too: its memory comes from the store alone)."""
+    held = HeldSink(live.monitor)
+    first = make_source(sink=held)
+    t = live.clock.now()
+    for seq in range(1, 21):
+        pub.send(VITALS.format("c1"), payload(seq=seq, t=t + seq / 10, hr=60 + seq, spo2=97))
+    wait_until(lambda: first.messages == 20, what="all 20 taken")
+    live.flush()
+    assert count(live) == 40  # committed (HR and SpO2 of each), never acknowledged
+    first.stop(timeout=0.5)
+    assert first.health()["acks_sent"] == 0
+    if restart_monitor:
+        live.restart()
+    second = make_source()
+    pub.send(VITALS.format("c1"), payload(seq=21, t=t + 2.1, hr=81, spo2=97))
+    wait_until(lambda: second.messages == 21, what="the 20 redelivered, then the new one")
+    wait_until(lambda: second.health()["acks_sent"] == 21, what="all acknowledged")
+    live.flush()
+    assert count(live) == 42
+    rows = [(r.seq, r.parameter) for r in stored(live)]
+    assert len(rows) == len(set(rows))  # each (seq, parameter) exactly once
+    assert second.duplicates == 20 and second.health()["duplicates"] == 20
+    assert second.health()["seq_gaps"] == 0
 
 
 def test_seq_gap_is_recorded(live, make_source, pub):
