@@ -288,7 +288,8 @@ def install_api(server: Flask, live: LiveBay) -> None:
         body = live.health()
         stats = body.get("store")
         body["store_writable"] = stats is None or metrics.store_check.writable(stats)
-        failed = any(a.get("state") == SourceState.FAILED.value for a in body["adapters"])
+        failed = any(a.get("state") == SourceState.FAILED.value for a in body["adapters"]) \
+            or bool(body["source_problems"])
         if body["store_writable"] and not failed:
             return jsonify(body)
         body["status"] = "degraded"

@@ -61,8 +61,10 @@ class LiveBay:
     def health(self) -> dict[str, Any]:
         store = self.monitor.store
         store_stats = store.stats() if store is not None else None
+        writing = store_stats is None or store_stats.get("writer_alive", True)
         return {
-            "status": "ok" if store_stats is None or store_stats.get("writer_alive", True) else "degraded",
+            "status": "ok" if writing and not self.monitor.source_problems else "degraded",
+            "source_problems": dict(self.monitor.source_problems),
             "bay": self.config.bay.id,
             "adapters": [s.health() for s in self.sources],
             "store": store_stats,

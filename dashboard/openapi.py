@@ -156,6 +156,8 @@ _SCHEMAS: dict[str, Any] = {
         })},
         "store": {"type": "object", "nullable": True},
         "store_writable": {"type": "boolean"},
+        "source_problems": {"type": "object", "additionalProperties": _STR,
+                            "description": "sources whose own link failed (e.g. MQTT session taken over)"},
         "readings_accepted": {"type": "integer", "minimum": 0},
         "readings_rejected": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     }),
@@ -336,7 +338,8 @@ _PATHS: dict[str, Any] = {
         "operationId": "health",
         "summary": "each adapter's state and the store's",
         "responses": {"200": _json(_ref("Health"), "well"),
-                      "503": _json(_ref("Health"), "the store cannot write, or an adapter FAILED")},
+                      "503": _json(_ref("Health"), "the store cannot write, an adapter FAILED, or a "
+                                   "source's link is down")},
     }},
     "/metrics": {"get": {
         "operationId": "metrics",

@@ -43,6 +43,16 @@ a redelivery: counted as
 logged, in ``health()``); seq 0 (or the same seq with another time, or a jump far back)
 is a device restart and resets that device's window.
 
+The monitor's own link
+----------------------
+Another client connecting with the monitor's client id takes its session over (the broker
+disconnects the monitor; what arrives meanwhile goes to the intruder). The deployment config
+makes that impossible (``use_username_as_clientid``); this source also watches for it: a
+disconnect the broker says was a session takeover, a second unexpected disconnect within
+``LINK_WINDOW_S``, or a disconnect that lasts ``LINK_DOWN_AFTER_S`` is reported to the sink
+(``report_source``: a technical alarm on every chair the source serves, /healthz degraded)
+until the link has been up again for ``LINK_STABLE_S``.
+
 Presence
 --------
 ``status`` messages (retained, and the device's Last Will ``offline``) go to
@@ -78,6 +88,10 @@ from monitor.config import MqttSource as MqttConfig
 __all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]
 
 STOP_TIMEOUT_S = 5.0
+LINK_DOWN_AFTER_S = 3.0  # a disconnect this long is a lost link
+LINK_WINDOW_S = 60.0  # two unexpected disconnects within this are a flapping link
+LINK_STABLE_S = 20.0  # connected this long with no drop: the link is good again
+SESSION_TAKEN_OVER = 142  # MQTT 5 reason code of the broker's DISCONNECT
 
 
 # --- de-duplication ---------------------------------------------------------------------
@@ -269,6 +283,10 @@ class MqttSource(SourceBase):
         self._last_ticket: int | None = None
         self._devices_by_chair: OrderedDict[str, str] = OrderedDict()  # topic chair -> device
         self._paho_log = logging.getLogger(f"{self.log.name}.paho")
+        self._drops: deque[float] = deque(maxlen=16)  # monotonic times of unexpected disconnects
+        self._link_lock = threading.Lock()
+        self.link_problem: str | None = None  # reported to the sink while set
+        self._link_timer: threading.Timer | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -299,6 +317,7 @@ class MqttSource(SourceBase):
                 client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
             self._client = client
             client.loop_start()
+            self._schedule_link_check(LINK_DOWN_AFTER_S)  # not connected by then: reported
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop taking messages, let the acknowledgements of those already taken go out
@@ -325,6 +344,7 @@ class MqttSource(SourceBase):
                 self.log.error("MQTT network thread did not stop within %.1f s", timeout)
             self._acks.reset(None)
             self.broker_connected = False
+            self._schedule_link_check(None)
             self._set_state(SourceState.STOPPED)
 
     def _seed_seqs(self) -> None:
@@ -360,6 +380,9 @@ class MqttSource(SourceBase):
             "acks_sent": self._acks.sent,
             "acks_pending": self._acks.pending,
             "acks_abandoned": self._acks.abandoned,
+            "link_ok": self.link_problem is None,
+            "link_problem": self.link_problem,
+            "unexpected_disconnects": len(self._drops),
         }
 
     def _make_client(self) -> mqtt.Client:
@@ -413,6 +436,8 @@ class MqttSource(SourceBase):
             self.log.info("connected to %s:%d (%s session)", self.config.host, self.config.port,
                           "resumed" if flags.session_present else "new")
         client.subscribe([(topic, 1) for topic in self.topics])
+        if self.link_problem is not None:
+            self._schedule_link_check(LINK_STABLE_S)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[Any],
                       properties: Properties | None) -> None:
@@ -437,6 +462,67 @@ class MqttSource(SourceBase):
         self._acks.reset(client)  # those mids die with the connection; the broker resends
         if was_up and not self._stopping:  # (a refused connect has said why already)
             self._set_state(SourceState.DISCONNECTED, f"broker connection lost: {reason}")
+            self._dropped(reason)
+
+    # --- the link to the broker ---------------------------------------------------------
+
+    def _dropped(self, reason: Any) -> None:
+        """An unexpected disconnect: a takeover or a flapping link is reported at once, any
+        other once it has lasted LINK_DOWN_AFTER_S."""
+        now = time.monotonic()
+        self._drops.append(now)
+        while self._drops and now - self._drops[0] > LINK_WINDOW_S:
+            self._drops.popleft()
+        if getattr(reason, "value", None) == SESSION_TAKEN_OVER:
+            self._link_down(f"another client took over the session of client id "
+                            f"{self.config.client_id!r} (check the broker's accounts and ACL)")
+        elif len(self._drops) >= 2:
+            self._link_down(f"the broker dropped the connection {len(self._drops)} times within "
+                            f"{LINK_WINDOW_S:.0f} s ({reason}); messages may go to another "
+                            f"client with id {self.config.client_id!r}")
+        else:
+            self._schedule_link_check(LINK_DOWN_AFTER_S)
+
+    def _schedule_link_check(self, delay: float | None) -> None:
+        with self._link_lock:
+            if self._link_timer is not None:
+                self._link_timer.cancel()
+            self._link_timer = None
+            if delay is not None and not self._stopping:
+                self._link_timer = threading.Timer(delay, self._check_link)
+                self._link_timer.daemon = True
+                self._link_timer.start()
+
+    def _check_link(self) -> None:
+        if self._stopping:
+            return
+        if not self.broker_connected:
+            self._link_down(f"no connection to the broker {self.config.host}:{self.config.port} "
+                            f"for {LINK_DOWN_AFTER_S:.0f} s: {self.last_error or 'lost'}")
+        elif self.link_problem is not None and (
+                not self._drops or time.monotonic() - self._drops[-1] >= LINK_STABLE_S):
+            self._link_report(None)
+        elif self.link_problem is not None:
+            self._schedule_link_check(LINK_STABLE_S)
+        # connected, nothing reported: nothing to do
+
+    def _link_down(self, problem: str) -> None:
+        self._link_report(problem)
+        self._schedule_link_check(LINK_STABLE_S if self.broker_connected else LINK_DOWN_AFTER_S)
+
+    def _link_report(self, problem: str | None) -> None:
+        if problem == self.link_problem:
+            return
+        if problem is None:
+            self.log.info("MQTT link good again")
+        else:
+            self.log.error("MQTT link problem: %s", problem)
+        self.link_problem = problem
+        chairs = sorted(set(self.config.chairs.values())) or None  # None: every chair of the bay
+        try:
+            self.sink.report_source(self.name, problem is None, problem or "link back", chairs)
+        except Exception:
+            self.log.exception("cannot report the link state to the core")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._handling:

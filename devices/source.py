@@ -85,6 +85,12 @@ class Sink(Protocol):
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
 
+    def report_source(self, source: str, ok: bool, detail: str,
+                      chairs: Sequence[str] | None = None) -> None:
+        """A source's own link (to its broker, its port) failed or recovered: a technical
+        alarm on each of ``chairs`` (None: every chair of the bay) until it is back."""
+        ...
+
     def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None: ...
 
     def device_seqs(self) -> Mapping[str, tuple[int, float, Sequence[tuple[int, float]]]]:

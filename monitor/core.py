@@ -171,6 +171,7 @@ class Monitor:
         self.rejections = RejectionCounter(log)
         self.accepted = 0
         self._presets = config.presets()
+        self.source_problems: dict[str, str] = {}  # source -> what is wrong with its link
         self._ended: OrderedDict[str, Session] = OrderedDict()
         self._durable_lock = threading.Lock()
         self._durable_waiters: list[tuple[int, int, Callable[[], None]]] = []
@@ -314,6 +315,21 @@ class Monitor:
             log.info("chair %s: source %s %s%s", chair, source, "online" if online else "offline",
                      f" ({detail})" if detail else "")
             self._alarm(SetConnection(chair, source, online, now, detail))
+
+    def report_source(self, source: str, ok: bool, detail: str,
+                      chairs: Sequence[str] | None = None) -> None:
+        """A source's own link failed (e.g. its broker session was taken over) or is back:
+        a technical alarm on each of ``chairs`` (None: every chair) while it lasts."""
+        with self._lock:
+            now = self.clock.now()
+            if ok:
+                self.source_problems.pop(source, None)
+            else:
+                self.source_problems[source] = detail
+            log.log(logging.INFO if ok else logging.ERROR, "source %s: %s", source, detail)
+            for chair in chairs or list(self._chairs):
+                if chair in self._chairs:
+                    self._alarm(SetConnection(chair, f"link:{source}", ok, now, detail))
 
     # --- time --------------------------------------------------------------------------
 

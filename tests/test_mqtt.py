@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices import mqtt_source
 from devices.mqtt_source import STOP_TIMEOUT_S, MqttSource, SeqTracker, SeqVerdict
 from devices.parsers.mqtt_json import MAX_PAYLOAD, parse_status, parse_topic, parse_vitals
 from devices.source import ParseError, SourceState
@@ -768,3 +769,113 @@ def test_a_source_started_before_its_broker_connects_when_it_comes(live, make_so
     started = time.monotonic()
     source.stop()
     assert time.monotonic() - started < STOP_TIMEOUT_S and source.state is SourceState.STOPPED
+
+
+# --- the monitor's own link: session takeover, broker crash ----------------------------------
+
+
+def link_alarms(harness: Harness) -> dict[str, Any]:
+    return {a.chair: a for a in harness.monitor.open_alarms()
+            if a.code == "DEVICE_OFFLINE" and a.rule.startswith("offline_link:")}
+
+
+def test_a_session_takeover_is_a_technical_alarm_on_every_chair_until_the_link_is_back(
+        live, make_source, broker, pub, monkeypatch):
+    monkeypatch.setattr(mqtt_source, "LINK_STABLE_S", 1.0)
+    for chair in ("c1", "c2"):
+        live.monitor.start_session(chair, f"MRN-{chair}", "nurse.ann")
+    source = make_source()
+    # someone else connects with the monitor's client id: the broker hands them the session
+    rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chairside-test", protocol=mqtt.MQTTv5)
+    rogue.connect("127.0.0.1", broker.port)
+    rogue.loop_start()
+    try:
+        wait_until(lambda: set(link_alarms(live)) == {"c1", "c2"}, TIMEOUT,
+                   "a link alarm on every monitored chair of the bay")
+        alarm = link_alarms(live)["c1"]
+        assert alarm.kind.value == "technical" and "client with id 'chairside-test'" in alarm.message
+        assert "broker1" in live.monitor.source_problems
+        assert source.health()["link_ok"] is False
+    finally:
+        rogue.disconnect()
+        rogue.loop_stop()
+    # the monitor gets its session back; once the link has held, the alarms clear
+    wait_until(lambda: source.state is SourceState.CONNECTED, TIMEOUT, "reconnected")
+    wait_until(lambda: not link_alarms(live), TIMEOUT, "link alarms cleared")
+    assert live.monitor.source_problems == {} and source.health()["link_ok"] is True
+    pub.send(VITALS.format("c1"), payload(seq=1, t=live.clock.now(), hr=70))
+    wait_until(lambda: count(live) == 1, what="data flows again")
+
+
+def test_the_deployment_config_makes_the_monitors_client_id_its_own(live, tmp_path):
+    """use_username_as_clientid: a device account connecting as "chairside-monitor" gets its
+    own account name as client id and cannot take the monitor's session over."""
+    (tmp_path / "monitor.pw").write_text("m0n1tor\n")
+    with deploy_broker(tmp_path / "deployed") as broker:
+        source = MqttSource(MqttConfig.model_validate({
+            "kind": "mqtt", "name": "broker1", "port": broker.port, "reconnect_max_s": 1,
+            "username": "chairside-monitor", "client_id": "chairside-monitor",
+            "password_file": tmp_path / "monitor.pw", "chairs": {"c01": "c1"}}), live.monitor)
+        source.start()
+        intruders = []
+        try:
+            wait_until(lambda: source.state is SourceState.CONNECTED, TIMEOUT, "monitor connected")
+            for _ in range(5):
+                c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chairside-monitor",
+                                protocol=mqtt.MQTTv5)
+                c.username_pw_set("rad97-0012", "dev1ce")
+                c.connect("127.0.0.1", broker.port)
+                c.loop_start()
+                intruders.append(c)
+                wait_until(c.is_connected, TIMEOUT, "intruder connected (as its own client id)")
+                t = live.clock.now()
+                c.publish(VITALS.format("c01"), payload(seq=len(intruders), t=t, device="rad97-0012",
+                                                        hr=70), qos=1).wait_for_publish(TIMEOUT)
+            wait_until(lambda: count(live, "c1") == 5, TIMEOUT, "every reading reached the monitor")
+            assert source.reconnects == 0 and source.health()["unexpected_disconnects"] == 0
+            assert source.link_problem is None
+        finally:
+            for c in intruders:
+                c.disconnect()
+                c.loop_stop()
+            source.stop()
+
+
+def test_the_deployment_config_keeps_queued_messages_across_a_broker_crash(live, tmp_path):
+    """Messages queued for the absent monitor survive a kill -9 of the broker once its
+    autosave (5 s in deploy/mosquitto.conf) has written them."""
+    (tmp_path / "monitor.pw").write_text("m0n1tor\n")
+    broker = deploy_broker(tmp_path / "deployed").start()
+    try:
+        cfg = MqttConfig.model_validate({
+            "kind": "mqtt", "name": "broker1", "port": broker.port, "reconnect_max_s": 1,
+            "username": "chairside-monitor", "client_id": "chairside-monitor",
+            "password_file": tmp_path / "monitor.pw", "chairs": {"c01": "c1"}})
+        first = MqttSource(cfg, live.monitor)
+        first.start()  # the persistent session, then away
+        wait_until(lambda: first.state is SourceState.CONNECTED, TIMEOUT, "session made")
+        first.stop()
+        device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rad97-0012", protocol=mqtt.MQTTv311)
+        device.username_pw_set("rad97-0012", "dev1ce")
+        device.connect("127.0.0.1", broker.port)
+        device.loop_start()
+        t = live.clock.now()
+        for seq in range(1, 21):
+            device.publish(VITALS.format("c01"), payload(seq=seq, t=t + seq / 10, device="rad97-0012",
+                                                         hr=60 + seq), qos=1).wait_for_publish(TIMEOUT)
+        device.disconnect()
+        device.loop_stop()
+        saved = broker.data / "chairside.db"
+        published = time.time()
+        wait_until(lambda: saved.exists() and saved.stat().st_mtime > published + 0.01, TIMEOUT,
+                   "an autosave after the last publish")
+        broker.kill()
+        broker.start()
+        second = MqttSource(cfg, live.monitor)
+        second.start()
+        try:
+            wait_until(lambda: count(live, "c1") == 20, TIMEOUT, "all 20 delivered after the crash")
+        finally:
+            second.stop()
+    finally:
+        broker.stop()
