@@ -42,7 +42,7 @@
         var audio = window.chairsideAudio;
         var sound = (store && store.sound) || "silent";
         if (audio) { audio.set(sound); }
-        var enabled = audio && audio.enabled;
+        var enabled = audio && audio.audible();
         var label;
         if (sound === "silent") {
           label = enabled ? "Sound on · quiet" : "Sound not enabled";
