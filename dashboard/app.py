@@ -8,7 +8,10 @@ Live updates, per browser tab:
 * every second one server callback (``refresh``) reads ``LiveBay.snapshot()`` (taken at
   most twice a second for all tabs) and sends the bay's view model as JSON to the
   ``bay-store``: per chair the strings and CSS classes of its tile (about 0.5 kB), the
-  sound state, the clock; plus the pop-ups, but only when they changed;
+  sound state, the clock; plus the pop-ups, but only when they changed (without action
+  buttons on the read-only wall display). The tab sends its id and whether it can be heard
+  (``sound-store``: audible, blocked or off) with each tick, for ``/metrics`` and the alarms
+  page;
 * clientside callbacks (``assets/chairside.js``) copy those strings into the tiles (only
   the ones that changed), the header and the alarm sound (``assets/audio.js``);
 * the overview's sparklines (inline SVG) refresh every 5 s, the chair page's plotly
@@ -30,7 +33,7 @@ from dash.exceptions import PreventUpdate
 from flask import has_request_context
 
 from dashboard.api import install_api
-from dashboard.auth import actor, current_name, install_auth
+from dashboard.auth import actor, current_name, install_auth, wall_view
 from dashboard.components import NEED_NAME, popups
 from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
 from dashboard.live import LiveBay
@@ -77,7 +80,7 @@ def _shell(live: LiveBay, title: str) -> html.Div:
                      href="/alarms", className="nav-link"),
         ], className="hdr-nav"),
         html.Div([
-            html.Button("Enable alarm sound", id="sound-enable", className="btn btn-sound"),
+            html.Button("ALARM SOUND OFF — click to enable", id="sound-enable", className="btn btn-sound"),
             html.Span("Sound not enabled", id="sound-state", className="sound-state"),
         ], className="hdr-sound"),
         _who(live),
@@ -87,6 +90,7 @@ def _shell(live: LiveBay, title: str) -> html.Div:
         dcc.Store(id="bay-store"),
         dcc.Store(id="popup-sig"),
         dcc.Store(id="nurse-store", storage_type="local"),
+        dcc.Store(id="sound-store", data="off"),
         dcc.Interval(id="tick", interval=1000),
         header,
         html.Div([], id="action-msg", className="action-msg"),
@@ -111,8 +115,9 @@ def _who(live: LiveBay) -> html.Div:
         return html.Div([
             dcc.Input(id="nurse-input", type="hidden", value=""),
             html.Span("Wall display (read-only)", className="nurse-label"),
+            html.Span("Read-only: log in to act", className="readonly-hint"),
             html.A("Log in", href="/login", className="nav-link"),
-        ], className="hdr-nurse")
+        ], className="hdr-nurse wall-display")
     return html.Div([
         html.Label("Signed in", htmlFor="nurse-input", className="nurse-label"),
         dcc.Input(id="nurse-input", type="text", value=name, readOnly=True, className="nurse-input"),
@@ -125,28 +130,29 @@ def toast(text: str) -> html.Span:
     return html.Span(text, className="toast", key=uuid.uuid4().hex)
 
 
-def _refresh(live: LiveBay, sig: str | None) -> tuple[dict[str, Any], Any, str]:
+def _refresh(live: LiveBay, sig: str | None, sound: str | None = None) -> tuple[dict[str, Any], Any, str]:
     # the tab's popup-sig store is "<tab id>:<pop-ups signature>": the tab id (made here on
-    # its first tick) comes back with every tick, which counts the tab for /metrics
+    # its first tick) comes back with every tick, which counts the tab for /metrics, with
+    # whether it can be heard (``sound``; None: as last reported)
     client, _, sig = (sig or "").partition(":")
     if not CLIENT_ID.fullmatch(client):
         client, sig = uuid.uuid4().hex, ""
-    note_client(client)
+    note_client(client, sound)
     snap = live.snapshot()
     data, pops = bay_view(snap.chairs, snap.time, live.config.bay.name)
     new_sig = f"{popup_signature(pops)}|{data['popups_more']}"
-    children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s) \
-        if new_sig != sig else no_update
+    children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s,
+                      actions=not wall_view()) if new_sig != sig else no_update
     return data, children, f"{client}:{new_sig}"
 
 
 def _register_callbacks(app: dash.Dash) -> None:
     @app.callback(
         Output("bay-store", "data"), Output("popups", "children"), Output("popup-sig", "data"),
-        Input("tick", "n_intervals"), State("popup-sig", "data"),
+        Input("tick", "n_intervals"), State("popup-sig", "data"), State("sound-store", "data"),
     )
-    def refresh(_n: int | None, sig: str | None) -> tuple[Any, Any, Any]:
-        return _refresh(current_live(), sig)
+    def refresh(_n: int | None, sig: str | None, sound: str | None) -> tuple[Any, Any, Any]:
+        return _refresh(current_live(), sig, sound if isinstance(sound, str) else "off")
 
     @app.callback(
         Output("action-msg", "children"), Output("action-msg", "className"),
@@ -193,12 +199,8 @@ def _register_callbacks(app: dash.Dash) -> None:
         ClientsideFunction(namespace="chairside", function_name="header"),
         Output("clock", "children"), Output("nav-alarm-count", "children"),
         Output("nav-alarm-count", "className"), Output("sound-state", "children"),
-        Output("sound-state", "className"),
+        Output("sound-state", "className"), Output("sound-store", "data"),
         Input("bay-store", "data"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="chairside", function_name="enableSound"),
-        Output("sound-enable", "className"), Input("sound-enable", "n_clicks"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="chairside", function_name="nurse"),

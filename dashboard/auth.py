@@ -10,8 +10,8 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
   passwords as argon2id hashes.
 - Automatic logoff: a session with no activity for ``inactivity_minutes`` is ended (the
   dashboard's own once-a-second refresh does not count as activity).
-- ``wall_display = true``: without login the pages show the bay, read-only; every action
-  still needs a logged-in user.
+- ``wall_display = true``: without login the pages show the bay, read-only: no action
+  buttons (:func:`wall_view`), and every action still needs a logged-in user.
 - The secret key is made on first run and kept with mode 0600 next to the database.
 - Cookies: HttpOnly, SameSite=Strict, Secure with ``secure_cookies = true`` (behind TLS).
   The login form carries a per-session CSRF token; JSON logins need none (a cross-site page
@@ -34,13 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, jsonify, redirect, request, session
+from flask.ctx import has_request_context
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from dashboard.live import LiveBay
 from monitor.config import BayConfig
 from monitor.users import USERNAME_RE, User, UserStore
 
-__all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "require", "secret_key"]
+__all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "require", "secret_key",
+           "wall_view"]
 
 log = logging.getLogger("chairside.auth")
 
@@ -117,6 +119,13 @@ def actor(permission: str, typed: str | None) -> str:
     authentication off, the name typed into the Nurse field (may be empty)."""
     user = require(permission)
     return user if user is not None else (typed or "").strip()
+
+
+def wall_view() -> bool:
+    """The current request is the read-only wall display's: login is on and nobody is logged
+    in (the gate lets such a request through only with ``wall_display = true``). Its screen
+    offers no actions."""
+    return has_request_context() and auth_enabled() and not current_user.is_authenticated
 
 
 def current_name() -> str | None:

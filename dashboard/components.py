@@ -99,8 +99,9 @@ def confirm_dialog(title: str, text: str, items: Sequence[str],
     ], className="modal", role="alertdialog", **{"aria-modal": "true"}), className="modal-backdrop")
 
 
-def popup(vm: dict[str, Any], pause_s: float) -> html.Div:
-    """One alarm pop-up: chair, priority, time, the message, its state, and the actions."""
+def popup(vm: dict[str, Any], pause_s: float, actions: bool = True) -> html.Div:
+    """One alarm pop-up: chair, priority, time, the message, its state, and the actions
+    (none with ``actions=False``: the read-only wall display)."""
     prio = vm["priority"].upper() + (" · TECHNICAL" if vm["technical"] else "")
     cls = f"popup popup-{vm['priority']}" + (" tech" if vm["technical"] else "") + (
         " paused" if vm["paused"] else "")
@@ -117,17 +118,18 @@ def popup(vm: dict[str, Any], pause_s: float) -> html.Div:
                 html.Div(f"+{vm['others']} more on this chair" if vm.get("others") else "",
                          className="popup-others"),
             ], className="popup-status"),
-            html.Button("Acknowledge", id={"type": "ack", "alarm": vm["id"], "where": "popup"},
-                        className="btn btn-ack", n_clicks=0),
-            html.Button(f"Pause audio {fmt_duration(pause_s)}",
-                        id={"type": "pause", "chair": vm["chair"], "where": f"popup{vm['id']}"},
-                        className="btn btn-pause", n_clicks=0, disabled=vm["paused"]),
+            *([html.Button("Acknowledge", id={"type": "ack", "alarm": vm["id"], "where": "popup"},
+                           className="btn btn-ack", n_clicks=0),
+               html.Button(f"Pause audio {fmt_duration(pause_s)}",
+                           id={"type": "pause", "chair": vm["chair"], "where": f"popup{vm['id']}"},
+                           className="btn btn-pause", n_clicks=0, disabled=vm["paused"])]
+              if actions else []),
         ], className="popup-foot"),
     ], className=cls, **{"data-alarm": str(vm["id"]), "data-chair": vm["chair"]})
 
 
-def popups(vms: Sequence[dict[str, Any]], more: int, pause_s: float) -> list[Any]:
-    children: list[Any] = [popup(vm, pause_s) for vm in vms]
+def popups(vms: Sequence[dict[str, Any]], more: int, pause_s: float, actions: bool = True) -> list[Any]:
+    children: list[Any] = [popup(vm, pause_s, actions) for vm in vms]
     if more:
         children.append(dcc.Link(f"+{more} more alarm{'s' if more > 1 else ''}: open the alarm list",
                                  href="/alarms", className="popup-more"))
@@ -135,12 +137,13 @@ def popups(vms: Sequence[dict[str, Any]], more: int, pause_s: float) -> list[Any
 
 
 def open_alarms_table(rows: Sequence[dict[str, Any]], labels: dict[str, str], pause_s: float,
-                      where: str = "list") -> Any:
-    """Open alarms with their actions; ``rows`` are popup-style view models plus
-    ``ack_by`` for acknowledged ones."""
+                      where: str = "list", actions: bool = True) -> Any:
+    """Open alarms with their actions (none with ``actions=False``: the read-only wall
+    display); ``rows`` are popup-style view models plus ``ack_by`` for acknowledged ones."""
     if not rows:
         return html.Div("No open alarms.", className="empty")
-    head = html.Tr([html.Th(x) for x in ("Priority", "Chair", "Alarm", "State", "Raised", "")])
+    cols = ("Priority", "Chair", "Alarm", "State", "Raised", *([""] if actions else []))
+    head = html.Tr([html.Th(x) for x in cols])
     body = []
     for r in rows:
         body.append(html.Tr([
@@ -150,14 +153,14 @@ def open_alarms_table(rows: Sequence[dict[str, Any]], labels: dict[str, str], pa
             html.Td(r["text"], className="msg"),
             html.Td(r["state_text"]),
             html.Td(r["time"]),
-            html.Td([
+            *([html.Td([
                 html.Button("Acknowledge", id={"type": "ack", "alarm": r["id"], "where": where},
                             className="btn btn-ack btn-small", n_clicks=0,
                             disabled=r["state"] == "acknowledged"),
                 html.Button("Pause audio", className="btn btn-pause btn-small", n_clicks=0,
                             id={"type": "pause", "chair": r["chair"], "where": f"{where}{r['id']}"},
                             disabled=r["state"] not in ("active", "paused")),
-            ], className="actions"),
+            ], className="actions")] if actions else []),
         ], className=f"row-{r['priority']} state-{r['state']}", **{"data-alarm": str(r["id"])}))
     return html.Table([html.Thead(head), html.Tbody(body)], className="table alarms-open")
 

@@ -18,10 +18,15 @@ Metrics (labels kept to a handful of values each: no chair, patient or alarm ids
     chairside_store_pending_rows                            submitted, not yet committed
     chairside_store_writer_up                               1 while the writer thread runs
     chairside_dashboard_clients                             browser tabs that polled in the last 10 s
+    chairside_screens_connected                             the same tabs (screens showing the bay)
+    chairside_screens_audible                               of those, the ones whose alarm tone is heard
+    chairside_screens_sound_blocked                         ... enabled, but the browser blocks the sound
     chairside_build_info{version}
 
 A dashboard tab is counted by the id it echoes with each tick (see ``dashboard.app._refresh``)
-through :func:`note_client`.
+through :func:`note_client`, with whether it can sound (``SOUND_STATES``: audible, blocked by
+the browser, or never enabled on that screen). ``chairside_screens_connected > 0 and
+chairside_screens_audible == 0`` means no screen would sound an alarm (docs/kiosk.md).
 """
 
 from __future__ import annotations
@@ -48,11 +53,13 @@ from devices.source import SourceState
 from monitor.readings import RejectReason
 from monitor.records import AlarmKind, AlarmState, Priority
 
-__all__ = ["ChairsideCollector", "ClientTracker", "Metrics", "StoreCheck", "install_metrics", "note_client"]
+__all__ = ["SOUND_STATES", "ChairsideCollector", "ClientTracker", "Metrics", "StoreCheck", "install_metrics",
+           "note_client", "screens"]
 
 EXTENSION = "chairside_metrics"
 CLIENT_WINDOW = 10.0  # seconds: a tab that has not polled for this long is gone
 CLIENT_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
+SOUND_STATES = ("audible", "blocked", "off")  # what a tab reports of its alarm sound
 
 
 def _version() -> str:
@@ -63,7 +70,8 @@ def _version() -> str:
 
 
 class ClientTracker:
-    """Dashboard tabs by the id each one sends with its tick: how many polled recently.
+    """Dashboard tabs by the id each one sends with its tick: how many polled recently, and
+    of those how many can sound (the state each reported last).
 
     At most ``limit`` ids are kept (the oldest go first), so made-up ids cannot grow it."""
 
@@ -74,27 +82,43 @@ class ClientTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}  # id -> last poll; insertion order is poll order
+        self._sound: dict[str, str] = {}  # id -> its SOUND_STATES entry
 
-    def seen(self, client_id: str) -> None:
+    def seen(self, client_id: str, sound: str | None = None) -> None:
+        """A tab polled; ``sound`` is what it reports (None: as before; unknown: "off")."""
         now = self._clock()
         with self._lock:
             self._seen.pop(client_id, None)  # re-insert: the dict stays ordered by last poll
             self._seen[client_id] = now
+            if sound is not None or client_id not in self._sound:
+                self._sound[client_id] = sound if sound in SOUND_STATES else "off"
             if len(self._seen) > self.limit:
                 self._prune(now)
                 while len(self._seen) > self.limit:
-                    del self._seen[next(iter(self._seen))]
+                    oldest = next(iter(self._seen))
+                    del self._seen[oldest]
+                    self._sound.pop(oldest, None)
 
     def count(self) -> int:
         with self._lock:
             self._prune(self._clock())
             return len(self._seen)
 
+    def sounds(self) -> dict[str, int]:
+        """The tabs that polled recently, by sound state (every state, 0 too)."""
+        with self._lock:
+            self._prune(self._clock())
+            counts = dict.fromkeys(SOUND_STATES, 0)
+            for client_id in self._seen:
+                counts[self._sound[client_id]] += 1
+            return counts
+
     def _prune(self, now: float) -> None:
         for client_id, last in list(self._seen.items()):
             if now - last <= self.window:
                 break  # ordered by last poll: the rest are newer
             del self._seen[client_id]
+            self._sound.pop(client_id, None)
 
 
 class StoreCheck:
@@ -146,6 +170,7 @@ class ChairsideCollector(Collector):
         yield GaugeMetricFamily("chairside_dashboard_clients",
                                 f"Dashboard browser tabs that polled in the last {self.clients.window:g} s",
                                 value=self.clients.count())
+        yield from self._screens()
         yield InfoMetricFamily("chairside_build", "Chairside build", value={"version": self.version})
 
     def _sources(self) -> Iterable[Metric]:
@@ -175,6 +200,20 @@ class ChairsideCollector(Collector):
         for labels, n in counts.items():
             gauge.add_metric(list(labels), n)
         return gauge
+
+    def _screens(self) -> Iterable[Metric]:
+        sounds = self.clients.sounds()
+        return (
+            GaugeMetricFamily("chairside_screens_connected",
+                              f"Dashboard screens (tabs) that polled in the last {self.clients.window:g} s",
+                              value=sum(sounds.values())),
+            GaugeMetricFamily("chairside_screens_audible",
+                              "Connected screens whose alarm sound is enabled and not blocked",
+                              value=sounds["audible"]),
+            GaugeMetricFamily("chairside_screens_sound_blocked",
+                              "Connected screens whose alarm sound was enabled but the browser blocks",
+                              value=sounds["blocked"]),
+        )
 
     def _store(self) -> Iterable[Metric]:
         store = self.live.monitor.store
@@ -221,8 +260,15 @@ def install_metrics(server: Flask, live: LiveBay) -> Metrics:
     return metrics
 
 
-def note_client(client_id: str) -> None:
-    """A dashboard tab polled (called by the tick callback, in a request of the app)."""
+def note_client(client_id: str, sound: str | None = None) -> None:
+    """A dashboard tab polled (called by the tick callback, in a request of the app), and
+    whether it can sound (``SOUND_STATES``; None: unchanged)."""
     metrics: Metrics | None = current_app.extensions.get(EXTENSION)
     if metrics is not None and CLIENT_ID.fullmatch(client_id):
-        metrics.clients.seen(client_id)
+        metrics.clients.seen(client_id, sound)
+
+
+def screens() -> dict[str, int]:
+    """The app's connected screens by sound state (in a request of the app)."""
+    metrics: Metrics | None = current_app.extensions.get(EXTENSION)
+    return metrics.clients.sounds() if metrics is not None else dict.fromkeys(SOUND_STATES, 0)

@@ -373,7 +373,8 @@ def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
         "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
                     {"id": "popup-sig", "property": "data"}],
         "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "popup-sig", "property": "data", "value": None}],
+        "state": [{"id": "popup-sig", "property": "data", "value": None},
+                  {"id": "sound-store", "property": "data", "value": "off"}],
         "changedPropIds": ["tick.n_intervals"],
     })
     assert tick.status_code == 200
@@ -387,7 +388,8 @@ def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
         "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
                     {"id": "popup-sig", "property": "data"}],
         "inputs": [{"id": "tick", "property": "n_intervals", "value": 2}],
-        "state": [{"id": "popup-sig", "property": "data", "value": answer["popup-sig"]["data"]}],
+        "state": [{"id": "popup-sig", "property": "data", "value": answer["popup-sig"]["data"]},
+                  {"id": "sound-store", "property": "data", "value": "audible"}],
         "changedPropIds": ["tick.n_intervals"],
     }).get_json()["response"]
     assert "popups" not in again and "bay-store" in again

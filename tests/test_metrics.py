@@ -162,13 +162,16 @@ def test_client_tracker_counts_distinct_tabs_within_the_window():
     assert tabs.count() == 3  # made-up ids cannot grow it past its limit
 
 
-def tick(client: Any, sig: str | None) -> str:
+def tick(client: Any, sig: str | None, sound: str | None = "off") -> str:
+    """One tick of a tab, as its browser sends it: its id and pop-ups signature, and whether
+    it can sound (the sound-store)."""
     answer = client.post("/_dash-update-component", json={
         "output": "..bay-store.data...popups.children...popup-sig.data..",
         "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
                     {"id": "popup-sig", "property": "data"}],
         "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "popup-sig", "property": "data", "value": sig}],
+        "state": [{"id": "popup-sig", "property": "data", "value": sig},
+                  {"id": "sound-store", "property": "data", "value": sound}],
         "changedPropIds": ["tick.n_intervals"],
     })
     assert answer.status_code == 200

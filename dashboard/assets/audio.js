@@ -6,12 +6,21 @@
  *
  * The server decides what sounds (an alarm's `sounding`: ACTIVE, not acknowledged or
  * paused; a higher priority raised during a pause is ACTIVE); this file only plays it.
- * Browsers allow sound only after a user gesture: the header's "Enable alarm sound" button
- * calls enable(). window.chairsideAudio.state is what the screen asks to sound:
- * "high" | "medium" | "low" | "silent" (tests read it); .audible() says whether it can be
- * heard. If the page stops getting updates from the server for 6 s (.staleMs), the screen
- * says so and sounds a medium (technical) alarm: a frozen screen must not look like a quiet
- * bay.
+ * Browsers allow sound only after a user gesture, unless started with an autoplay flag
+ * (docs/kiosk.md). A click on the header's bar calls enable(), and the screen remembers the
+ * choice (localStorage "chairside-sound", or the URL parameter ?sound=on of a kiosk): after a
+ * reload, a browser restart or a reboot it enables itself at once. Where the browser lets it
+ * start, the screen is audible without a click; where it blocks it (the AudioContext stays
+ * suspended), and while sound was never enabled here, <body> has the class "sound-off" and the
+ * whole header is the bar "ALARM SOUND OFF — click to enable".
+ *
+ * window.chairsideAudio.state is what the screen asks to sound: "high" | "medium" | "low" |
+ * "silent" (tests read it); .audible() says whether a tone would be heard (enabled and the
+ * AudioContext running); .status() is "audible" | "blocked" (enabled, the browser blocks it) |
+ * "off" (never enabled on this screen), which each tick reports to the server (/metrics,
+ * the alarms page). If the page stops getting updates from the server for 6 s (.staleMs),
+ * the screen says so and sounds a medium (technical) alarm: a frozen screen must not look
+ * like a quiet bay.
  */
 (function () {
   "use strict";
@@ -22,6 +31,8 @@
     medium: {onsets: [0, 0.3, 0.6], pulse: 0.2, repeat: 9.0, freq: 660},
     low: {onsets: [0, 0.4], pulse: 0.25, repeat: 20.0, freq: 523.25}
   };
+
+  var REMEMBER = "chairside-sound";  // localStorage key: "on" once enabled on this screen
 
   var ctx = null;
   var wave = null;
@@ -36,6 +47,9 @@
     lastUpdate: 0,        // Date.now() of the last update from the server
     staleMs: 6000,        // no update for this long: the screen says it is disconnected
 
+    /* Start (or resume) the AudioContext and remember the choice. Within a user gesture
+     * the browser always lets it run; without one (a remembered choice, on load) only with
+     * autoplay allowed, else it stays suspended until the next click on the bar. */
     enable: function () {
       var Ctx = window.AudioContext || window.webkitAudioContext;
       if (!Ctx) { return false; }
@@ -44,10 +58,16 @@
         // a fundamental and four harmonics, as IEC 60601-1-8 asks of alarm tones
         wave = ctx.createPeriodicWave(new Float32Array([0, 0, 0, 0, 0, 0]),
                                       new Float32Array([0, 1, 0.55, 0.4, 0.3, 0.22]));
+        ctx.onstatechange = showState;
       }
-      if (ctx.state !== "running" && ctx.resume) { ctx.resume(); }
+      if (ctx.state !== "running" && ctx.resume) {
+        var resumed = ctx.resume();
+        if (resumed && resumed.then) { resumed.then(showState, showState); }
+      }
       audio.enabled = true;
+      remember();
       restart();
+      showState();
       return true;
     },
 
@@ -61,10 +81,30 @@
       apply(audio.requested);
     },
 
+    /* A tone would be heard now (whether or not one is asked for). */
     audible: function () {
-      return audio.enabled && ctx !== null && ctx.state === "running" && audio.state !== "silent";
+      return audio.enabled && ctx !== null && ctx.state === "running";
+    },
+
+    status: function () {
+      if (audio.audible()) { return "audible"; }
+      return audio.enabled ? "blocked" : "off";
     }
   };
+
+  function remember() {
+    try { window.localStorage.setItem(REMEMBER, "on"); } catch (e) { /* storage disabled */ }
+  }
+
+  function remembered() {
+    if (/[?&]sound=on(&|$)/.test(window.location.search)) { return true; }
+    try { return window.localStorage.getItem(REMEMBER) === "on"; } catch (e) { return false; }
+  }
+
+  /* The header bar: shown whenever a tone would not be heard. */
+  function showState() {
+    if (document.body) { document.body.classList.toggle("sound-off", !audio.audible()); }
+  }
 
   function apply(state) {
     if (state === audio.state) { return; }
@@ -117,4 +157,5 @@
   }, 1000);
 
   window.chairsideAudio = audio;
+  if (remembered()) { audio.enable(); } else { showState(); }
 })();

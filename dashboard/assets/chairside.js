@@ -35,12 +35,14 @@
         });
       },
 
-      /* bay-store -> header clock, alarm count, sound state (and the tone itself). */
+      /* bay-store -> header clock, alarm count, sound state (and the tone itself); and
+       * whether this screen can be heard ("audible" | "blocked" | "off") into sound-store,
+       * which the next tick reports to the server. */
       header: function (store) {
         var audio = window.chairsideAudio;
         var sound = (store && store.sound) || "silent";
         if (audio) { audio.set(sound); }
-        var enabled = audio && audio.enabled;
+        var enabled = audio && audio.audible();
         var label;
         if (sound === "silent") {
           label = enabled ? "Sound on · quiet" : "Sound not enabled";
@@ -53,16 +55,9 @@
           store ? String(store.alarms) : "0",
           store ? store.alarms_cls : "nav-count",
           label,
-          cls
+          cls,
+          audio ? audio.status() : "off"
         ];
-      },
-
-      /* The "Enable alarm sound" button: unlock Web Audio (this runs within the click's
-       * user activation) and hide the button. */
-      enableSound: function (clicks) {
-        var audio = window.chairsideAudio;
-        if (clicks && audio) { audio.enable(); }
-        return audio && audio.enabled ? "btn btn-sound hidden" : "btn btn-sound";
       },
 
       /* The nurse's name: field <-> localStorage (dcc.Store storage_type="local"). */
@@ -84,21 +79,43 @@
   });
 
   // Logged off (after inactivity, or the account was disabled): the server answers 401, and
-  // the tab goes to the login page instead of showing a frozen bay.
+  // the tab goes to the login page instead of showing a frozen bay. Not the read-only wall
+  // display: it never leaves the bay (it must keep showing it and sounding); a 401 there
+  // only shows its "read-only" hint for a few seconds.
+  var hintTimer = null;
+
+  function wallDisplay() {
+    return document.querySelector(".hdr-nurse.wall-display") !== null;
+  }
+
+  function readOnlyHint() {
+    document.body.classList.add("readonly-hint-on");
+    if (hintTimer !== null) { clearTimeout(hintTimer); }
+    hintTimer = setTimeout(function () {
+      document.body.classList.remove("readonly-hint-on");
+      hintTimer = null;
+    }, 8000);
+  }
+
   if (window.fetch) {
     var plainFetch = window.fetch.bind(window);
     window.fetch = function () {
       return plainFetch.apply(null, arguments).then(function (response) {
         if (response.status === 401 && location.pathname !== "/login") {
-          location.assign("/login?next=" + encodeURIComponent(location.pathname));
+          if (wallDisplay()) {
+            readOnlyHint();
+          } else {
+            location.assign("/login?next=" + encodeURIComponent(location.pathname));
+          }
         }
         return response;
       });
     };
   }
 
-  // A click anywhere on the enable button unlocks audio synchronously, inside the gesture
-  // (the Dash callback above runs a moment later).
+  // A click anywhere on the "ALARM SOUND OFF" bar (the #sound-enable button, which covers the
+  // whole header while the screen cannot be heard) starts audio synchronously, inside the
+  // user gesture, and remembers the choice for reloads and restarts.
   document.addEventListener("click", function (ev) {
     var target = ev.target;
     if (target && target.closest && target.closest("#sound-enable") && window.chairsideAudio) {

@@ -4,7 +4,8 @@ alarm history.
 
 The tile is live through the shell's tick; the trend figure and the alarm history are
 rebuilt every 5 s (``chair-slow``); the session and limit forms only after an action, so
-a nurse typing into them is never interrupted.
+a nurse typing into them is never interrupted. On the read-only wall display the page shows
+the session and the limits without any action (no buttons, no export links).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.auth import actor
+from dashboard.auth import actor, wall_view
 from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
 from dashboard.figures import (
     ChairTrends,
@@ -71,6 +72,8 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
         return html.Div([html.H2(f"No chair {chair_id!r} in this bay"),
                          dcc.Link("Back to the bay", href="/")], className="chair-page missing")
     gen = uuid.uuid4().hex[:8]
+    read_only = wall_view()
+    session = session_panel(live, status.chair, read_only=read_only)
     return html.Div([
         dcc.Store(id="chair-id", data=status.chair),
         dcc.Interval(id="chair-slow", interval=5000),
@@ -81,12 +84,13 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
                       config={"displayModeBar": False, "responsive": True}),
         ], className="chair-main"),
         html.Div([
-            html.Section([html.Div(session_panel(live, status.chair), id="session-panel"),
-                          html.Div(baseline_block(live, status.chair), id="baseline-block"),
+            html.Section([html.Div(session, id="session-panel"),
+                          html.Div(baseline_block(live, status.chair, read_only=read_only),
+                                   id="baseline-block"),
                           html.Div("", id="session-msg", className="form-msg")], className="card"),
             html.Section([html.H3("Alarm history"), html.Div(id="chair-alarms")],
                          className="card card-alarms"),
-            html.Section([html.Div(limits_panel(live, status.chair), id="limits-panel"),
+            html.Section([html.Div(limits_panel(live, status.chair, read_only=read_only), id="limits-panel"),
                           html.Div("", id="limits-msg", className="form-msg")], className="card"),
         ], className="chair-side"),
         html.Div([], id="confirm-modal"),
@@ -96,14 +100,18 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
 # --- the session workflow ----------------------------------------------------------------
 
 
-def session_panel(live: LiveBay, chair: str, ended: Session | None = None) -> list[Any]:
+def session_panel(live: LiveBay, chair: str, ended: Session | None = None, *,
+                  read_only: bool = False) -> list[Any]:
     """The start form (with the last session's export), or the open session's workflow.
-    ``ended``: a session just ended (the store may not have it yet)."""
+    ``ended``: a session just ended (the store may not have it yet). ``read_only`` (the wall
+    display): the session's facts only."""
     status = live.snapshot().chair(chair)
     session = status.session if status else None
     if session is None:
+        if read_only:
+            return [html.H3("Session"), html.Div("No open session on this chair.", className="hint")]
         return start_form(live.config.presets(), ended or _last_session(live, chair))
-    return session_view(session, live.monitor.clock.now(), live.config.presets())
+    return session_view(session, live.monitor.clock.now(), live.config.presets(), read_only=read_only)
 
 
 def _last_session(live: LiveBay, chair: str) -> Session | None:
@@ -169,9 +177,11 @@ def proposal_text(p: BaselineProposal) -> str:
             f"{note})")
 
 
-def baseline_block(live: LiveBay, chair: str) -> Any:
+def baseline_block(live: LiveBay, chair: str, *, read_only: bool | None = None) -> Any:
     """The open session's baseline, or the pre-infusion proposal with its Confirm button
-    (refreshed with the trends, as readings come in)."""
+    (refreshed with the trends, as readings come in; no button on the wall display)."""
+    if read_only is None:
+        read_only = wall_view()
     status = live.snapshot().chair(chair)
     session = status.session if status else None
     if session is None:
@@ -186,12 +196,13 @@ def baseline_block(live: LiveBay, chair: str) -> Any:
                         "(not those in alarm), or enter it below.", className="hint")
     return html.Div([
         html.Span("Proposed baseline: " + proposal_text(proposal), id="baseline-proposal"),
-        html.Button("Confirm baseline", id={"type": "confirm", "action": "baseline"},
-                    className="btn btn-step", n_clicks=0),
+        None if read_only else html.Button("Confirm baseline", className="btn btn-step", n_clicks=0,
+                                           id={"type": "confirm", "action": "baseline"}),
     ], className="baseline-proposal btn-row")
 
 
-def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset]) -> list[Any]:
+def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset], *,
+                 read_only: bool = False) -> list[Any]:
     def step_button(kind: SessionEventKind, label: str, allowed: frozenset[S]) -> html.Button:
         danger = " btn-danger" if kind is K.SESSION_ENDED else ""
         return html.Button(label, id={"type": "step", "kind": kind.value}, n_clicks=0,
@@ -206,10 +217,15 @@ def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset
         ("Now", session_phase(session, now)),
         ("NIBP cycle", f"every {session.nibp_interval_s / 60:g} min" if session.nibp_interval_s else "—"),
     ]
-    return [
+    head = [
         html.H3(["Session ", html.Span(session.state.value.replace("_", " "),
                                        className=f"badge state-{session.state.value}")]),
         html.Dl([x for k, v in facts for x in (html.Dt(k), html.Dd(v))], className="facts"),
+    ]
+    if read_only:
+        return head
+    return [
+        *head,
         html.Div([step_button(*s) for s in STEPS], className="btn-row"),
         html.Div([
             dcc.Input(id="sess-text", type="text", maxLength=500, className="input wide",
@@ -240,10 +256,13 @@ def _sorted_rules(rules: tuple[LimitRule, ...]) -> list[LimitRule]:
     return sorted(rules, key=lambda r: (_ORDER.get(r.parameter, 99), r.relative, r.direction, -r.priority))
 
 
-def limits_panel(live: LiveBay, chair: str) -> list[Any]:
+def limits_panel(live: LiveBay, chair: str, *, read_only: bool = False) -> list[Any]:
+    """The chair's limits: a form for the open session's, or (no session, or ``read_only``:
+    the wall display) the same table, not editable."""
     monitor = live.monitor
     status = live.snapshot().chair(chair)
     session = status.session if status else None
+    locked = session is None or read_only
     rules = _sorted_rules(monitor.engine.rules(chair))
     baseline = monitor.engine.baseline(chair)
     rows = []
@@ -258,17 +277,20 @@ def limits_panel(live: LiveBay, chair: str) -> list[Any]:
             html.Td(p.label + (" (no ECG)" if r.parameter == "pr" else "")),
             html.Td(("below" if r.direction == "low" else "above") + (" baseline by" if r.relative else "")),
             html.Td([dcc.Input(id={"type": "lim", "rule": r.id, "field": "value"}, type="number",
-                               value=value, className="input num", disabled=session is None),
+                               value=value, className="input num", disabled=locked),
                      html.Span(f" {unit} {note}", className="unit")]),
             html.Td(r.priority.label.upper(), className=f"prio prio-{r.priority.label}"),
             html.Td(dcc.Input(id={"type": "lim", "rule": r.id, "field": "delay"}, type="number",
                               value=r.delay_s, min=0, className="input num",
-                              disabled=session is None or not p.continuous)),
+                              disabled=locked or not p.continuous)),
         ]))
     head = html.Tr([html.Th(x) for x in ("Parameter", "Alarm when", "Limit", "Priority", "Delay s")])
+    title = html.H3("Alarm limits" + (" for this session" if session else ""))
+    table = html.Table([html.Thead(head), html.Tbody(rows)], className="table limits")
+    if read_only:
+        return [title, table, html.Div("Read-only wall display: log in to change limits.", className="hint")]
     return [
-        html.H3("Alarm limits" + (" for this session" if session else "")),
-        html.Table([html.Thead(head), html.Tbody(rows)], className="table limits"),
+        title, table,
         html.Button("Save limits", id="limits-save", className="btn btn-primary", n_clicks=0,
                     disabled=session is None),
         html.Div("" if session else "Start a session to change its limits.", className="hint"),
