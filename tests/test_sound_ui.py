@@ -22,7 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from test_dashboard_ui import Bay
+from ui_support import Bay
 
 from dashboard.app import create_app
 from dashboard.server import WebServer

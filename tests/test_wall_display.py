@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import wait_until
 from test_auth import AuthBay, dash_call
-from test_dashboard_ui import dash_duo, js, make_bay  # noqa: F401 (fixtures)
+from ui_support import js
 
 from dashboard.app import create_app
 
@@ -75,7 +75,7 @@ def test_the_wall_display_is_offered_no_action_where_a_nurse_is(tmp_path):
         b.h.monitor.close()
 
 
-def test_a_401_on_the_wall_display_keeps_the_bay_showing_and_sounding(make_bay, dash_duo):  # noqa: F811
+def test_a_401_on_the_wall_display_keeps_the_bay_showing_and_sounding(make_bay, dash_duo):
     bay = make_bay(chairs=2, auth={"enabled": True, "wall_display": True})
     bay.second({"c01": {"nibp_sys": 210, "spo2": 97}})
     (alarm,) = bay.monitor.open_alarms()
