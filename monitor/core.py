@@ -297,10 +297,8 @@ class Monitor:
                 accepted.append(r)
             self.accepted += len(accepted)
             ticket = None
-            if accepted:
-                self._alarm(Observe(accepted, now))
-                if self.store is not None:
-                    ticket = self.store.add_readings(accepted)
+            if accepted:  # the readings and the alarm events they cause: one transaction
+                ticket = self._alarm_with(Observe(accepted, now), accepted)[1]
         return IngestResult(len(accepted), tuple(rejected), ticket)
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None:
@@ -550,21 +548,29 @@ class Monitor:
 
     def _alarm(self, cmd: Command) -> list[AlarmEvent]:
         """The single place alarm state changes: decide, record, tell."""
+        return self._alarm_with(cmd, ())[0]
+
+    def _alarm_with(self, cmd: Command, readings: Sequence[Reading]
+                    ) -> tuple[list[AlarmEvent], int | None]:
+        """``_alarm`` for a command caused by ``readings``: they and the alarm events are
+        stored together (one store ticket, returned), so no alarm event is ever on disk
+        without the readings that raised it."""
         events = self.engine.apply(cmd)
+        for e in events:
+            log.log(logging.WARNING if e.old_state is None else logging.INFO,
+                    "alarm %d chair %s %s: %s -> %s (%s)%s", e.alarm_id, e.chair,
+                    e.alarm.message, e.old_state.value if e.old_state else "-",
+                    e.new_state.value, e.note, f" by {e.user}" if e.user else "")
+        ticket = None
+        if self.store is not None and (events or readings):
+            ticket = self.store.add(readings, events)
         if events:
-            for e in events:
-                log.log(logging.WARNING if e.old_state is None else logging.INFO,
-                        "alarm %d chair %s %s: %s -> %s (%s)%s", e.alarm_id, e.chair,
-                        e.alarm.message, e.old_state.value if e.old_state else "-",
-                        e.new_state.value, e.note, f" by {e.user}" if e.user else "")
-            if self.store is not None:
-                self.store.add_records(events)
             for listener in self._listeners:
                 try:
                     listener(events)
                 except Exception:
                     log.exception("alarm listener %r failed", listener)
-        return events
+        return events, ticket
 
     def _audit(self, action: OperatorAction) -> None:
         log.info("action %s by %s on %s %s", action.action, action.user, action.chair or "-",

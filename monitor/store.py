@@ -298,6 +298,7 @@ class Store(Protocol):
     def close(self, timeout: float = 10.0) -> None: ...
     def add_readings(self, readings: Sequence[Reading]) -> int: ...
     def add_records(self, records: Sequence[Record]) -> int: ...
+    def add(self, readings: Sequence[Reading], records: Sequence[Record]) -> int: ...
     def add_commit_listener(self, fn: Callable[[int], None]) -> None: ...
     def wait_durable(self, ticket: int, timeout: float) -> bool: ...
     def flush(self, timeout: float = 5.0) -> bool: ...
@@ -477,6 +478,16 @@ class SqliteStore:
         """Queue records for the next commit and return their ticket. No I/O here; a record
         that cannot be stored raises TypeError or ValueError here."""
         return self._submit((), [_record_ops(r) for r in records])
+
+    def add(self, readings: Sequence[Reading], records: Sequence[Record]) -> int:
+        """Readings and the records they caused (alarm events), queued as one: they are
+        committed in the same transaction, under one ticket."""
+        if not isinstance(readings, list | tuple):
+            readings = list(readings)
+        for r in readings:
+            if not isinstance(r, Reading):
+                raise TypeError(f"add takes Reading, not {type(r).__name__}")
+        return self._submit(readings, [_record_ops(r) for r in records])
 
     def add_commit_listener(self, fn: Callable[[int], None]) -> None:
         """Call ``fn(committed_ticket)`` on the writer thread after each commit. ``fn`` must
