@@ -171,3 +171,8 @@ class AlarmSettings:
     device_offline_priority: Priority = Priority.MEDIUM
     nibp_overdue_grace_s: float = 300.0
     nibp_overdue_priority: Priority = Priority.LOW
+    # continuous data whose device time lags the monitor's clock by more than this is
+    # DELAYED; lasting data_delayed_delay_s (monitor clock) it is a technical alarm
+    data_delayed_after_s: float = 30.0
+    data_delayed_delay_s: float = 5.0
+    data_delayed_priority: Priority = Priority.MEDIUM

@@ -97,9 +97,14 @@ class AlarmSection(_Model):
     sensor_off_priority: str = "medium"
     device_offline_priority: str = "medium"
     nibp_overdue_priority: str = "low"
+    # continuous data arriving with device times further behind the monitor's clock than
+    # this is DELAYED (tile) and, lasting data_delayed_delay_s, a technical alarm
+    data_delayed_after_s: float = Field(30, gt=0)
+    data_delayed_delay_s: float = Field(5, ge=0)
+    data_delayed_priority: str = "medium"
 
     @field_validator("no_data_priority", "sensor_off_priority", "device_offline_priority",
-                     "nibp_overdue_priority")
+                     "nibp_overdue_priority", "data_delayed_priority")
     @classmethod
     def _priority(cls, value: str) -> str:
         Priority.parse(value)
@@ -115,6 +120,9 @@ class AlarmSection(_Model):
             device_offline_priority=Priority.parse(self.device_offline_priority),
             nibp_overdue_grace_s=self.nibp_overdue_grace_s,
             nibp_overdue_priority=Priority.parse(self.nibp_overdue_priority),
+            data_delayed_after_s=self.data_delayed_after_s,
+            data_delayed_delay_s=self.data_delayed_delay_s,
+            data_delayed_priority=Priority.parse(self.data_delayed_priority),
         )
 
 
