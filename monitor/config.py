@@ -29,6 +29,7 @@ from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule, rules_f
 from monitor.records import Priority
 
 __all__ = [
+    "SERIAL_PARAMETERS",
     "BayConfig",
     "ConfigError",
     "Hl7Source",
@@ -43,6 +44,13 @@ __all__ = [
 ]
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+#: What each serial dialect can deliver (PROTOCOLS.md section 3): the oximeter dialects
+#: SpO2 and pulse rate only; the Chairside line every parameter, NIBP included.
+SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
+    "masimo": frozenset({"spo2", "pr"}), "nonin": frozenset({"spo2", "pr"}),
+    "nellcor": frozenset({"spo2", "pr"}), "chairside": None,
+}
 
 
 class ConfigError(Exception):
@@ -168,6 +176,9 @@ class ProtocolPreset(_Model):
     example: bool = False  # shipped as an example: a site must review before use
     note: str = ""
     limits: tuple[LimitRule, ...] = ()  # replace the profile's rules with the same id
+    # the protocol wants NIBP on its cycle even where no source can measure it: the
+    # nurse enters manual readings, and NIBP overdue applies on an oximeter-only chair
+    manual_nibp: bool = False
 
     _check = field_validator("limits", mode="before")(classmethod(lambda cls, v: _rules(v)))
 
@@ -285,6 +296,26 @@ class BayConfig(_Model):
     def chair_rules(self, chair: str) -> tuple[LimitRule, ...]:
         cfg = self.chair(chair)
         return self.profiles()[cfg.profile or self.bay.default_profile]
+
+    def source_parameters(self, name: str) -> frozenset[str] | None:
+        """The parameters the configured source ``name`` can deliver; None: any (MQTT,
+        HL7, the Chairside line, or a name not in the configuration such as ``mqtt:c1``)."""
+        for src in self.sources:
+            if src.name == name:
+                return SERIAL_PARAMETERS[src.protocol] if isinstance(src, SerialSource) else None
+        return None
+
+    def nibp_can_arrive(self, chair: str) -> bool:
+        """Whether a configured source can deliver NIBP for ``chair``. A chair no source
+        names (fed by MQTT topic, or by a simulator) may get NIBP from anywhere: True."""
+        named = [src for src in self.sources
+                 if (isinstance(src, SerialSource) and src.chair == chair)
+                 or (isinstance(src, MqttSource) and chair in src.chairs.values())
+                 or (isinstance(src, Hl7Source) and chair in (*src.beds.values(), *src.devices.values()))]
+        if not named:
+            return True
+        return any(not isinstance(src, SerialSource) or SERIAL_PARAMETERS[src.protocol] is None
+                   for src in named)
 
     def chair(self, chair: str) -> ChairConfig:
         for c in self.chairs:

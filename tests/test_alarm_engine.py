@@ -454,7 +454,8 @@ def test_an_nibp_cycle_breaking_several_limits_is_one_alarm_naming_every_value()
     bay = Bay()
     (event,) = _cycle(bay, 75, 40, 50, 0)
     alarm = event.alarm
-    assert (alarm.priority, alarm.code, alarm.kind) == (Priority.HIGH, "NIBP_SYS_LOW", AlarmKind.PHYSIOLOGICAL)
+    assert (alarm.priority, alarm.code, alarm.kind) == (
+        Priority.HIGH, "NIBP_SYS_LOW", AlarmKind.PHYSIOLOGICAL)
     assert alarm.message == "NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65"
     assert (alarm.value, alarm.limit, alarm.parameter) == (75, 80, "nibp_sys")
     # one acknowledge and nothing is left to acknowledge
@@ -480,7 +481,8 @@ def test_an_nibp_cycle_names_only_the_highest_rung_of_a_ladder_and_the_baseline(
 def test_a_worse_nibp_cycle_supersedes_and_a_better_one_latches_and_steps_down():
     bay = Bay()
     (medium,) = _cycle(bay, 88, 50, 66, 0)
-    assert medium.alarm.priority is Priority.MEDIUM and medium.alarm.message == "NIBP 88/50 (MAP 66): sys 88 < 90"
+    assert medium.alarm.priority is Priority.MEDIUM
+    assert medium.alarm.message == "NIBP 88/50 (MAP 66): sys 88 < 90"
     events = _cycle(bay, 78, 45, 55, 300)
     assert [(e.alarm.priority, e.new_state, e.note) for e in events] == [
         (Priority.MEDIUM, A.CLEARED, "superseded by high priority"), (Priority.HIGH, A.ACTIVE, "raised")]
