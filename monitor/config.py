@@ -106,8 +106,10 @@ class AlarmSection(_Model):
     device_offline_priority: str = "medium"
     nibp_overdue_priority: str = "low"
     # continuous data arriving with device times further behind the monitor's clock than
-    # this is DELAYED (tile) and, lasting data_delayed_delay_s, a technical alarm
-    data_delayed_after_s: float = Field(30, gt=0)
+    # this is DELAYED (tile) and, lasting data_delayed_delay_s, a technical alarm; None:
+    # the display's staleness limit ([display] stale_after_s), so a value shown as stale
+    # while data arrives is always DELAYED, never ONLINE
+    data_delayed_after_s: float | None = Field(None, gt=0)
     data_delayed_delay_s: float = Field(5, ge=0)
     data_delayed_priority: str = "medium"
 
@@ -118,7 +120,8 @@ class AlarmSection(_Model):
         Priority.parse(value)
         return value
 
-    def settings(self) -> AlarmSettings:
+    def settings(self, stale_after_s: float = 10.0) -> AlarmSettings:
+        """The engine's settings; ``stale_after_s``: the display's staleness limit."""
         return AlarmSettings(
             audio_pause_s=self.audio_pause_s, latch_high=self.latch_high,
             no_data_after_s=self.no_data_after_s,
@@ -128,7 +131,8 @@ class AlarmSection(_Model):
             device_offline_priority=Priority.parse(self.device_offline_priority),
             nibp_overdue_grace_s=self.nibp_overdue_grace_s,
             nibp_overdue_priority=Priority.parse(self.nibp_overdue_priority),
-            data_delayed_after_s=self.data_delayed_after_s,
+            data_delayed_after_s=(stale_after_s if self.data_delayed_after_s is None
+                                  else self.data_delayed_after_s),
             data_delayed_delay_s=self.data_delayed_delay_s,
             data_delayed_priority=Priority.parse(self.data_delayed_priority),
         )

@@ -140,7 +140,7 @@ class Monitor:
         }
         self._ranges = {p.key: p.plausible for p in PARAMETERS}
         self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
-                                  config.alarms.settings())
+                                  config.alarms.settings(config.display.stale_after_s))
         self.rejections = RejectionCounter(log)
         self.accepted = 0
         self._presets = config.presets()

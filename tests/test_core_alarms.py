@@ -227,3 +227,22 @@ def test_a_device_clock_ahead_cannot_postpone_an_alarm_through_the_core(bay):
     h.feed("spo2", 80, seconds=10)
     assert [a.code for a in h.monitor.open_alarms()] == ["SPO2_LOW"]
     assert h.clock.now() - T0 <= 11
+
+
+@pytest.mark.parametrize(("sections", "lag", "delayed"), [
+    ({}, 15, True),  # default: the display's staleness limit (10 s): a stale value is DELAYED
+    ({}, 8, False),
+    ({"display": {"stale_after_s": 20}}, 15, False),
+    ({"alarms": {"data_delayed_after_s": 60}}, 45, False),
+    ({"alarms": {"data_delayed_after_s": 60}}, 75, True),
+])
+def test_the_delayed_limit_is_the_staleness_limit_unless_configured(tmp_path, sections, lag, delayed):
+    h = Harness(tmp_path, **sections)
+    try:
+        h.monitor.start_session("c1", "P-1", "ann")
+        h.feed("hr", 72, seconds=6, dt=-lag)
+        status = h.monitor.status("c1")
+        assert bool(status.delayed) is delayed and status.connection == "online"
+        assert [a.code for a in status.alarms] == (["DATA_DELAYED"] if delayed else [])
+    finally:
+        h.monitor.close()
