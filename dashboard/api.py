@@ -4,6 +4,7 @@
     GET  /api/v1/chairs/<chair>                 one chair
     GET  /api/v1/alarms?state=active            open alarms (state=all: history, newest last)
     POST /api/v1/alarms/<id>/acknowledge        {"user": "..."}: the alarm after the action
+    POST /api/v1/chairs/<chair>/acknowledge     {"user": "..."}: every alarm of the chair (each audited)
     POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
     POST /api/v1/chairs/<chair>/sessions        {"patient": "...", "protocol": "..."}: start a session
     GET  /api/v1/sessions/<id>                  the session with its events
@@ -12,6 +13,7 @@
                                                 {"values": {"nibp_sys": 128, ...}} an entered one
     POST /api/v1/sessions/<id>/end              {"patient_left": false}: 409 with "confirm" (the
                                                 open alarms it would close) unless patient_left
+    POST /api/v1/sessions/<id>/manual-nibp      {"sys": 120, "dia": 80, "map": 93}: a nurse's NIBP
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
     GET  /healthz                               each adapter's state, the store's (503 when unwell)
     GET  /metrics                               Prometheus text format (dashboard.metrics)
@@ -131,6 +133,13 @@ def install_api(server: Flask, live: LiveBay) -> None:
         live.invalidate()
         return jsonify(alarm_json(alarm))
 
+    @api.post("/api/v1/chairs/<chair>/acknowledge")
+    def acknowledge_chair(chair: str) -> Any:
+        user = _user(_body(), "acknowledge")
+        done = monitor.acknowledge_chair(chair, user)
+        live.invalidate()
+        return jsonify({"chair": chair, "alarms": [alarm_json(a) for a in done]})
+
     @api.post("/api/v1/chairs/<chair>/pause-audio")
     def pause_audio(chair: str) -> Any:
         body = _body()
@@ -240,6 +249,27 @@ def install_api(server: Flask, live: LiveBay) -> None:
         s = monitor.end_session(session_id, user, patient_left=left)
         live.invalidate()
         return jsonify(session_json(s, monitor.clock.now()))
+
+    @api.post("/api/v1/sessions/<session_id>/manual-nibp")
+    def manual_nibp(session_id: str) -> Any:
+        body = _body()
+        user = _user(body, "sessions")
+        values = []
+        for key in ("sys", "dia", "map"):
+            value = body.get(key)
+            if (value is None and key == "map") or (
+                    isinstance(value, int | float) and not isinstance(value, bool)):
+                values.append(value)
+                continue
+            raise ApiError(400, f"{key} must be a number of mmHg" + (" (or null)" if key == "map" else ""))
+        try:
+            readings = monitor.enter_manual_nibp(session_id, values[0], values[1], values[2], user)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        live.invalidate()
+        taken = {key: r.value for key, r in zip(("sys", "dia", "map"), readings, strict=True)}
+        return jsonify({"session_id": session_id, "chair": readings[0].chair,
+                        "time": rfc3339(readings[0].device_time), "manual": True, **taken}), 201
 
     def _accounts() -> UserStore:
         if not live.config.auth.enabled:

@@ -160,16 +160,17 @@ def _register_callbacks(app: dash.Dash) -> None:
         Output("popups", "children", allow_duplicate=True),
         Output("popup-sig", "data", allow_duplicate=True),
         Input({"type": "ack", "alarm": ALL, "where": ALL}, "n_clicks"),
+        Input({"type": "ackchair", "chair": ALL, "where": ALL}, "n_clicks"),
         Input({"type": "pause", "chair": ALL, "where": ALL}, "n_clicks"),
         State("nurse-input", "value"), State("popup-sig", "data"),
         prevent_initial_call=True,
     )
-    def alarm_action(_acks: list[int], _pauses: list[int], nurse: str | None,
+    def alarm_action(_acks: list[int], _chair_acks: list[int], _pauses: list[int], nurse: str | None,
                      sig: str | None) -> tuple[Any, ...]:
         target = ctx.triggered_id
         if target is None or not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate  # buttons appearing, not a click
-        user = actor("acknowledge" if target["type"] == "ack" else "pause", nurse)
+        user = actor("pause" if target["type"] == "pause" else "acknowledge", nurse)
         if not user:
             return (toast(NEED_NAME), "action-msg error", no_update, no_update, no_update)
         live = current_live()
@@ -178,6 +179,11 @@ def _register_callbacks(app: dash.Dash) -> None:
             if target["type"] == "ack":
                 alarm = monitor.acknowledge(int(target["alarm"]), user)
                 text = f"Acknowledged by {user}: {alarm.priority.marker} {alarm.message}"
+            elif target["type"] == "ackchair":  # the pop-up: one click for the whole chair
+                chair = target["chair"]
+                done = monitor.acknowledge_chair(chair, user)
+                label = live.config.chair(chair).title
+                text = f"Acknowledged by {user}: {len(done)} alarm{'s' if len(done) != 1 else ''} on {label}"
             else:
                 chair = target["chair"]
                 monitor.pause_audio(chair, user)

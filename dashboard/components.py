@@ -6,7 +6,8 @@ Component ids that callbacks match on:
 
     {"type": "tf", "chair": c, "f": field, "g": render}   a live field of a tile (TILE_FIELDS)
     {"type": "spark", "chair": c, "p": param, "g": render} a tile's sparkline <img>
-    {"type": "ack", "alarm": id, "where": w}             an Acknowledge button
+    {"type": "ack", "alarm": id, "where": w}             an Acknowledge button (one alarm)
+    {"type": "ackchair", "chair": c, "where": w}         a pop-up's Acknowledge: every alarm of the chair
     {"type": "pause", "chair": c, "where": w}            a Pause audio button
     {"type": "confirm", "action": a}                     a button of a confirmation dialog
 """
@@ -118,8 +119,10 @@ def popup(vm: dict[str, Any], pause_s: float, actions: bool = True) -> html.Div:
                 html.Div(f"+{vm['others']} more on this chair" if vm.get("others") else "",
                          className="popup-others"),
             ], className="popup-status"),
-            *([html.Button("Acknowledge", id={"type": "ack", "alarm": vm["id"], "where": "popup"},
-                           className="btn btn-ack", n_clicks=0),
+            *([html.Button("Acknowledge" + (f" all {vm['others'] + 1}" if vm.get("others") else ""),
+                           id={"type": "ackchair", "chair": vm["chair"], "where": f"popup{vm['id']}"},
+                           className="btn btn-ack", n_clicks=0,
+                           title="acknowledges every alarm of this chair"),
                html.Button(f"Pause audio {fmt_duration(pause_s)}",
                            id={"type": "pause", "chair": vm["chair"], "where": f"popup{vm['id']}"},
                            className="btn btn-pause", n_clicks=0, disabled=vm["paused"])]

@@ -218,6 +218,10 @@ def tile_view(status: ChairStatus, now: float) -> dict[str, str]:
                    "offline": f"OFFLINE {fmt_age(age)}" if age is not None else "OFFLINE"
                    }[status.connection]
     out["conn_cls"] = f"conn conn-{status.connection}"
+    if status.connection == "online" and status.delayed:  # arriving, but late: not ONLINE
+        out["conn"] = f"DELAYED {fmt_age(max(status.delayed.values()))}"
+        out["conn_cls"] = "conn conn-delayed"
+        out["tile_cls"] = tile_cls.replace("conn-online", "conn-delayed")
 
     s = status.session
     out["patient"] = s.patient if s else "No session"
@@ -485,6 +489,7 @@ class ChairTrends:
     events: tuple[SessionEvent, ...] = ()
     alarms: tuple[tuple[float, str, str], ...] = ()  # (raised at, priority label, text)
     utc_offset_s: float = 0.0  # local time shown on the axis
+    manual: tuple[float, ...] = ()  # times of NIBP readings a nurse entered (QualityFlag.MANUAL)
 
 
 _EVENT_LABELS = {
@@ -544,6 +549,16 @@ def make_chair_trends_figure(data: ChairTrends) -> go.Figure:
         customdata=[[u + c, c - dd, mm] for u, dd, c, mm in zip(up, down, ys, maps, strict=True)],
         hovertemplate="NIBP %{customdata[0]:.0f}/%{customdata[1]:.0f} MAP %{y:.0f}"
                       "<extra>%{x|%H:%M:%S}</extra>"), row=3, col=1)
+    manual = set(data.manual)
+    marks = [(x, y) for x, y in zip(xs, ys, strict=True) if x in manual]
+    if marks:  # a nurse's reading, not a device's: ringed and labelled
+        fig.add_trace(go.Scatter(
+            x=_ms([x for x, _ in marks], off), y=[y for _, y in marks], name="NIBP manual",
+            mode="markers+text", text=["manual"] * len(marks), textposition="bottom center",
+            textfont={"color": COLOURS["muted"], "size": 11},
+            marker={"color": "rgba(0,0,0,0)", "size": 18, "symbol": "circle-open",
+                    "line": {"color": COLOURS["nibp"], "width": 2}},
+            hovertemplate="manual NIBP (entered by a nurse)<extra>%{x|%H:%M:%S}</extra>"), row=3, col=1)
 
     drawn: set[tuple[int, float]] = set()
     for rule in data.rules:

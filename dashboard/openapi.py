@@ -139,6 +139,10 @@ _SCHEMAS: dict[str, Any] = {
         "label": _STR,
         "bay": _STR,
         "connection": {"type": "string", "enum": ["online", "stale", "offline"]},
+        "delayed": {"type": "boolean", "description": "data arriving with device times behind the "
+                    "monitor's clock by more than the configured limit (shown as DELAYED)"},
+        "delayed_s": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "per delayed parameter: seconds behind"},
         "last_reading_at": _TIME_OR_NULL,
         "vitals": {"type": "object", "additionalProperties": _ref("Vital")},
         "news2": _ref("News2"),
@@ -224,6 +228,15 @@ _PATHS: dict[str, Any] = {
         "responses": {"200": _json(_ref("Alarm"), "the alarm after the action"),
                       **_errors(400, 404, 409, 413)},
     }},
+    "/api/v1/chairs/{chair}/acknowledge": {"post": {
+        "operationId": "acknowledgeChair",
+        "summary": "acknowledge every alarm of a chair not yet acknowledged; each is audited",
+        "parameters": [_CHAIR],
+        "requestBody": _body(_obj({"user": _USER})),
+        "responses": {"200": _json(_obj({"chair": _STR, "alarms": {"type": "array", "items": _ref("Alarm")}}),
+                                   "the alarms after the action"),
+                      **_errors(400, 401, 403, 404, 413)},
+    }},
     "/api/v1/chairs/{chair}/pause-audio": {"post": {
         "operationId": "pauseAudio",
         "summary": "pause the audio of a chair's alarms; the action is audited",
@@ -296,6 +309,22 @@ _PATHS: dict[str, Any] = {
                                   required=["rules"])),
         "responses": {"200": _json(_ref("Session"), "the session after the change"),
                       **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/sessions/{session_id}/manual-nibp": {"post": {
+        "operationId": "enterManualNibp",
+        "summary": "a nurse's NIBP reading (manual cuff), taken now, marked MANUAL; audited",
+        "parameters": [_SESSION],
+        "requestBody": _body(_obj({
+            "user": _USER,
+            "sys": {"type": "number", "minimum": 40, "maximum": 300},
+            "dia": {"type": "number", "minimum": 15, "maximum": 200},
+            "map": {"type": "number", "minimum": 25, "maximum": 250, "nullable": True,
+                    "description": "default: (sys + 2 dia) / 3"},
+        }, required=["sys", "dia"])),
+        "responses": {"201": _json(_obj({
+            "session_id": _STR, "chair": _STR, "time": _TIME, "manual": {"type": "boolean"},
+            "sys": {"type": "number"}, "dia": {"type": "number"}, "map": {"type": "number"},
+        }), "the reading as taken"), **_errors(400, 401, 403, 404, 409, 413)},
     }},
     "/api/v1/users": {
         "get": {

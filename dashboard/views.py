@@ -69,6 +69,8 @@ def session_event_json(e: SessionEvent) -> dict[str, Any]:
 def chair_json(status: ChairStatus, bay: str, now: float) -> dict[str, Any]:
     return {
         "chair": status.chair, "label": status.label, "bay": bay, "connection": status.connection,
+        # data arriving late (device times behind the monitor's clock): key -> seconds behind
+        "delayed": bool(status.delayed), "delayed_s": {k: round(v, 1) for k, v in status.delayed.items()},
         "last_reading_at": rfc3339(status.last_reading_at),
         "vitals": {key: vital_json(v) for key, v in status.vitals.items()},
         "news2": status.news2.as_dict(),

@@ -8,14 +8,18 @@ Commands::
 
     Observe(readings, now)          validated readings (limit rules, sensor flags, data seen)
     Tick(now)                       time passing (no data, NIBP overdue, pause expiry)
-    Acknowledge(alarm_id, user, now)
+    Acknowledge(alarm_id, user, now)   (the core acknowledges a whole chair alarm by alarm)
     PauseAudio(chair, user, now)    silences the chair's sounding alarms for the pause time
     SetRules(chair, rules, now)     the chair's limit rules (session preset or a nurse's change)
-    Arm(chair, now, nibp_interval_s, baseline) / Disarm(chair, now)
+    Arm(chair, now, nibp_interval_s, baseline, nibp_expected) / Disarm(chair, now)
                                     a session starts or ends: technical alarms are armed only
-                                    while the chair has an open session
+                                    while the chair has an open session; NIBP overdue only
+                                    where NIBP is expected (a source that can deliver it, or
+                                    the protocol demands manual readings) or has arrived
     SetBaseline(chair, baseline, now)
-    SetConnection(chair, source, online, now)   an adapter's word on a device
+    SetConnection(chair, source, online, now, detail, parameters)
+                                    an adapter's word on a device; while it is offline the
+                                    parameters it delivers raise no "No data" of their own
     SetSchedule(chair, infusion_due, observation_due, now)
                                     when a running infusion overruns its plan and when the
                                     post-infusion observation ends: LOW advisory prompts
@@ -38,7 +42,23 @@ Alarm states (records.AlarmState)::
 Rules that share a code (``SPO2_LOW`` at 90 medium and at 85 high) form a ladder: while a
 higher rung is open the lower one is not raised, and raising a higher rung supersedes the
 lower. Each rung keeps its own annunciation delay, measured on device time, so a burst of
-late readings is judged by when they were taken.
+late readings is judged by when they were taken; but never on a device time ahead of the
+monitor's clock (``min(device_time, now)``), and a device clock that jumps back restarts
+the delay rather than postponing it: no device clock can suppress an alarm.
+
+One clinical event, one alarm:
+
+- the values of one NIBP cuff cycle are judged together (:mod:`monitor.nibp_cycle`): one
+  alarm at the highest priority breached, naming every breached value;
+- a device reported offline raises ``DEVICE_OFFLINE`` and no "No data" for the
+  parameters it delivers;
+- a sensor reported off (``SENSOR_OFF``/``NO_SENSOR`` readings without a value) is data
+  arriving: ``SENSOR_OFF``, never also ``NO_DATA``, for that parameter.
+
+Delayed data: continuous readings whose device time lags the monitor's clock by more than
+``data_delayed_after_s`` mark the parameter delayed (shown as DELAYED); lasting
+``data_delayed_delay_s`` on the monitor's clock it is a technical alarm ``DATA_DELAYED``
+("Data delayed: SpO2 75 s behind") that clears when the data is current again.
 """
 
 from __future__ import annotations
@@ -47,6 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from monitor.alarm_episodes import Episodes
 from monitor.alarm_rules import AlarmSettings, LimitRule
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
@@ -129,6 +150,7 @@ class Arm:
     now: float
     nibp_interval_s: float | None = None
     baseline: Mapping[str, float] = field(default_factory=dict)
+    nibp_expected: bool = True  # False: no source of the chair can deliver NIBP
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +188,7 @@ class SetConnection:
     online: bool
     now: float
     detail: str = ""
+    parameters: frozenset[str] | None = None  # what the source delivers; None: every one
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +217,14 @@ class _Chair:
     pending: dict[str, float] = field(default_factory=dict)  # rule id -> condition since
     open: dict[str, Alarm] = field(default_factory=dict)  # rule id -> open alarm
     last_valid: dict[str, float] = field(default_factory=dict)  # param -> when (engine time)
+    # param -> when data last arrived (a value, or a sensor-off report), or its device
+    # came back online: the "No data" clock
+    heard: dict[str, float] = field(default_factory=dict)
+    offline: dict[str, frozenset[str]] = field(default_factory=dict)  # source -> its params
+    delayed: dict[str, float] = field(default_factory=dict)  # param -> lag (s) of its latest
+    delayed_since: float | None = None  # engine time since when some parameter is delayed
+    nibp_named: set[str] = field(default_factory=set)  # rule ids the open NIBP alarm named
+    nibp_expected: bool = True
     missing: dict[str, int] = field(default_factory=dict)  # param -> sensor flags
     armed: bool = False
     armed_at: float = 0.0
@@ -224,7 +255,7 @@ class _Entry(NamedTuple):
     threshold: float | None  # None: relative to the baseline
 
 
-class AlarmEngine:
+class AlarmEngine(Episodes):
     def __init__(
         self,
         chairs: Mapping[str, tuple[LimitRule, ...]],
@@ -254,14 +285,16 @@ class AlarmEngine:
                 self._pause(self._chair(chair), user, now, duration, events)
             case SetRules(chair, rules, now, user, latest):
                 self._set_rules(self._chair(chair), rules, now, user, latest, events)
-            case Arm(chair, now, interval, baseline):
+            case Arm(chair, now, interval, baseline, expected):
                 self._arm(self._chair(chair), now, interval, baseline)
+                self._chair(chair).nibp_expected = expected
             case Disarm(chair, now, user, note):
                 self._disarm(self._chair(chair), now, user, note, events)
             case SetBaseline(chair, baseline, now):
                 self._chair(chair).baseline = dict(baseline)
-            case SetConnection(chair, source, online, now, detail):
-                self._connection(self._chair(chair), source, online, now, detail, events)
+            case SetConnection(chair, source, online, now, detail, parameters):
+                self._connection(self._chair(chair), source, online, now, detail, events,
+                                 CONTINUOUS if parameters is None else parameters)
             case SetSchedule(chair=chair):
                 self._set_schedule(self._chair(chair), cmd, events)
             case Restore(alarms, next_id):
@@ -288,6 +321,10 @@ class AlarmEngine:
 
     def baseline(self, chair: str) -> dict[str, float]:
         return dict(self._chair(chair).baseline)
+
+    def delayed(self, chair: str) -> dict[str, float]:
+        """Continuous parameters whose latest reading came late: key -> seconds behind."""
+        return dict(self._chair(chair).delayed)
 
     @property
     def next_id(self) -> int:
@@ -352,6 +389,8 @@ class AlarmEngine:
 
     def _observe(self, readings: Sequence[Reading], now: float, events: list[AlarmEvent]) -> None:
         chairs = self._chairs
+        late = self.settings.data_delayed_after_s
+        cycles: dict[tuple[str, float], dict[str, float]] | None = None
         for r in readings:
             chair = chairs.get(r.chair)
             if chair is None:
@@ -362,14 +401,25 @@ class AlarmEngine:
                 chair.missing[param] = flagged
             elif chair.missing:
                 chair.missing.pop(param, None)
+            # a device clock ahead of the monitor's never postpones an alarm
+            when = r.device_time if r.device_time < now else now
             if chair.missing or "sensor_off" in chair.open or "sensor_off" in chair.pending:
-                self._sensor_off(chair, r.device_time, now, events)
+                self._sensor_off(chair, when, now, events)
             value = r.value
             if value is None or r.flags & _DEMO:
+                if flagged:  # the device is there and says why it has no value
+                    self._heard(chair, param, now, events)
                 continue
-            chair.last_valid[param] = now
+            chair.last_valid[param] = chair.heard[param] = now
+            if param in CONTINUOUS and (now - r.device_time > late or chair.delayed):
+                self._lag(chair, param, now - r.device_time, now, events)
             if chair.armed:
                 self._data_seen(chair, param, now, events)
+            if param not in CONTINUOUS:  # judged per cuff cycle, after the batch
+                if cycles is None:
+                    cycles = {}
+                cycles.setdefault((r.chair, r.device_time), {})[param] = value
+                continue
             for entry in chair.by_param.get(param, ()):
                 thr = entry.threshold
                 if (
@@ -377,7 +427,10 @@ class AlarmEngine:
                     and (value >= thr if entry.low else value <= thr)
                 ):
                     continue  # the common case: in range, nothing pending, nothing open
-                self._limit(chair, entry, value, r.device_time, now, events)
+                self._limit(chair, entry, value, when, now, events)
+        if cycles:
+            for (name, _), values in cycles.items():
+                self._nibp_cycle(chairs[name], values, now, events)
 
     def _limit(
         self, chair: _Chair, entry: _Entry, value: float, when: float, now: float,
@@ -399,6 +452,8 @@ class AlarmEngine:
             chair.pending.pop(rid, None)
             return
         since = chair.pending.setdefault(rid, when)
+        if when < since:  # the device clock went back: the delay restarts, never stalls
+            chair.pending[rid] = since = when
         if when - since < rule.delay_s or not self._may_raise(chair, rule, now) \
                 or self._outranked(chair, rule):
             return
@@ -450,30 +505,6 @@ class AlarmEngine:
                 # still holds when the higher rung goes.
                 chair.pending[alarm.rule] = float("-inf")
 
-    def _sensor_off(
-        self, chair: _Chair, when: float, now: float, events: list[AlarmEvent]
-    ) -> None:
-        alarm = chair.open.get("sensor_off")
-        if not chair.missing:
-            chair.pending.pop("sensor_off", None)
-            if alarm is not None:
-                self._change(chair, alarm, A.CLEARED, now, events, "sensor back")
-            return
-        if alarm is not None or not chair.armed:
-            return
-        since = chair.pending.setdefault("sensor_off", when)
-        if when - since < self.settings.sensor_off_delay_s:
-            return
-        chair.pending.pop("sensor_off", None)
-        param, flags = next(iter(chair.missing.items()))
-        label = _label(param)
-        what = "no sensor" if flags & QualityFlag.NO_SENSOR else "sensor off"
-        if flags & QualityFlag.DEFECTIVE_SENSOR:
-            what = "defective sensor"
-        self._raise(chair, "sensor_off", code="SENSOR_OFF", kind=AlarmKind.TECHNICAL,
-                    priority=self.settings.sensor_off_priority, message=f"{label} {what}",
-                    now=now, events=events, parameter=param)
-
     def _data_seen(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
         chair.seen.add(param)
         if chair.open:
@@ -501,16 +532,18 @@ class AlarmEngine:
                 continue
             if chair.schedule is not None:
                 self._prompts(chair, now, events)
+            quiet = frozenset().union(*chair.offline.values()) if chair.offline else ()
             for param in chair.seen:
-                if param not in CONTINUOUS:
+                if param not in CONTINUOUS or param in quiet:  # its device's offline alarm says it
                     continue
                 rid = f"no_data_{param}"
-                last = chair.last_valid.get(param, chair.armed_at)
+                last = chair.heard.get(param, chair.armed_at)
                 if rid not in chair.open and now - last >= s.no_data_after_s:
                     self._raise(chair, rid, code="NO_DATA", kind=AlarmKind.TECHNICAL,
                                 priority=s.no_data_priority, message=f"No data: {_label(param)}",
                                 now=now, events=events, parameter=param)
-            if chair.nibp_interval_s is not None and "nibp_overdue" not in chair.open:
+            if chair.nibp_interval_s is not None and "nibp_overdue" not in chair.open and (
+                    chair.nibp_expected or chair.last_nibp is not None):
                 last = chair.last_nibp if chair.last_nibp is not None else chair.armed_at
                 if now - last > chair.nibp_interval_s + s.nibp_overdue_grace_s:
                     minutes = (now - last) / 60
@@ -616,20 +649,6 @@ class AlarmEngine:
                 self._raise(chair, rid, code=PROMPTS[rid], kind=AlarmKind.TECHNICAL,
                             priority=self.settings.prompt_priority, message=text, now=now,
                             events=events)
-
-    def _connection(
-        self, chair: _Chair, source: str, online: bool, now: float, detail: str,
-        events: list[AlarmEvent],
-    ) -> None:
-        rid = f"offline_{source}"
-        alarm = chair.open.get(rid)
-        if online and alarm is not None:
-            self._change(chair, alarm, A.CLEARED, now, events, "device back online")
-        elif not online and alarm is None and chair.armed:
-            message = f"Device {source} offline" + (f": {detail}" if detail else "")
-            self._raise(chair, rid, code="DEVICE_OFFLINE", kind=AlarmKind.TECHNICAL,
-                        priority=self.settings.device_offline_priority, message=message,
-                        now=now, events=events)
 
     def _restore(self, alarms: Iterable[Alarm], next_id: int) -> None:
         for alarm in alarms:

@@ -172,3 +172,9 @@ class AlarmSettings:
     nibp_overdue_grace_s: float = 300.0
     nibp_overdue_priority: Priority = Priority.LOW
     prompt_priority: Priority = Priority.LOW  # infusion overrun, observation complete
+    # continuous data whose device time lags the monitor's clock by more than this is
+    # DELAYED; lasting data_delayed_delay_s (monitor clock) it is a technical alarm. The
+    # bay's default is its display's staleness limit (config [display] stale_after_s).
+    data_delayed_after_s: float = 10.0
+    data_delayed_delay_s: float = 5.0
+    data_delayed_priority: Priority = Priority.MEDIUM

@@ -29,6 +29,7 @@ from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule, rules_f
 from monitor.records import Priority
 
 __all__ = [
+    "SERIAL_PARAMETERS",
     "BayConfig",
     "ConfigError",
     "Hl7Source",
@@ -43,6 +44,13 @@ __all__ = [
 ]
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+#: What each serial dialect can deliver (PROTOCOLS.md section 3): the oximeter dialects
+#: SpO2 and pulse rate only; the Chairside line every parameter, NIBP included.
+SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
+    "masimo": frozenset({"spo2", "pr"}), "nonin": frozenset({"spo2", "pr"}),
+    "nellcor": frozenset({"spo2", "pr"}), "chairside": None,
+}
 
 
 class ConfigError(Exception):
@@ -99,15 +107,23 @@ class AlarmSection(_Model):
     nibp_overdue_priority: str = "low"
     prompt_priority: str = "low"  # the workflow prompts: infusion overrun, observation complete
     infusion_overrun_grace_min: float = Field(10, ge=0, le=240)  # past the planned duration
+    # continuous data arriving with device times further behind the monitor's clock than
+    # this is DELAYED (tile) and, lasting data_delayed_delay_s, a technical alarm; None:
+    # the display's staleness limit ([display] stale_after_s), so a value shown as stale
+    # while data arrives is always DELAYED, never ONLINE
+    data_delayed_after_s: float | None = Field(None, gt=0)
+    data_delayed_delay_s: float = Field(5, ge=0)
+    data_delayed_priority: str = "medium"
 
     @field_validator("no_data_priority", "sensor_off_priority", "device_offline_priority",
-                     "nibp_overdue_priority", "prompt_priority")
+                     "nibp_overdue_priority", "data_delayed_priority", "prompt_priority")
     @classmethod
     def _priority(cls, value: str) -> str:
         Priority.parse(value)
         return value
 
-    def settings(self) -> AlarmSettings:
+    def settings(self, stale_after_s: float = 10.0) -> AlarmSettings:
+        """The engine's settings; ``stale_after_s``: the display's staleness limit."""
         return AlarmSettings(
             audio_pause_s=self.audio_pause_s, latch_high=self.latch_high,
             no_data_after_s=self.no_data_after_s,
@@ -118,6 +134,10 @@ class AlarmSection(_Model):
             nibp_overdue_grace_s=self.nibp_overdue_grace_s,
             nibp_overdue_priority=Priority.parse(self.nibp_overdue_priority),
             prompt_priority=Priority.parse(self.prompt_priority),
+            data_delayed_after_s=(stale_after_s if self.data_delayed_after_s is None
+                                  else self.data_delayed_after_s),
+            data_delayed_delay_s=self.data_delayed_delay_s,
+            data_delayed_priority=Priority.parse(self.data_delayed_priority),
         )
 
 
@@ -163,6 +183,9 @@ class ProtocolPreset(_Model):
     example: bool = False  # shipped as an example: a site must review before use
     note: str = ""
     limits: tuple[LimitRule, ...] = ()  # replace the profile's rules with the same id
+    # the protocol wants NIBP on its cycle even where no source can measure it: the
+    # nurse enters manual readings, and NIBP overdue applies on an oximeter-only chair
+    manual_nibp: bool = False
 
     _check = field_validator("limits", mode="before")(classmethod(lambda cls, v: _rules(v)))
 
@@ -280,6 +303,26 @@ class BayConfig(_Model):
     def chair_rules(self, chair: str) -> tuple[LimitRule, ...]:
         cfg = self.chair(chair)
         return self.profiles()[cfg.profile or self.bay.default_profile]
+
+    def source_parameters(self, name: str) -> frozenset[str] | None:
+        """The parameters the configured source ``name`` can deliver; None: any (MQTT,
+        HL7, the Chairside line, or a name not in the configuration such as ``mqtt:c1``)."""
+        for src in self.sources:
+            if src.name == name:
+                return SERIAL_PARAMETERS[src.protocol] if isinstance(src, SerialSource) else None
+        return None
+
+    def nibp_can_arrive(self, chair: str) -> bool:
+        """Whether a configured source can deliver NIBP for ``chair``. A chair no source
+        names (fed by MQTT topic, or by a simulator) may get NIBP from anywhere: True."""
+        named = [src for src in self.sources
+                 if (isinstance(src, SerialSource) and src.chair == chair)
+                 or (isinstance(src, MqttSource) and chair in src.chairs.values())
+                 or (isinstance(src, Hl7Source) and chair in (*src.beds.values(), *src.devices.values()))]
+        if not named:
+            return True
+        return any(not isinstance(src, SerialSource) or SERIAL_PARAMETERS[src.protocol] is None
+                   for src in named)
 
     def chair(self, chair: str) -> ChairConfig:
         for c in self.chairs:

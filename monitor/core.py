@@ -5,8 +5,9 @@ Ways in (each thread-safe, each the only way to make its kind of change)::
     ingest(readings)                  every reading from every adapter and simulator
     report_connection(chair, source, online)
     tick()                            time passing (a ticker thread calls it about 1/s)
-    acknowledge / pause_audio         operator actions on alarms (audited)
+    acknowledge / acknowledge_chair / pause_audio   operator actions on alarms (audited)
     start_session / session_step / set_baseline / confirm_baseline / set_limits / end_session
+    enter_manual_nibp                 a nurse's NIBP reading, taken in like a device's (audited)
 
 Inside, every alarm change goes through ``_alarm``: the engine decides, the store records,
 the listeners (the dashboard) hear of it. Readings go to the ring buffers for display and
@@ -18,7 +19,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -48,7 +48,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import BayConfig, merge_rules
 from monitor.news2 import News2, news2
 from monitor.parameters import PARAMETERS, Parameter
-from monitor.readings import Reading, RejectReason, check_value
+from monitor.readings import Reading, RejectReason, check_value, describe, manual_nibp, normalise
 from monitor.records import (
     Alarm,
     AlarmEvent,
@@ -77,6 +77,7 @@ __all__ = [
 log = logging.getLogger("chairside.core")
 K = SessionEventKind
 SYSTEM_USER = "system"
+MANUAL_DEVICE = "manual"  # the device of readings a nurse enters
 
 
 class MonitorError(Exception):
@@ -136,6 +137,9 @@ class ChairStatus:
     alarms: list[Alarm]
     session: Session | None
     paused_until: float | None
+    # continuous parameters whose latest reading arrived late: key -> seconds behind the
+    # monitor's clock (the tile shows DELAYED; the API's "delayed")
+    delayed: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -144,6 +148,7 @@ class _Chair:
     label: str
     buffers: dict[str, RingBuffer]
     last_receive: float | None = None
+    received: dict[str, float] = field(default_factory=dict)  # param -> when its latest value came
     offline_sources: dict[str, float] = field(default_factory=dict)  # source -> reported at
     session: Session | None = None
 
@@ -167,7 +172,7 @@ class Monitor:
         }
         self._ranges = {p.key: p.plausible for p in PARAMETERS}
         self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
-                                  config.alarms.settings())
+                                  config.alarms.settings(config.display.stale_after_s))
         self.rejections = RejectionCounter(log)
         self.accepted = 0
         self._presets = config.presets()
@@ -200,7 +205,8 @@ class Monitor:
                 continue
             c.session = session
             self._apply_session_rules(session, now, user=None)
-            self.engine.apply(Arm(session.chair, now, session.nibp_interval_s, session.baseline))
+            self.engine.apply(Arm(session.chair, now, session.nibp_interval_s, session.baseline,
+                                  self._nibp_expected(session)))
             self.engine.apply(self._schedule(session, now))
         alarms = self.store.open_alarms()
         self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
@@ -267,10 +273,10 @@ class Monitor:
                     or (type(r.seq) is not int and r.seq is not None) or type(r.flags) is not int
                     or type(r.device) is not str or type(r.chair) is not str
                 ):
-                    r, reason = _normalise(r)
+                    r, reason = normalise(r)
                     if reason is not None:
                         rejected.append((i, reason))
-                        self.rejections(reason.value, _describe(r))
+                        self.rejections(reason.value, describe(r))
                         continue
                 chair = chairs.get(r.chair)
                 rng = ranges.get(r.parameter)
@@ -291,9 +297,11 @@ class Monitor:
                             reason = RejectReason.TOO_OLD
                 if reason is not None:
                     rejected.append((i, reason))
-                    self.rejections(reason.value, _describe(r))
+                    self.rejections(reason.value, describe(r))
                     continue
                 chair.last_receive = r.receive_time
+                if value is not None:
+                    chair.received[r.parameter] = now
                 accepted.append(r)
             self.accepted += len(accepted)
             ticket = None
@@ -312,7 +320,8 @@ class Monitor:
                 c.offline_sources.setdefault(source, now)
             log.info("chair %s: source %s %s%s", chair, source, "online" if online else "offline",
                      f" ({detail})" if detail else "")
-            self._alarm(SetConnection(chair, source, online, now, detail))
+            self._alarm(SetConnection(chair, source, online, now, detail,
+                                      self.config.source_parameters(source)))
 
     def report_source(self, source: str, ok: bool, detail: str,
                       chairs: Sequence[str] | None = None) -> None:
@@ -394,6 +403,23 @@ class Monitor:
                                        {"code": alarm.code, "message": alarm.message}))
             return events[-1].alarm if events else alarm
 
+    def acknowledge_chair(self, chair: str, user: str) -> list[Alarm]:
+        """Acknowledge every alarm of ``chair`` not yet acknowledged (one click at the bay
+        screen); each is audited on its own. Returns the alarms after the action."""
+        with self._lock:
+            self._chair(chair)
+            done = []
+            for alarm in self.engine.open_alarms(chair):
+                if alarm.state is AlarmState.ACKNOWLEDGED:
+                    continue
+                now = self.clock.now()
+                events = self._alarm(Acknowledge(alarm.id, user, now))
+                self._audit(OperatorAction(now, user, "acknowledge", chair, str(alarm.id),
+                                           {"code": alarm.code, "message": alarm.message,
+                                            "chair_acknowledge": True}))
+                done.append(events[-1].alarm if events else alarm)
+            return done
+
     def pause_audio(self, chair: str, user: str, duration_s: float | None = None) -> list[Alarm]:
         with self._lock:
             self._chair(chair)
@@ -421,7 +447,7 @@ class Monitor:
             self._record(session, event, OperatorAction(now, user, "start_session", chair,
                                                         session.id, {"protocol": protocol}))
             self._apply_session_rules(session, now, user)
-            self._alarm(Arm(chair, now, session.nibp_interval_s, {}))
+            self._alarm(Arm(chair, now, session.nibp_interval_s, {}, self._nibp_expected(session)))
             self._alarm(self._schedule(session, now))
             return session
 
@@ -467,6 +493,24 @@ class Monitor:
                  "window": [proposal.since, proposal.until], "readings": proposal.used,
                  "left_out_in_alarm": proposal.left_out})
 
+    def enter_manual_nibp(self, session_id: str, sys: float, dia: float, mean: float | None,
+                          user: str) -> list[Reading]:
+        """A nurse's NIBP reading (a manual cuff) on a session's chair, now: taken in through
+        :meth:`ingest` like a device's, flagged ``MANUAL`` (exports and trends show it), so
+        it satisfies the NIBP cycle and is judged against the limits. MAP, when not given,
+        is (sys + 2 dia) / 3. Audited. Raises ValueError naming a bad value, MonitorError
+        (NotFound) for a session that is not open."""
+        with self._lock:
+            session = self._open_session(session_id)
+            now = self.clock.now()
+            readings = manual_nibp(session.chair, sys, dia, mean, now, MANUAL_DEVICE)
+            result = self.ingest(readings)
+            if result.rejected:
+                raise MonitorError(f"manual NIBP not taken: {result.rejected[0][1].value}")
+            self._audit(OperatorAction(now, user, "manual_nibp", session.chair, session.id,
+                                       {r.parameter: r.value for r in readings}))
+            return readings
+
     def set_limits(self, session_id: str, rules: list[dict[str, Any]], user: str) -> Session:
         return self.session_step(session_id, K.LIMITS_CHANGED, user, data={"rules": rules})
 
@@ -495,7 +539,9 @@ class Monitor:
                     vitals[p.key] = VitalStatus(p, None, None, None, True)
                     continue
                 t, value = latest
-                age = max(0.0, now - t)
+                # as old as its device time says, and never younger than its arrival: a
+                # device clock ahead cannot keep a value fresh
+                age = max(0.0, now - t, now - c.received.get(p.key, now))
                 # NIBP is as fresh as its cycle allows: it is shown with its age instead
                 stale = age >= stale_after if p.continuous else age >= 3600
                 vitals[p.key] = VitalStatus(p, value, t, age, stale)
@@ -511,6 +557,7 @@ class Monitor:
                 news2=news2(current("spo2"), current("nibp_sys"), pulse),
                 alarms=self.engine.open_alarms(chair), session=c.session,
                 paused_until=self.engine.paused_until(chair),
+                delayed=self.engine.delayed(chair),
             )
 
     def session(self, session_id: str) -> Session:
@@ -674,6 +721,12 @@ class Monitor:
         except (ValueError, TypeError, AttributeError) as exc:
             raise MonitorError(f"limits: {exc}") from None
 
+    def _nibp_expected(self, session: Session) -> bool:
+        """NIBP overdue applies where a source can deliver NIBP, or the protocol wants
+        manual readings (an oximeter-only chair); the engine adds: or one has arrived."""
+        preset = self._presets.get(session.protocol)
+        return (preset is not None and preset.manual_nibp) or self.config.nibp_can_arrive(session.chair)
+
     def _open_session(self, session_id: str) -> Session:
         session = self.session(session_id)
         if not session.state.is_open:
@@ -693,33 +746,6 @@ class Monitor:
         if last is None or now - last >= d.offline_after_s or (reported is not None and last <= reported):
             return "offline"
         return "stale" if now - last >= d.stale_after_s else "online"
-
-
-def _normalise(r: Reading) -> tuple[Reading, RejectReason | None]:
-    """The slow path for readings with fields that are not plain Python types (numpy
-    numbers, ints for times): convert what can be converted, refuse the rest, so that only
-    plain floats, ints and strings go on to the buffers and the store."""
-    if (reason := check_value(r.value)) is not None:
-        return r, reason
-    if r.device_time is None or check_value(r.device_time) is not None:
-        return r, RejectReason.BAD_TIME
-    if r.receive_time is None or check_value(r.receive_time) is not None:
-        return r, RejectReason.BAD_TIME
-    integral = (r.seq is None or isinstance(r.seq, numbers.Integral)) and isinstance(
-        r.flags, numbers.Integral) and not isinstance(r.seq, bool)
-    if not integral or not isinstance(r.device, str) or not isinstance(r.chair, str) \
-            or not isinstance(r.parameter, str):
-        return r, RejectReason.BAD_FIELD
-    return Reading(
-        str(r.chair), str(r.parameter), None if r.value is None else float(r.value),
-        float(r.device_time), float(r.receive_time), str(r.device),
-        None if r.seq is None else int(r.seq), int(r.flags),
-    ), None
-
-
-def _describe(r: Reading) -> str:
-    return (f"chair={r.chair!r} parameter={r.parameter!r} value={r.value!r} "
-            f"device_time={r.device_time!r} device={r.device!r} seq={r.seq!r}")
 
 
 #: Reminders of the session's own workflow, which end with it: they need no confirmation.

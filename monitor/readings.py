@@ -12,7 +12,10 @@ import numbers
 from enum import IntFlag, StrEnum
 from typing import NamedTuple
 
-__all__ = ["QualityFlag", "Reading", "RejectReason", "flag_names", "parse_flags"]
+from monitor.parameters import by_key
+
+__all__ = ["QualityFlag", "Reading", "RejectReason", "describe", "flag_names", "manual_nibp", "normalise",
+           "parse_flags"]
 
 
 class QualityFlag(IntFlag):
@@ -34,6 +37,7 @@ class QualityFlag(IntFlag):
     MOTION = 1 << 11
     LOSS_OF_PULSE = 1 << 12
     DEMO = 1 << 13  # device in demo mode (HL7 OBX-8 DEMO): not a patient value
+    MANUAL = 1 << 14  # entered by a nurse (a manual NIBP), not measured by a connected device
 
 
 #: Flags that mean the sensor is not measuring the patient at all.
@@ -45,9 +49,12 @@ def flag_names(flags: int) -> list[str]:
 
 
 def parse_flags(names: list[str] | tuple[str, ...]) -> int:
-    """Flag names to a bitmask. Raises ValueError naming the first unknown flag."""
+    """Flag names (from a device) to a bitmask. Raises ValueError naming the first unknown
+    flag; ``MANUAL`` is Chairside's own mark of a nurse's entry, never a device's."""
     mask = 0
     for name in names:
+        if name == "MANUAL":
+            raise ValueError("flag 'MANUAL' marks readings entered at Chairside, not sent by a device")
         try:
             mask |= QualityFlag[name]
         except KeyError:
@@ -93,3 +100,53 @@ def check_value(value: object) -> RejectReason | None:
     if not math.isfinite(value):
         return RejectReason.NOT_FINITE
     return None
+
+
+def normalise(r: Reading) -> tuple[Reading, RejectReason | None]:
+    """The slow path for readings with fields that are not plain Python types (numpy
+    numbers, ints for times): convert what can be converted, refuse the rest, so that only
+    plain floats, ints and strings go on to the buffers and the store."""
+    if (reason := check_value(r.value)) is not None:
+        return r, reason
+    if r.device_time is None or check_value(r.device_time) is not None:
+        return r, RejectReason.BAD_TIME
+    if r.receive_time is None or check_value(r.receive_time) is not None:
+        return r, RejectReason.BAD_TIME
+    integral = (r.seq is None or isinstance(r.seq, numbers.Integral)) and isinstance(
+        r.flags, numbers.Integral) and not isinstance(r.seq, bool)
+    if not integral or not isinstance(r.device, str) or not isinstance(r.chair, str) \
+            or not isinstance(r.parameter, str):
+        return r, RejectReason.BAD_FIELD
+    return Reading(
+        str(r.chair), str(r.parameter), None if r.value is None else float(r.value),
+        float(r.device_time), float(r.receive_time), str(r.device),
+        None if r.seq is None else int(r.seq), int(r.flags),
+    ), None
+
+
+def describe(r: Reading) -> str:
+    return (f"chair={r.chair!r} parameter={r.parameter!r} value={r.value!r} "
+            f"device_time={r.device_time!r} device={r.device!r} seq={r.seq!r}")
+
+
+def manual_nibp(chair: str, sys: object, dia: object, mean: object, now: float,
+                device: str) -> list[Reading]:
+    """The readings of an NIBP a nurse enters: sys, dia and MAP at ``now``, flagged
+    ``MANUAL``. MAP, when None, is (sys + 2 dia) / 3, rounded. Raises ValueError naming
+    the first value that is not a plausible number (ranges of PROTOCOLS.md section 1)."""
+    values = {"nibp_sys": sys, "nibp_dia": dia, "nibp_map": mean}
+    for key, value in values.items():
+        if value is None and key == "nibp_map":
+            continue
+        param = by_key(key)
+        assert param is not None
+        low, high = param.plausible
+        if value is None or check_value(value) or not param.is_plausible(float(value)):  # type: ignore[arg-type]
+            raise ValueError(f"{param.label} must be a number from {low:g} to {high:g} {param.unit}, "
+                             f"not {value!r}")
+    s, d = float(sys), float(dia)  # type: ignore[arg-type]
+    if d >= s:
+        raise ValueError(f"diastolic ({d:g}) must be below systolic ({s:g})")
+    m = round((s + 2 * d) / 3) if mean is None else float(mean)  # type: ignore[arg-type]
+    return [Reading(chair, key, float(v), now, now, device, None, int(QualityFlag.MANUAL))
+            for key, v in (("nibp_sys", s), ("nibp_dia", d), ("nibp_map", m))]

@@ -437,3 +437,217 @@ def test_alarm_snapshot_is_immutable():
     (event,) = bay.feed("nibp_sys", 210, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.alarm.state = A.CLEARED  # type: ignore[misc]
+
+
+# --- one clinical event, one alarm (issue 10 point 7) -------------------------------------
+
+
+def _cycle(bay, sys_, dia, mean, at, chair="c1", device_dt=0.0):
+    """One cuff cycle: three readings with the same device time, in one batch."""
+    t = T0 + at + device_dt
+    readings = [Reading(chair, k, v, t, T0 + at, "cuff", None, 0)
+                for k, v in (("nibp_sys", sys_), ("nibp_dia", dia), ("nibp_map", mean))]
+    return bay.do(Observe(readings, T0 + at))
+
+
+def test_an_nibp_cycle_breaking_several_limits_is_one_alarm_naming_every_value():
+    bay = Bay()
+    (event,) = _cycle(bay, 75, 40, 50, 0)
+    alarm = event.alarm
+    assert (alarm.priority, alarm.code, alarm.kind) == (
+        Priority.HIGH, "NIBP_SYS_LOW", AlarmKind.PHYSIOLOGICAL)
+    assert alarm.message == "NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65"
+    assert (alarm.value, alarm.limit, alarm.parameter) == (75, 80, "nibp_sys")
+    # one acknowledge and nothing is left to acknowledge
+    bay.do(Acknowledge(alarm.id, "nurse.ann", T0 + 10))
+    assert [a.state for a in bay.open()] == [A.ACKNOWLEDGED]
+    # the next cycle: sys recovered but MAP still low: the same alarm stands
+    assert _cycle(bay, 95, 50, 62, 300) == []
+    # both recovered past their hysteresis: it clears (acknowledged: no latch)
+    (gone,) = _cycle(bay, 110, 60, 75, 600)
+    assert (gone.alarm_id, gone.new_state) == (alarm.id, A.CLEARED)
+    assert bay.open() == []
+
+
+def test_an_nibp_cycle_names_only_the_highest_rung_of_a_ladder_and_the_baseline():
+    bay = Bay()
+    bay.do(SetBaseline("c1", {"nibp_sys": 140}, T0))
+    (event,) = _cycle(bay, 85, 50, 60, 0)
+    assert event.alarm.message == ("NIBP 85/50 (MAP 60): MAP 60 < 65, sys 85 < 90, "
+                                   "sys 85 < 112 (baseline 140 -20%)")
+    assert event.alarm.priority is Priority.HIGH and event.alarm.code == "NIBP_MAP_LOW"
+
+
+def test_a_worse_nibp_cycle_supersedes_and_a_better_one_latches_and_steps_down():
+    bay = Bay()
+    (medium,) = _cycle(bay, 88, 50, 66, 0)
+    assert medium.alarm.priority is Priority.MEDIUM
+    assert medium.alarm.message == "NIBP 88/50 (MAP 66): sys 88 < 90"
+    events = _cycle(bay, 78, 45, 55, 300)
+    assert [(e.alarm.priority, e.new_state, e.note) for e in events] == [
+        (Priority.MEDIUM, A.CLEARED, "superseded by high priority"), (Priority.HIGH, A.ACTIVE, "raised")]
+    # 88/60 (70): the high condition is gone (latched, unacknowledged); the medium one is raised
+    events = _cycle(bay, 88, 60, 71, 600)
+    assert [(e.alarm.priority, e.new_state) for e in events] == [
+        (Priority.HIGH, A.LATCHED), (Priority.MEDIUM, A.ACTIVE)]
+    assert events[1].alarm.message == "NIBP 88/60 (MAP 71): sys 88 < 90"
+    # back to high: the latched alarm sounds again, the medium one is superseded
+    events = _cycle(bay, 70, 40, 50, 900)
+    assert [(e.alarm.priority, e.new_state, e.note) for e in events] == [
+        (Priority.MEDIUM, A.CLEARED, "superseded by high priority"),
+        (Priority.HIGH, A.ACTIVE, "condition returned")]
+    assert events[1].alarm.message == "NIBP 70/40 (MAP 50): sys 70 < 80, MAP 50 < 65"
+    assert len(bay.open()) == 1
+
+
+def test_nibp_cycles_of_two_chairs_in_one_batch_are_judged_apart():
+    bay = Bay()
+    readings = [Reading(c, k, v, T0, T0, "cuff", None, 0) for c in ("c1", "c2")
+                for k, v in (("nibp_sys", 75), ("nibp_dia", 40), ("nibp_map", 50))]
+    events = bay.do(Observe(readings, T0))
+    assert sorted(e.chair for e in events) == ["c1", "c2"]
+
+
+def test_a_device_offline_raises_no_no_data_for_the_parameters_it_delivers():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    for t in range(10):  # an oximeter on serial (SpO2, PR) and ECG from another source
+        bay.feed("spo2", 97, t)
+        bay.feed("pr", 72, t)
+        bay.feed("hr", 72, t)
+    (offline,) = bay.do(SetConnection("c1", "ox", False, T0 + 10, "port closed",
+                                      parameters=frozenset({"spo2", "pr"})))
+    assert offline.alarm.code == "DEVICE_OFFLINE"
+    for t in range(10, 120):
+        bay.feed("hr", 72, t)
+        bay.tick(t)
+    assert [a.code for a in bay.open()] == ["DEVICE_OFFLINE"]  # one event, one alarm
+    # the ECG source's own parameter still raises its "No data" (not over-suppressed)
+    assert bay.tick(150)[0].alarm.message == "No data: HR"
+    # back online: "No data" counts from the reconnection, not from before the outage
+    bay.do(SetConnection("c1", "ox", True, T0 + 200, parameters=frozenset({"spo2", "pr"})))
+    assert bay.tick(229) == []
+    assert sorted(e.alarm.message for e in bay.tick(230)) == ["No data: PR", "No data: SpO2"]
+
+
+def test_a_device_going_offline_takes_over_the_no_data_alarms_already_raised():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    bay.feed("spo2", 97, 0)
+    bay.feed("pr", 72, 0)
+    assert len(bay.tick(31)) == 2  # the device went quiet before its adapter noticed
+    events = bay.do(SetConnection("c1", "mqtt:c1", False, T0 + 45, "last will"))  # every parameter
+    assert sorted((e.alarm.code, e.new_state) for e in events) == [
+        ("DEVICE_OFFLINE", A.ACTIVE), ("NO_DATA", A.CLEARED), ("NO_DATA", A.CLEARED)]
+    assert {e.note for e in events if e.alarm.code == "NO_DATA"} == {"device mqtt:c1 offline"}
+    assert bay.tick(100) == [] and [a.code for a in bay.open()] == ["DEVICE_OFFLINE"]
+
+
+def test_sensor_off_is_sensor_off_and_never_also_no_data():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    bay.feed("spo2", 97, 0)
+    bay.feed("pr", 72, 0)
+    for t in range(1, 120):
+        bay.feed("pr", None, t, QualityFlag.SENSOR_OFF)
+        bay.feed("spo2", None, t, QualityFlag.SENSOR_OFF)
+        bay.tick(t)
+    (alarm,) = bay.open()
+    assert (alarm.code, alarm.message) == ("SENSOR_OFF", "SpO2 sensor off")
+    assert not any(e.alarm.code == "NO_DATA" for e in bay.events)
+    # the device stops sending at all: now it is "No data"
+    assert {e.alarm.message for e in bay.tick(150)} == {"No data: SpO2", "No data: PR"}
+
+
+def test_a_sensor_off_report_clears_a_no_data_alarm():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    bay.feed("spo2", 97, 0)
+    (no_data,) = bay.tick(30)
+    (event,) = bay.feed("spo2", None, 31, QualityFlag.NO_SENSOR)
+    assert (event.alarm_id, event.new_state) == (no_data.alarm_id, A.CLEARED)
+
+
+# --- device clocks and delayed data (issue 10 point 8) ------------------------------------
+
+
+def _late(bay, param, value, at, device_dt):
+    r = Reading("c1", param, value, T0 + at + device_dt, T0 + at, "dev1", None, 0)
+    return bay.do(Observe([r], T0 + at))
+
+
+def test_a_device_clock_ahead_never_postpones_an_annunciation_delay():
+    bay = Bay()
+    _late(bay, "spo2", 80, 0, +240)  # stamped 4 minutes in the future
+    for t in range(1, 10):
+        assert _late(bay, "spo2", 80, t, 0) == []
+    (event,) = _late(bay, "spo2", 80, 10, 0)  # the normal 10 s delay of SpO2 < 85
+    assert (event.alarm.code, event.alarm.priority) == ("SPO2_LOW", Priority.HIGH)
+
+
+def test_a_device_clock_jumping_back_restarts_the_delay_instead_of_stalling_it():
+    bay = Bay()
+    for t in range(5):
+        _late(bay, "hr", 160, t, 0)
+    for t in range(5, 10):  # the device's clock is reset an hour back
+        assert _late(bay, "hr", 160, t, -3600) == []
+    (event,) = _late(bay, "hr", 160, 10, -3600)  # HR > 150 after its 5 s, from the jump
+    assert (event.alarm.code, event.alarm.priority) == ("HR_HIGH", Priority.HIGH)
+
+
+def test_a_sensor_off_delay_is_not_postponed_by_a_device_clock_ahead():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    r = Reading("c1", "spo2", None, T0 + 280, T0, "dev1", None, int(QualityFlag.SENSOR_OFF))
+    bay.do(Observe([r], T0))
+    for t in range(1, 11):
+        bay.feed("spo2", None, t, QualityFlag.SENSOR_OFF)
+    assert bay.only().code == "SENSOR_OFF"
+
+
+def test_delayed_data_is_a_technical_alarm_that_clears_when_current():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    for t in range(5):
+        assert _late(bay, "spo2", 97, t, -75) == []
+    assert bay.engine.delayed("c1") == {"spo2": 75}
+    (event,) = _late(bay, "spo2", 97, 5, -75)  # lasting 5 s on the monitor's clock
+    alarm = event.alarm
+    assert (alarm.code, alarm.kind, alarm.priority) == ("DATA_DELAYED", AlarmKind.TECHNICAL, Priority.MEDIUM)
+    assert alarm.message == "Data delayed: SpO2 75 s behind"
+    assert _late(bay, "spo2", 97, 6, -75) == []  # raised once
+    (event,) = _late(bay, "spo2", 97, 7, -1)
+    assert (event.new_state, event.note) == (A.CLEARED, "data current again")
+    assert bay.engine.delayed("c1") == {}
+
+
+def test_a_backlog_delivered_at_once_is_not_a_delayed_alarm():
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    for lag in range(60, -1, -1):  # a broker's queue after a reconnection, in one second
+        _late(bay, "spo2", 97, 100, -lag)
+    assert bay.open() == [] and bay.engine.delayed("c1") == {}
+
+
+def test_delayed_is_tracked_without_a_session_but_alarms_only_with_one():
+    bay = Bay()
+    for t in range(20):
+        _late(bay, "hr", 72, t, -120)
+    assert bay.engine.delayed("c1") == {"hr": 120} and bay.open() == []
+    bay.do(Arm("c1", T0 + 20))
+    assert _late(bay, "hr", 72, 21, -120)[0].alarm.message == "Data delayed: HR 120 s behind"
+
+
+# --- NIBP overdue only where NIBP is expected (issue 10 point 6) --------------------------
+
+
+def test_nibp_overdue_only_where_nibp_can_arrive():
+    bay = Bay()
+    bay.do(Arm("c1", T0, nibp_interval_s=900, nibp_expected=False))  # oximeter-only chair
+    bay.do(Arm("c2", T0, nibp_interval_s=900))
+    assert [e.chair for e in bay.tick(5000)] == ["c2"]
+    # a reading arrives after all (a manual one, or a source not in the configuration):
+    # from then on the cycle is watched
+    bay.feed("nibp_sys", 120, 5100)
+    assert bay.tick(5100 + 1200) == []
+    assert bay.tick(5100 + 1201)[0].alarm.code == "NIBP_OVERDUE"

@@ -393,3 +393,26 @@ def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
         "changedPropIds": ["tick.n_intervals"],
     }).get_json()["response"]
     assert "popups" not in again and "bay-store" in again
+
+
+# --- issue 10: delayed data on the tile, manual NIBP in the trend -------------------------------
+
+
+def test_a_tile_with_late_data_shows_delayed_not_online(harness):
+    harness.monitor.start_session("c1", "MRN-1", "ann")
+    harness.feed("spo2", 97, seconds=6, dt=-75)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert (view["conn"], view["conn_cls"]) == ("DELAYED 1 min", "conn conn-delayed")
+    assert "conn-delayed" in view["tile_cls"] and "conn-online" not in view["tile_cls"]
+    assert view["alarm"] == "** Data delayed: SpO2 75 s behind" and "tech" in view["alarmbar_cls"]
+    harness.feed("spo2", 97)
+    view = tile_view(harness.monitor.status("c1"), harness.clock.now())
+    assert (view["conn"], view["conn_cls"], view["alarm"]) == ("ONLINE", "conn conn-online", "")
+
+
+def test_manual_nibp_readings_are_marked_in_the_trend_figure():
+    fig = make_chair_trends_figure(_trends(manual=(T0 + 360,)))
+    (manual,) = [t for t in fig.data if t.name == "NIBP manual"]
+    assert list(manual.y) == [89.0] and list(manual.text) == ["manual"]
+    assert manual.marker.symbol == "circle-open"
+    assert [t.name for t in make_chair_trends_figure(_trends()).data].count("NIBP manual") == 0

@@ -332,7 +332,8 @@ def test_pdf_report_carries_the_session_record(bay, tmp_path):
         # baseline (captured over the first 5 minutes) and trends
         "Baseline and range", "Trends", "SpO2 (%) 97",
         # the alarm log: who acknowledged or paused what
-        "SpO2 86 < 92", "08:10:30 nurse.bob", "NIBP sys 186 > 170", "08:15:10 nurse.cat (to", "08:17:10)",
+        "SpO2 86 < 92", "08:10:30 nurse.bob", "NIBP 186/101 (MAP 129):", "sys 186 > 170",
+        "08:15:10 nurse.cat (to", "08:17:10)",
         # notes, escaped as text
         "Mild dizziness <reported> & fluids offered",
         f"Chairside {software_version()}", "Page 1 of 2", "Page 2 of 2",

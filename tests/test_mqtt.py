@@ -776,7 +776,7 @@ def test_a_source_started_before_its_broker_connects_when_it_comes(live, make_so
 
 def link_alarms(harness: Harness) -> dict[str, Any]:
     return {a.chair: a for a in harness.monitor.open_alarms()
-            if a.code == "DEVICE_OFFLINE" and a.rule.startswith("offline_link:")}
+            if a.code == "LINK_DOWN" and a.rule.startswith("offline_link:")}
 
 
 def test_a_session_takeover_is_a_technical_alarm_on_every_chair_until_the_link_is_back(
@@ -794,6 +794,7 @@ def test_a_session_takeover_is_a_technical_alarm_on_every_chair_until_the_link_i
                    "a link alarm on every monitored chair of the bay")
         alarm = link_alarms(live)["c1"]
         assert alarm.kind.value == "technical" and "client with id 'chairside-test'" in alarm.message
+        assert alarm.message.startswith("Data link broker1 down: ")
         assert "broker1" in live.monitor.source_problems
         assert source.health()["link_ok"] is False
     finally:

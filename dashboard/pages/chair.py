@@ -37,6 +37,7 @@ from monitor.alarm_rules import LimitRule
 from monitor.config import ProtocolPreset
 from monitor.core import BaselineProposal, ConfirmationRequired, MonitorError
 from monitor.parameters import PARAMETERS, by_key
+from monitor.readings import QualityFlag
 from monitor.records import Session, SessionEventKind
 from monitor.records import SessionState as S
 
@@ -61,6 +62,7 @@ TEXT_STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
     (K.NOTE, "Note", OPEN),
 )
 BASELINE_FIELDS = (("hr", "HR"), ("spo2", "SpO2"), ("nibp_sys", "Sys"), ("nibp_dia", "Dia"))
+MANUAL_FIELDS = (("sys", "Sys"), ("dia", "Dia"), ("map", "MAP"))
 _ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
 
 
@@ -240,6 +242,15 @@ def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset
                          className="field-inline") for key, label in BASELINE_FIELDS],
             html.Button("Set baseline", id="baseline-btn", className="btn btn-step", n_clicks=0),
         ], className="btn-row"),
+        html.Div([
+            html.Span("Manual BP", className="inline-label",
+                      title="a reading taken by hand (a manual cuff): marked manual in trends and exports"),
+            *[html.Label([html.Span(label, className="field-label"),
+                          dcc.Input(id=f"manual-{key}", type="number", placeholder=label,
+                                    className="input num")], className="field-inline")
+              for key, label in MANUAL_FIELDS],
+            html.Button("Enter manual BP", id="manual-btn", className="btn btn-step", n_clicks=0),
+        ], className="btn-row manual-nibp"),
         html.Div([_export_link(session)], className="btn-row"),
     ]
 
@@ -314,6 +325,9 @@ def gather_trends(live: LiveBay, chair: str) -> ChairTrends:
     for p in PARAMETERS:
         w = monitor.trend(chair, p.key, seconds, 600 if p.continuous else 2000)
         series[p.key] = (w.times, w.values)
+    w = monitor.trend(chair, "nibp_sys", seconds, 2000)
+    manual = tuple(float(t) for t, f in zip(w.times.tolist(), w.flags.tolist(), strict=True)
+                   if int(f) & QualityFlag.MANUAL)
     store = monitor.store
     events = tuple(store.session_events(session.id)) if session is not None and store else ()
     alarms = tuple((e.time, e.alarm.priority.label, alarm_text(e.alarm))
@@ -323,7 +337,8 @@ def gather_trends(live: LiveBay, chair: str) -> ChairTrends:
     return ChairTrends(
         chair=chair, title=status.label, t_range=(start, now + max(60.0, seconds * 0.02)),
         series=series, rules=monitor.engine.rules(chair), baseline=monitor.engine.baseline(chair),
-        events=events, alarms=alarms, utc_offset_s=offset.total_seconds() if offset else 0.0)
+        events=events, alarms=alarms, utc_offset_s=offset.total_seconds() if offset else 0.0,
+        manual=manual)
 
 
 def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> Any:
@@ -504,6 +519,36 @@ def _session_action(target: Any, chair: str, nurse: str | None, text: str | None
     except (MonitorError, ValueError) as exc:
         return _error(f"Not recorded: {exc}")
     return _after(live, chair, f"{done} (by {user})", ended=None if new.state.is_open else new)
+
+
+@callback(
+    *_ACTION_OUTPUTS,
+    Input("manual-btn", "n_clicks"),
+    State("chair-id", "data"), State("nurse-input", "value"),
+    *[State(f"manual-{key}", "value") for key, _ in MANUAL_FIELDS],
+    prevent_initial_call=True,
+)
+def manual_nibp(clicks: int, chair: str, nurse: str | None, sys_: float | None, dia: float | None,
+                mean: float | None) -> tuple[Any, ...]:
+    """A nurse's NIBP reading: taken in like a device's, marked manual, audited."""
+    if not clicks:
+        raise PreventUpdate
+    user = actor("sessions", nurse)
+    if not user:
+        return _error(NEED_NAME)
+    live = current_live()
+    status = live.snapshot().chair(chair)
+    session = status.session if status else None
+    if session is None:
+        return _error("This chair has no open session.")
+    if sys_ is None or dia is None:
+        return _error("Enter systolic and diastolic (MAP is optional).")
+    try:
+        readings = live.monitor.enter_manual_nibp(session.id, sys_, dia, mean, user)
+    except (MonitorError, ValueError) as exc:
+        return _error(f"Not recorded: {exc}")
+    s, d, m = (r.value for r in readings)
+    return _after(live, chair, f"Manual BP {s:g}/{d:g} (MAP {m:g}) entered by {user}")
 
 
 @callback(

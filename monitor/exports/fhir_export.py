@@ -43,7 +43,7 @@ from monitor.exports.report_data import (
     with_nibp_cycles,
 )
 from monitor.parameters import PARAMETERS, Parameter, by_key
-from monitor.readings import SENSOR_MISSING, Reading, flag_names
+from monitor.readings import SENSOR_MISSING, QualityFlag, Reading, flag_names
 from monitor.store import Store
 from monitor.timefmt import Rfc3339Formatter, rfc3339
 
@@ -247,7 +247,12 @@ class _Observations:
                device: str, has_value: bool) -> str:
         note = ""
         if flags and has_value:
-            note = ',"note":' + _dumps([{"text": "signal quality: " + ", ".join(flag_names(flags))}])
+            texts = [{"text": "entered manually (a nurse's reading, not a device's)"}] \
+                if flags & QualityFlag.MANUAL else []
+            quality = flags & ~QualityFlag.MANUAL
+            if quality:
+                texts.append({"text": "signal quality: " + ", ".join(flag_names(quality))})
+            note = ',"note":' + _dumps(texts)
         return (f'{{"fullUrl":"urn:uuid:{obs_id}","resource":{{"resourceType":"Observation",'
                 f'"id":"{obs_id}",{fixed},"effectiveDateTime":"{self.effective(t)}",'
                 f'"issued":"{self.issued(received)}",{body}{note},'

@@ -126,7 +126,9 @@ def write_hl7(store: Store, record: SessionRecord, out: BinaryIO) -> int:
             segments.append(
                 f"OBX|{i}|NM|{obx_code[r.parameter]}|{slot[0]}.0.0.{slot[1]}|{value}|{units[r.parameter]}"
                 f"||{demo}|||{result_status}|||{obx_time(r.device_time)}||||{_esc(r.device)}")
-            quality = r.flags & ~QualityFlag.DEMO
+            if r.flags & QualityFlag.MANUAL:
+                segments.append("NTE|1||entered manually (a nurse's reading, not a device's)")
+            quality = r.flags & ~QualityFlag.DEMO & ~QualityFlag.MANUAL
             if quality:
                 segments.append("NTE|1||" + _esc("signal quality: " + ", ".join(flag_names(quality))))
         data = frame("\r".join(segments) + "\r")
