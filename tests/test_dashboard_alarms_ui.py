@@ -1,11 +1,11 @@
 """Issue 10 in a real headless Chromium against a real core on a real SQLite file: one
 click acknowledges a chair, pop-ups most urgent first, DELAYED on the tile, the manual BP
-form (helpers and fixtures: tests/test_dashboard_ui.py)."""
+form (helpers: tests/ui_support.py)."""
 
 from __future__ import annotations
 
 from conftest import wait_until
-from test_dashboard_ui import Bay, click, dash_duo, js, make_bay, set_nurse, start  # noqa: F401
+from ui_support import Bay, click, js, set_nurse, start
 
 from monitor.readings import QualityFlag, Reading
 from monitor.records import AlarmState
@@ -19,7 +19,7 @@ def _late_second(bay: Bay, chair: str, values: dict[str, float], lag: float) -> 
     bay.clock.advance(1)
 
 
-def test_one_click_acknowledges_every_alarm_of_a_chair(make_bay, dash_duo):  # noqa: F811
+def test_one_click_acknowledges_every_alarm_of_a_chair(make_bay, dash_duo):
     bay = make_bay(chairs=3)
     bay.monitor.start_session("c01", "MRN-1", "ann")
     for _ in range(16):  # c01: SpO2 86 (medium, after 15 s); c02: HR 130 (medium, after 10 s)
@@ -52,7 +52,7 @@ def test_one_click_acknowledges_every_alarm_of_a_chair(make_bay, dash_duo):  # n
     assert not dash_duo.get_logs()
 
 
-def test_late_data_shows_delayed_and_a_manual_bp_is_entered_on_the_chair_page(make_bay, dash_duo):  # noqa: F811
+def test_late_data_shows_delayed_and_a_manual_bp_is_entered_on_the_chair_page(make_bay, dash_duo):
     bay = make_bay(chairs=2, sources=[{"kind": "serial", "name": "ox1", "chair": "c01",
                                         "port": "/dev/null-ox1", "protocol": "masimo"}])
     bay.monitor.start_session("c01", "MRN-7", "ann")
