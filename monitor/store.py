@@ -368,6 +368,9 @@ class SqliteStore:
             # False only on a file whose MIGRATIONS stop before 2 (tests simulating an old one)
             self._chained = any(c[1] == "hash" for c in self._conn.execute(
                 "PRAGMA table_info(operator_actions)"))
+            # False only on a file whose MIGRATIONS stop before 4 (likewise)
+            self._keeps_seqs = bool(self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'device_seqs'").fetchone())
         except BaseException:
             self._conn.close()
             raise
@@ -626,9 +629,10 @@ class SqliteStore:
         try:
             if readings:
                 conn.executemany(_INSERT_READING, readings)
-                last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
-                        for r in readings if r.seq is not None}
-                conn.executemany(_UPSERT_SEQ, last.values())
+                if self._keeps_seqs:
+                    last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
+                            for r in readings if r.seq is not None}
+                    conn.executemany(_UPSERT_SEQ, last.values())
             for ops in records:
                 for sql, params in ops:
                     if sql is _INSERT_ACTION and self._chained:
