@@ -129,7 +129,7 @@ def test_a_limit_rule_is_refused_naming_file_and_key(tmp_path, rule, message):
      "limit_profiles.p.rules[1].low: SpO2 low limit (high priority) 90 % must be below the "
      "medium-priority limit 90 %"),
     ("{parameter = 'hr', low = 50}, {parameter = 'hr', high = 50}",
-     "low: HR low limit 50 /min must be below the HR high limit 50 /min"),
+     "limit_profiles.p.rules[0].low: HR low limit 50 /min must be below the HR high limit 50 /min"),
     ("{parameter = 'nibp_sys', below_baseline_pct = 20}, "
      "{parameter = 'nibp_sys', below_baseline_pct = 10, priority = 'high'}",
      "limit_profiles.p.rules[1].below_baseline_pct: NIBP sys below baseline (high priority) 10 % must be "
