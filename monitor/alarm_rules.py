@@ -242,6 +242,8 @@ def rules_from_dicts(items: Sequence[Any], where: str = "rules") -> tuple[LimitR
                 raise RuleError("", "give exactly one of low, high, below_baseline_pct, above_baseline_pct")
             form = forms[0]
             value = data.pop(form)
+            if value is None:
+                raise RuleError(form, "must be a number (got None)")
             if data:
                 raise RuleError(sorted(data)[0], "unknown key")
             direction: Direction = "low" if form in ("low", "below_baseline_pct") else "high"
@@ -254,9 +256,10 @@ def rules_from_dicts(items: Sequence[Any], where: str = "rules") -> tuple[LimitR
         except RuleError as exc:
             raise RuleError(f"{at}.{exc.field}" if exc.field else at, exc.problem, exc.label) from None
     ids = [r.id for r in rules]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise RuleError(where, f"more than one rule for {', '.join(dupes)}")
+    for j, r in enumerate(rules):
+        if ids.index(r.id) != j:
+            raise RuleError(f"{where}[{j}]", f"a second rule for the {r.label} "
+                                             f"(the first is {where}[{ids.index(r.id)}])", r.label)
     return tuple(rules)
 
 

@@ -58,7 +58,7 @@ def test_defaults_when_only_chairs_are_given(tmp_path):
      "bay.toml: limit_profiles.p.rules[0].delay_s: nibp_sys is intermittent: it takes no annunciation delay"),
     (GOOD_CHAIRS + "[limit_profiles.p]\nrules = [{parameter = 'spo2', low = 90, priority = 'medium'},"
      " {parameter = 'spo2', low = 88, priority = 'medium'}]\n",
-     "bay.toml: limit_profiles.p.rules: more than one rule for spo2_low_limit_medium"),
+     "bay.toml: limit_profiles.p.rules[1]: a second rule for the SpO2 low limit (the first is [0])"),
     (GOOD_CHAIRS + "[protocols.x]\ndrug = 'y'\n", "bay.toml: protocols.x.label: required key is missing"),
     (GOOD_CHAIRS + "[protocols.x]\nlabel = 'x'\ndrug = 'y'\nlimits = [{parameter = 'hr', high = 'fast'}]\n",
      "bay.toml: protocols.x.limits[0].high: must be a number (got 'fast')"),
