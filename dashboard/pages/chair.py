@@ -5,6 +5,11 @@ alarm history.
 The tile is live through the shell's tick; the trend figure and the alarm history are
 rebuilt every 5 s (``chair-slow``); the session and limit forms only after an action, so
 a nurse typing into them is never interrupted.
+
+The limits form is offered only to a role that may change limits (read-only with a note
+otherwise). A change the core refuses is shown in the form, whose fields go back to the
+limits in force; a change that widens a limit past the profile's default opens a dialog
+(``limits-confirm``) listing the changes in clinical words, saved only on Confirm.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+from werkzeug.exceptions import Forbidden
 
-from dashboard.auth import actor
+from dashboard.auth import actor, may
 from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
 from dashboard.figures import (
     ChairTrends,
@@ -32,9 +38,15 @@ from dashboard.figures import (
 )
 from dashboard.live import LiveBay
 from dashboard.pages import current_live
-from monitor.alarm_rules import LimitRule
+from monitor.alarm_rules import LimitRule, RuleError, compare_rules
 from monitor.config import ProtocolPreset
-from monitor.core import BaselineProposal, ConfirmationRequired, MonitorError
+from monitor.core import (
+    BaselineProposal,
+    ConfirmationNeeded,
+    ConfirmationRequired,
+    InvalidLimits,
+    MonitorError,
+)
 from monitor.parameters import PARAMETERS, by_key
 from monitor.records import Session, SessionEventKind
 from monitor.records import SessionState as S
@@ -60,6 +72,7 @@ TEXT_STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
     (K.NOTE, "Note", OPEN),
 )
 BASELINE_FIELDS = (("hr", "HR"), ("spo2", "SpO2"), ("nibp_sys", "Sys"), ("nibp_dia", "Dia"))
+LIMITS_READ_ONLY = "Alarm limits can be changed by a charge nurse or an administrator."
 _ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
 
 
@@ -90,6 +103,7 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
                           html.Div("", id="limits-msg", className="form-msg")], className="card"),
         ], className="chair-side"),
         html.Div([], id="confirm-modal"),
+        limits_confirm_dialog(),
     ], className="chair-page")
 
 
@@ -241,9 +255,12 @@ def _sorted_rules(rules: tuple[LimitRule, ...]) -> list[LimitRule]:
 
 
 def limits_panel(live: LiveBay, chair: str) -> list[Any]:
+    """The limits in force, editable for an open session by a role that may change them."""
     monitor = live.monitor
     status = live.snapshot().chair(chair)
     session = status.session if status else None
+    allowed = may("limits")
+    locked = session is None or not allowed
     rules = _sorted_rules(monitor.engine.rules(chair))
     baseline = monitor.engine.baseline(chair)
     rows = []
@@ -258,14 +275,20 @@ def limits_panel(live: LiveBay, chair: str) -> list[Any]:
             html.Td(p.label + (" (no ECG)" if r.parameter == "pr" else "")),
             html.Td(("below" if r.direction == "low" else "above") + (" baseline by" if r.relative else "")),
             html.Td([dcc.Input(id={"type": "lim", "rule": r.id, "field": "value"}, type="number",
-                               value=value, className="input num", disabled=session is None),
+                               value=value, className="input num", disabled=locked),
                      html.Span(f" {unit} {note}", className="unit")]),
             html.Td(r.priority.label.upper(), className=f"prio prio-{r.priority.label}"),
             html.Td(dcc.Input(id={"type": "lim", "rule": r.id, "field": "delay"}, type="number",
                               value=r.delay_s, min=0, className="input num",
-                              disabled=session is None or not p.continuous)),
+                              disabled=locked or not p.continuous)),
         ]))
     head = html.Tr([html.Th(x) for x in ("Parameter", "Alarm when", "Limit", "Priority", "Delay s")])
+    if not allowed:  # what the role cannot do, the screen does not offer
+        return [
+            html.H3("Alarm limits" + (" for this session" if session else "")),
+            html.Table([html.Thead(head), html.Tbody(rows)], className="table limits read-only"),
+            html.Div(LIMITS_READ_ONLY, className="hint limits-read-only"),
+        ]
     return [
         html.H3("Alarm limits" + (" for this session" if session else "")),
         html.Table([html.Thead(head), html.Tbody(rows)], className="table limits"),
@@ -273,6 +296,25 @@ def limits_panel(live: LiveBay, chair: str) -> list[Any]:
                     disabled=session is None),
         html.Div("" if session else "Start a session to change its limits.", className="hint"),
     ]
+
+
+def limits_confirm_dialog() -> html.Div:
+    """The modal that asks before limits are widened past the profile's defaults (always in
+    the page, shown by the limits callbacks; styled as ``components.confirm_dialog``, the
+    safe button first)."""
+    return html.Div([
+        html.Div([
+            html.H3("Widen alarm limits?", id="limits-confirm-title"),
+            html.P("These changes make alarms less sensitive than this chair's default limits:"),
+            html.Ul([], id="limits-confirm-list", className="confirm-items"),
+            html.Div([
+                html.Button("Cancel", id="limits-confirm-cancel", className="btn btn-primary", n_clicks=0),
+                html.Button("Confirm", id="limits-confirm-ok", className="btn btn-danger", n_clicks=0),
+            ], className="btn-row"),
+        ], className="modal", role="alertdialog",
+            **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}),
+        dcc.Store(id="limits-pending"),
+    ], id="limits-confirm", className="modal-backdrop", hidden=True)
 
 
 # --- the trend figure ---------------------------------------------------------------------
@@ -484,10 +526,50 @@ def _session_action(target: Any, chair: str, nurse: str | None, text: str | None
     return _after(live, chair, f"{done} (by {user})", ended=None if new.state.is_open else new)
 
 
-@callback(
+_LIMITS_OUTPUTS = (
     Output("limits-panel", "children", allow_duplicate=True),
-    Output("limits-msg", "children"), Output("limits-msg", "className"),
+    Output("limits-msg", "children", allow_duplicate=True),
+    Output("limits-msg", "className", allow_duplicate=True),
     Output("chair-trends", "figure", allow_duplicate=True),
+    Output("limits-confirm", "hidden", allow_duplicate=True),
+    Output("limits-confirm-list", "children", allow_duplicate=True),
+    Output("limits-pending", "data", allow_duplicate=True),
+)
+
+
+def _limits_refused(live: LiveBay, chair: str, text: str, cls: str = "form-msg error") -> tuple[Any, ...]:
+    """A refused (or cancelled) change: the message, and the fields back to the limits in force."""
+    live.invalidate()
+    return (limits_panel(live, chair), text, cls, no_update, True, [], None)
+
+
+def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
+                 overrides: list[dict[str, Any]], confirm: bool) -> tuple[Any, ...]:
+    monitor = live.monitor
+    before = monitor.engine.rules(chair)
+    try:
+        monitor.set_limits(session_id, overrides, user, confirm=confirm)
+    except ConfirmationNeeded as exc:
+        return (no_update, "Confirm or cancel the change.", "form-msg", no_update, False,
+                [html.Li(text) for text in exc.changes], {"session": session_id, "rules": overrides})
+    except InvalidLimits as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
+    except MonitorError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc}")
+    live.invalidate()
+    changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
+    what = "; ".join(c.text for c in changes) or "no change"
+    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
+            make_chair_trends_figure(gather_trends(live, chair)), True, [], None)
+
+
+def _open_session_id(live: LiveBay, chair: str) -> str | None:
+    status = live.snapshot().chair(chair)
+    return status.session.id if status is not None and status.session is not None else None
+
+
+@callback(
+    *_LIMITS_OUTPUTS,
     Input("limits-save", "n_clicks"),
     State({"type": "lim", "rule": ALL, "field": ALL}, "value"),
     State("chair-id", "data"), State("nurse-input", "value"),
@@ -496,24 +578,51 @@ def _session_action(target: Any, chair: str, nurse: str | None, text: str | None
 def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
-    user = actor("limits", nurse)
-    if not user:
-        return no_update, NEED_NAME, "form-msg error", no_update
     live = current_live()
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    if session is None:
-        return no_update, "This chair has no open session.", "form-msg error", no_update
-    values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
-    changed = limit_changes(live.monitor.engine.rules(chair), values)
-    if not changed:
-        return no_update, "No limit changed.", "form-msg", no_update
     try:
-        live.monitor.set_limits(session.id, merge_overrides(session.limit_overrides, changed), user)
-    except (MonitorError, ValueError) as exc:
-        return no_update, f"Not saved: {exc}", "form-msg error", no_update
-    live.invalidate()
-    what = ", ".join(f"{d['parameter']} {k} {v:g}" for d in changed for k, v in d.items()
-                     if k in ("low", "high", "below_baseline_pct", "above_baseline_pct"))
-    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
-            make_chair_trends_figure(gather_trends(live, chair)))
+        user = actor("limits", nurse)
+    except Forbidden as exc:  # (a screen that should not have offered it): said in the form
+        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+    if not user:
+        return _limits_refused(live, chair, NEED_NAME)
+    session_id = _open_session_id(live, chair)
+    if session_id is None:
+        return _limits_refused(live, chair, "This chair has no open session.")
+    values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
+    try:
+        changed = limit_changes(live.monitor.engine.rules(chair), values)
+        if not changed:
+            return (no_update, "No limit changed.", "form-msg", no_update, True, [], None)
+        overrides = merge_overrides(live.monitor.session(session_id).limit_overrides, changed)
+    except RuleError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
+    except ValueError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc}")
+    return _save_limits(live, chair, user, session_id, overrides, confirm=False)
+
+
+@callback(
+    *_LIMITS_OUTPUTS,
+    Input("limits-confirm-ok", "n_clicks"), Input("limits-confirm-cancel", "n_clicks"),
+    State("limits-pending", "data"), State("chair-id", "data"), State("nurse-input", "value"),
+    prevent_initial_call=True,
+)
+def confirm_limits(_ok: int, _cancel: int, pending: dict[str, Any] | None, chair: str,
+                   nurse: str | None) -> tuple[Any, ...]:
+    """The dialog's answer: Confirm saves the pending change (the core checks it again),
+    Cancel drops it."""
+    if not any(t["value"] for t in ctx.triggered):
+        raise PreventUpdate
+    live = current_live()
+    if ctx.triggered_id == "limits-confirm-cancel" or not pending:
+        return _limits_refused(live, chair, "Not saved: the change was cancelled.", "form-msg")
+    try:
+        user = actor("limits", nurse)
+    except Forbidden as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+    if not user:
+        return _limits_refused(live, chair, NEED_NAME)
+    if pending.get("session") != _open_session_id(live, chair):
+        return _limits_refused(live, chair, "Not saved: the session has changed meanwhile.")
+    return _save_limits(live, chair, user, pending["session"], list(pending.get("rules") or []),
+                        confirm=True)
