@@ -136,6 +136,17 @@ def test_compare_rules_words_each_change_and_flags_widening():
         ("SpO2 low limit 88 % → 89 %", False)]
 
 
+def test_the_form_refuses_an_empty_field_naming_the_limit():
+    from dashboard.figures import limit_changes
+
+    with pytest.raises(ValueError, match=r"^SpO2 low limit: enter a number$"):
+        limit_changes(DEFAULT_RULES, {("spo2_low_limit_medium", "value"): None})
+    with pytest.raises(ValueError, match=r"^HR high limit \(high priority\) delay: enter a number$"):
+        limit_changes(DEFAULT_RULES, {("hr_high_limit_high", "delay"): None})
+    assert limit_changes(DEFAULT_RULES, {("hr_high_limit_high", "value"): 160}) == [
+        {"parameter": "hr", "priority": "high", "high": 160.0, "delay_s": 5.0}]
+
+
 # --- the core ----------------------------------------------------------------------------
 
 
