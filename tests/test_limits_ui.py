@@ -58,7 +58,7 @@ def limits_actions(bay: Bay) -> list[Any]:
 
 
 def dialog_shown(dash_duo: Any) -> bool:
-    return bool(retry_stale(lambda: dash_duo.find_element("#limits-confirm").is_displayed()))
+    return bool(dash_duo.driver.find_elements("css selector", "#limits-confirm .modal"))
 
 
 def test_a_nurse_sees_the_limits_read_only_with_who_may_change_them(make_bay, dash_duo):

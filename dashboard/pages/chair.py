@@ -9,7 +9,8 @@ a nurse typing into them is never interrupted.
 The limits form is offered only to a role that may change limits (read-only with a note
 otherwise). A change the core refuses is shown in the form, whose fields go back to the
 limits in force; a change that widens a limit past the profile's default opens a dialog
-(``limits-confirm``) listing the changes in clinical words, saved only on Confirm.
+(in ``limits-confirm``, the change kept in ``limits-pending``) listing the changes in
+clinical words, saved only on Confirm.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
                           html.Div("", id="limits-msg", className="form-msg")], className="card"),
         ], className="chair-side"),
         html.Div([], id="confirm-modal"),
-        limits_confirm_dialog(),
+        html.Div([], id="limits-confirm"),  # the widening dialog, while it asks
+        dcc.Store(id="limits-pending"),
     ], className="chair-page")
 
 
@@ -298,23 +300,19 @@ def limits_panel(live: LiveBay, chair: str) -> list[Any]:
     ]
 
 
-def limits_confirm_dialog() -> html.Div:
-    """The modal that asks before limits are widened past the profile's defaults (always in
-    the page, shown by the limits callbacks; styled as ``components.confirm_dialog``, the
-    safe button first)."""
-    return html.Div([
+def limits_confirm_dialog(changes: tuple[str, ...]) -> html.Div:
+    """The modal that asks before limits are widened past the profile's defaults, listing
+    the changes (styled as ``components.confirm_dialog``, the safe button first)."""
+    return html.Div(html.Div([
+        html.H3("Widen alarm limits?", id="limits-confirm-title"),
+        html.P("These changes make alarms less sensitive than this chair's default limits:"),
+        html.Ul([html.Li(text) for text in changes], id="limits-confirm-list", className="confirm-items"),
         html.Div([
-            html.H3("Widen alarm limits?", id="limits-confirm-title"),
-            html.P("These changes make alarms less sensitive than this chair's default limits:"),
-            html.Ul([], id="limits-confirm-list", className="confirm-items"),
-            html.Div([
-                html.Button("Cancel", id="limits-confirm-cancel", className="btn btn-primary", n_clicks=0),
-                html.Button("Confirm", id="limits-confirm-ok", className="btn btn-danger", n_clicks=0),
-            ], className="btn-row"),
-        ], className="modal", role="alertdialog",
-            **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}),
-        dcc.Store(id="limits-pending"),
-    ], id="limits-confirm", className="modal-backdrop", hidden=True)
+            html.Button("Cancel", id="limits-confirm-cancel", className="btn btn-primary", n_clicks=0),
+            html.Button("Confirm", id="limits-confirm-ok", className="btn btn-danger", n_clicks=0),
+        ], className="btn-row"),
+    ], className="modal", role="alertdialog",
+        **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}), className="modal-backdrop")
 
 
 # --- the trend figure ---------------------------------------------------------------------
@@ -531,8 +529,7 @@ _LIMITS_OUTPUTS = (
     Output("limits-msg", "children", allow_duplicate=True),
     Output("limits-msg", "className", allow_duplicate=True),
     Output("chair-trends", "figure", allow_duplicate=True),
-    Output("limits-confirm", "hidden", allow_duplicate=True),
-    Output("limits-confirm-list", "children", allow_duplicate=True),
+    Output("limits-confirm", "children", allow_duplicate=True),
     Output("limits-pending", "data", allow_duplicate=True),
 )
 
@@ -540,7 +537,7 @@ _LIMITS_OUTPUTS = (
 def _limits_refused(live: LiveBay, chair: str, text: str, cls: str = "form-msg error") -> tuple[Any, ...]:
     """A refused (or cancelled) change: the message, and the fields back to the limits in force."""
     live.invalidate()
-    return (limits_panel(live, chair), text, cls, no_update, True, [], None)
+    return (limits_panel(live, chair), text, cls, no_update, [], None)
 
 
 def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
@@ -550,8 +547,8 @@ def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
     try:
         monitor.set_limits(session_id, overrides, user, confirm=confirm)
     except ConfirmationNeeded as exc:
-        return (no_update, "Confirm or cancel the change.", "form-msg", no_update, False,
-                [html.Li(text) for text in exc.changes], {"session": session_id, "rules": overrides})
+        return (no_update, "Confirm or cancel the change.", "form-msg", no_update,
+                limits_confirm_dialog(exc.changes), {"session": session_id, "rules": overrides})
     except InvalidLimits as exc:
         return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
     except MonitorError as exc:
@@ -560,7 +557,7 @@ def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
     changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
     what = "; ".join(c.text for c in changes) or "no change"
     return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
-            make_chair_trends_figure(gather_trends(live, chair)), True, [], None)
+            make_chair_trends_figure(gather_trends(live, chair)), [], None)
 
 
 def _open_session_id(live: LiveBay, chair: str) -> str | None:
@@ -592,7 +589,7 @@ def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) 
     try:
         changed = limit_changes(live.monitor.engine.rules(chair), values)
         if not changed:
-            return (no_update, "No limit changed.", "form-msg", no_update, True, [], None)
+            return (no_update, "No limit changed.", "form-msg", no_update, [], None)
         overrides = merge_overrides(live.monitor.session(session_id).limit_overrides, changed)
     except RuleError as exc:
         return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
