@@ -8,7 +8,10 @@
     POST /api/v1/chairs/<chair>/pause-audio     {"user": "...", "duration_s": 120}
     POST /api/v1/chairs/<chair>/sessions        {"patient": "...", "protocol": "..."}: start a session
     GET  /api/v1/sessions/<id>                  the session with its events
-    POST /api/v1/sessions/<id>/limits           {"rules": [...]}: session limits (charge, admin)
+    POST /api/v1/sessions/<id>/limits           {"rules": [...], "confirm": false}: session limits
+                                                (charge, admin); 400 naming a refused field, 409 with
+                                                "confirm": [changes] when a limit is widened past the
+                                                profile's default and "confirm" is not true
     POST /api/v1/sessions/<id>/baseline         {"confirm": true} the proposed baseline, or
                                                 {"values": {"nibp_sys": 128, ...}} an entered one
     POST /api/v1/sessions/<id>/end              {"patient_left": false}: 409 with "confirm" (the
@@ -217,9 +220,12 @@ def install_api(server: Flask, live: LiveBay) -> None:
         rules = body.get("rules")
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
             raise ApiError(400, "rules must be a list of limit rule objects")
-        try:
-            s = monitor.set_limits(session_id, rules, user)
-        except ValueError as exc:
+        confirm = body.get("confirm", False)
+        if not isinstance(confirm, bool):
+            raise ApiError(400, "confirm must be true or false")
+        try:  # a widening unconfirmed: 409 with "confirm": [changes] (ConfirmationRequired)
+            s = monitor.set_limits(session_id, rules, user, confirm=confirm)
+        except ValueError as exc:  # InvalidLimits: "rules[1].low: not a finite number (nan)"
             raise ApiError(400, str(exc)) from None
         live.invalidate()
         return jsonify(session_json(s, monitor.clock.now()))

@@ -33,15 +33,24 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, jsonify, redirect, request, session
-from flask.ctx import has_request_context
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    has_request_context,
+    jsonify,
+    redirect,
+    request,
+    session,
+)
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from dashboard.live import LiveBay
 from monitor.config import BayConfig
 from monitor.users import USERNAME_RE, User, UserStore
 
-__all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "require", "secret_key",
+__all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "may", "require", "secret_key",
            "wall_view"]
 
 log = logging.getLogger("chairside.auth")
@@ -112,6 +121,16 @@ def require(permission: str) -> str | None:
     if permission not in current_user.permissions:
         abort(403, f"your role ({current_user.user.role}) may not do this ({permission})")
     return str(current_user.id)
+
+
+def may(permission: str) -> bool:
+    """Whether a screen offers an action: with authentication off anyone (named) may; else
+    the logged-in user's role must allow it (the action itself still checks, ``require``)."""
+    if not has_request_context():
+        return False
+    if not auth_enabled():
+        return True
+    return bool(current_user.is_authenticated and permission in current_user.permissions)
 
 
 def actor(permission: str, typed: str | None) -> str:

@@ -366,12 +366,19 @@ def alarm_event_row(e: AlarmEvent) -> dict[str, str]:
 
 def limit_changes(rules: tuple[LimitRule, ...], values: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
     """The rules whose value or delay the limits form changed, in their config form
-    (``LimitRule.as_dict``). ``values`` maps (rule id, "value" | "delay") to the form's entry."""
+    (``LimitRule.as_dict``). ``values`` maps (rule id, "value" | "delay") to the form's entry;
+    a field left empty (or not a number) raises ValueError naming the limit. The core
+    validates the values themselves (``Monitor.set_limits``)."""
     out = []
     for r in rules:
         d = r.as_dict()
         new_value = values.get((r.id, "value"))
         new_delay = values.get((r.id, "delay"))
+        for part, entry in (("value", new_value), ("delay", new_delay)):
+            if (r.id, part) in values and (entry is None or isinstance(entry, bool)
+                                            or not isinstance(entry, int | float)):
+                what = r.label if part == "value" else f"{r.label} delay"
+                raise ValueError(f"{what}: enter a number")
         key = next(k for k in ("low", "high", "below_baseline_pct", "above_baseline_pct") if k in d)
         changed = dict(d)
         if new_value is not None and float(new_value) != float(d[key]):

@@ -303,12 +303,17 @@ _PATHS: dict[str, Any] = {
     }},
     "/api/v1/sessions/{session_id}/limits": {"post": {
         "operationId": "setSessionLimits",
-        "summary": "this session's limit rules (charge nurse, admin); audited",
+        "summary": "this session's limit rules (charge nurse, admin); audited with old and new values",
         "parameters": [_SESSION],
-        "requestBody": _body(_obj({"user": _USER, "rules": {"type": "array", "items": {"type": "object"}}},
+        "requestBody": _body(_obj({"user": _USER, "rules": {"type": "array", "items": {"type": "object"}},
+                                   "confirm": {"type": "boolean", "description": "widen limits past "
+                                               "the profile's defaults"}},
                                   required=["rules"])),
         "responses": {"200": _json(_ref("Session"), "the session after the change"),
-                      **_errors(400, 401, 403, 404, 409, 413)},
+                      **_errors(400, 401, 403, 404, 413),
+                      "409": _json(_ref("Confirm"), "the session has ended, or the changes (in \"confirm\") "
+                                   "widen limits past the profile's defaults: send again with "
+                                   "\"confirm\": true")},
     }},
     "/api/v1/sessions/{session_id}/manual-nibp": {"post": {
         "operationId": "enterManualNibp",

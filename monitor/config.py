@@ -25,7 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule, rules_from_dicts
+from monitor.alarm_rules import (
+    DEFAULT_RULES,
+    AlarmSettings,
+    LimitRule,
+    RuleError,
+    check_rule_set,
+    rules_from_dicts,
+)
 from monitor.records import Priority
 
 __all__ = [
@@ -75,7 +82,7 @@ def _rules(value: Any) -> tuple[LimitRule, ...]:
         return value
     if not isinstance(value, list | tuple):
         raise ValueError("must be a list of rule tables")
-    return rules_from_dicts(value)
+    return rules_from_dicts(value, where="")  # the key path comes first: rules[0].low
 
 
 class BaySection(_Model):
@@ -171,6 +178,12 @@ class LimitProfile(_Model):
     rules: tuple[LimitRule, ...]
 
     _check = field_validator("rules", mode="before")(classmethod(lambda cls, v: _rules(v)))
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_set(cls, rules: tuple[LimitRule, ...]) -> tuple[LimitRule, ...]:
+        check_rule_set(rules, where="")
+        return rules
 
 
 class ProtocolPreset(_Model):
@@ -294,6 +307,10 @@ class BayConfig(_Model):
         for i, chair in enumerate(self.chairs):
             if chair.profile is not None and chair.profile not in profiles:
                 raise ValueError(f"chairs[{i}].profile: no limit profile {chair.profile!r}")
+        in_use = sorted({c.profile or self.bay.default_profile for c in self.chairs})
+        for key, preset in self.presets().items():
+            for name in in_use:  # a preset may run on any chair: over each profile in use
+                _check_preset(key, preset, name, profiles[name], shipped=not self.protocols)
         return self
 
     def profiles(self) -> dict[str, tuple[LimitRule, ...]]:
@@ -346,6 +363,19 @@ def merge_rules(base: tuple[LimitRule, ...], *overrides: tuple[LimitRule, ...]) 
     return tuple(merged.values())
 
 
+def _check_preset(key: str, preset: ProtocolPreset, profile: str, base: tuple[LimitRule, ...],
+                  shipped: bool) -> None:
+    """A protocol preset's limits merged over a limit profile must form a sound rule set."""
+    try:
+        check_rule_set(merge_rules(base, preset.limits))
+    except RuleError as exc:
+        at = exc.path_in(preset.limits, "")
+        where = (f"shipped example protocol {key!r} (limits{at})" if shipped
+                 else f"protocols.{key}.limits{at}")
+        hint = "; define [protocols] for this bay" if shipped else ""
+        raise ValueError(f"{where}: over limit profile {profile!r}, {exc.problem}{hint}") from None
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -368,7 +398,10 @@ def describe_errors(exc: ValidationError, source: str) -> str:
             msg = "required key is missing"
         elif err["type"] == "too_short":
             msg = "must have at least one entry"
-        problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+        if where and msg.startswith("["):  # a rule's own path: limit_profiles.p.rules[0].low
+            problems.append(f"{source}: {where}{msg}")
+        else:
+            problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
     return "\n".join(problems)
 
 

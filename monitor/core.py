@@ -43,7 +43,7 @@ from monitor.alarm_engine import (
     SetSchedule,
     Tick,
 )
-from monitor.alarm_rules import LimitRule, rules_from_dicts
+from monitor.alarm_rules import LimitRule, RuleError, check_rule_set, compare_rules, rules_from_dicts
 from monitor.clock import Clock, SystemClock
 from monitor.config import BayConfig, merge_rules
 from monitor.news2 import News2, news2
@@ -67,8 +67,10 @@ from monitor.store import DeviceSeqs, Store
 __all__ = [
     "BaselineProposal",
     "ChairStatus",
+    "ConfirmationNeeded",
     "ConfirmationRequired",
     "IngestResult",
+    "InvalidLimits",
     "Monitor",
     "MonitorError",
     "VitalStatus",
@@ -96,6 +98,28 @@ class ConfirmationRequired(MonitorError):
     def __init__(self, message: str, items: Sequence[str]) -> None:
         super().__init__(message)
         self.items = tuple(items)
+
+
+class InvalidLimits(MonitorError, ValueError):
+    """Limits a clinician would refuse. ``field`` names the field of the request
+    (``rules[1].low``), ``problem`` what is wrong, ``clinical`` both in clinical words."""
+
+    def __init__(self, field: str, problem: str, clinical: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field, self.problem, self.clinical = field, problem, clinical
+
+
+class ConfirmationNeeded(ConfirmationRequired):
+    """Limits that would alarm later than the chair's profile defaults: ``changes`` (the
+    ``items``) lists them in clinical words (``SpO2 low limit 90 % → 88 %``)."""
+
+    def __init__(self, changes: Sequence[str]) -> None:
+        super().__init__("these changes make alarms less sensitive than the profile's defaults and "
+                         "need confirmation: " + "; ".join(changes), changes)
+
+    @property
+    def changes(self) -> tuple[str, ...]:
+        return self.items
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,15 +479,12 @@ class Monitor:
                      detail: str = "", data: dict[str, Any] | None = None) -> Session:
         """Record an infusion event, a note, the observation start or the session's end."""
         with self._lock:
+            if kind is K.LIMITS_CHANGED:  # validated and confirmed as set_limits does
+                return self.set_limits(session_id, (data or {}).get("rules", []), user)
             session = self._open_session(session_id)
             now = self.clock.now()
             if kind is K.SESSION_ENDED:
                 data, detail = self._check_end(session, data, detail)
-            elif kind is K.LIMITS_CHANGED:
-                rules = self._parse_rules((data or {}).get("rules", []))
-                data = {"rules": [r.as_dict() for r in rules]}
-                detail = detail or "limits: " + ", ".join(
-                    f"{r.code} {r.priority.label} {r.as_dict().get(r.direction, '')}" for r in rules)
             return self._session_step(session, kind, user, now, detail, data)
 
     def set_baseline(self, session_id: str, values: dict[str, float], user: str) -> Session:
@@ -511,8 +532,31 @@ class Monitor:
                                        {r.parameter: r.value for r in readings}))
             return readings
 
-    def set_limits(self, session_id: str, rules: list[dict[str, Any]], user: str) -> Session:
-        return self.session_step(session_id, K.LIMITS_CHANGED, user, data={"rules": rules})
+    def set_limits(self, session_id: str, rules: Sequence[dict[str, Any]], user: str, *,
+                   confirm: bool = False) -> Session:
+        """Make ``rules`` (config form) the session's limit overrides, over the chair's
+        profile and the protocol preset. Refused with :class:`InvalidLimits` (naming the
+        field, ``rules[1].low``) unless each rule and the merged set are sound
+        (``check_rule_set``); a change that makes a limit less sensitive than the profile's
+        default raises :class:`ConfirmationNeeded` unless ``confirm``. Audited as
+        ``limits_changed`` with each change's old and new value."""
+        with self._lock:
+            session = self._open_session(session_id)
+            overrides = self._parse_rules(rules)
+            merged = self._session_rules(session, overrides)
+            try:
+                check_rule_set(merged)
+            except RuleError as exc:
+                raise InvalidLimits(exc.path_in(overrides, "rules"), exc.problem, exc.clinical) from None
+            changes = compare_rules(self.engine.rules(session.chair), merged,
+                                    self.config.chair_rules(session.chair))
+            widening = [c.text for c in changes if c.widens]
+            if widening and not confirm:
+                raise ConfirmationNeeded(widening)
+            data = {"rules": [r.as_dict() for r in overrides],
+                    "changes": [c.as_dict() for c in changes], "confirmed": bool(widening)}
+            detail = "limits: " + ("; ".join(c.text for c in changes) or "unchanged")
+            return self._session_step(session, K.LIMITS_CHANGED, user, self.clock.now(), detail, data)
 
     def end_session(self, session_id: str, user: str, *, patient_left: bool = False) -> Session:
         """End the session. While the chair has open alarms this is refused with
@@ -705,21 +749,32 @@ class Monitor:
                 out[p.key] = latest[1]
         return out
 
-    def _apply_session_rules(self, session: Session, now: float, user: str | None) -> None:
+    def _session_rules(self, session: Session, overrides: tuple[LimitRule, ...]) -> tuple[LimitRule, ...]:
+        """The chair's profile, the protocol preset's limits over it, the overrides over both."""
         preset = self._presets.get(session.protocol)
-        rules = merge_rules(self.config.chair_rules(session.chair),
-                            preset.limits if preset else (),
-                            rules_from_dicts(session.limit_overrides))
+        return merge_rules(self.config.chair_rules(session.chair), preset.limits if preset else (),
+                           overrides)
+
+    def _apply_session_rules(self, session: Session, now: float, user: str | None) -> None:
+        try:
+            rules = self._session_rules(session, rules_from_dicts(session.limit_overrides))
+            check_rule_set(rules)
+        except RuleError as exc:  # stored before a configuration change made them unsound
+            log.error("session %s: its limit overrides are refused (%s): the profile and "
+                      "protocol limits apply", session.id, exc)
+            rules = self._session_rules(session, ())
         if rules != self.engine.rules(session.chair):
             self._alarm(SetRules(session.chair, rules, now, user,
                                  self._latest(self._chairs[session.chair], now)))
 
     @staticmethod
     def _parse_rules(items: Sequence[dict[str, Any]]) -> tuple[LimitRule, ...]:
+        if not isinstance(items, list | tuple):
+            raise InvalidLimits("rules", "must be a list of limit rules", "the limits are not a list")
         try:
-            return rules_from_dicts(list(items))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise MonitorError(f"limits: {exc}") from None
+            return rules_from_dicts(items)
+        except RuleError as exc:
+            raise InvalidLimits(exc.field, exc.problem, exc.clinical) from None
 
     def _nibp_expected(self, session: Session) -> bool:
         """NIBP overdue applies where a source can deliver NIBP, or the protocol wants

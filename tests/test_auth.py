@@ -196,15 +196,20 @@ def dash_call(app: Any, key: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_dash_callbacks_check_the_role(bay):
-    """A nurse may not change limits through the dashboard's callback either; a charge
-    nurse may."""
+    """A nurse may not change limits through the dashboard's callback either (the refusal is
+    said in the form, not only in the browser's console); a charge nurse may."""
     _open_session(bay, bay.client("ann"))
     values = {"limits-save": 1, "chair-id": "c1", "nurse-input": "someone else"}
     nurse = bay.client("ann")
     nurse.get("/")  # the app registers its page callbacks as it first serves
-    key = next(k for k in bay.app.callback_map if "limits-msg.children" in k)
+    key = next(k for k in bay.app.callback_map if "limits-msg.children" in k and "limits-save" in str(
+        bay.app.callback_map[k]["inputs"]))
     answer = nurse.post("/_dash-update-component", json=dash_call(bay.app, key, values))
-    assert answer.status_code == 403
+    assert answer.status_code == 200
+    shown = json.dumps(answer.get_json()["response"])
+    assert "Not saved: your role (nurse) may not do this (limits)" in shown
+    assert "Alarm limits can be changed by a charge nurse or an administrator." in shown  # read-only
+    assert [a for a in bay.actions() if a.action == "limits_changed"] == []
     charge = bay.client("cat")
     answer = charge.post("/_dash-update-component", json=dash_call(bay.app, key, values))
     assert answer.status_code in (200, 204), answer.get_data(as_text=True)[:500]

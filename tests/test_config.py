@@ -53,15 +53,15 @@ def test_defaults_when_only_chairs_are_given(tmp_path):
     ('[[chairs]]\nid = "c1"\nprofile = "child"\n', "bay.toml: chairs[0].profile: no limit profile 'child'"),
     ('[bay]\ndefault_profile = "x"\n' + GOOD_CHAIRS, "bay.toml: bay.default_profile: no limit profile 'x'"),
     (GOOD_CHAIRS + "[limit_profiles.p]\nrules = [{parameter = 'spo2', low = 90, high = 99}]\n",
-     "bay.toml: limit_profiles.p.rules: rule 1: give exactly one of low, high"),
+     "bay.toml: limit_profiles.p.rules[0]: give exactly one of low, high"),
     (GOOD_CHAIRS + "[limit_profiles.p]\nrules = [{parameter = 'nibp_sys', low = 90, delay_s = 5}]\n",
-     "rule 1: nibp_sys is intermittent: it takes no annunciation delay"),
+     "bay.toml: limit_profiles.p.rules[0].delay_s: nibp_sys is intermittent: it takes no annunciation delay"),
     (GOOD_CHAIRS + "[limit_profiles.p]\nrules = [{parameter = 'spo2', low = 90, priority = 'medium'},"
      " {parameter = 'spo2', low = 88, priority = 'medium'}]\n",
-     "more than one rule for spo2_low_limit_medium"),
+     "bay.toml: limit_profiles.p.rules[1]: a second rule for the SpO2 low limit (the first is [0])"),
     (GOOD_CHAIRS + "[protocols.x]\ndrug = 'y'\n", "bay.toml: protocols.x.label: required key is missing"),
     (GOOD_CHAIRS + "[protocols.x]\nlabel = 'x'\ndrug = 'y'\nlimits = [{parameter = 'hr', high = 'fast'}]\n",
-     "bay.toml: protocols.x.limits: rule 1: could not convert string to float: 'fast'"),
+     "bay.toml: protocols.x.limits[0].high: must be a number (got 'fast')"),
 ])
 def test_each_kind_of_error_names_file_key_and_problem(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -86,3 +86,84 @@ def test_check_config_command(tmp_path, capsys):
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: chairs[0].id: must be 1-32 letters" in err
+
+
+# --- limits: validated as clinicians expect (issue 10, point 2) ---------------------------
+
+PROFILE = GOOD_CHAIRS + "[limit_profiles.p]\nrules = [{{{}}}]\n"
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    # TOML has nan and inf: refused, naming the key
+    ("parameter = 'spo2', low = nan", "low: not a finite number (nan)"),
+    ("parameter = 'hr', high = inf", "high: not a finite number (inf)"),
+    ("parameter = 'hr', high = -inf", "high: not a finite number (-inf)"),
+    ("parameter = 'hr', high = 1e308", "high: must be from 20 to 300 /min (got 1e+308)"),
+    ("parameter = 'spo2', low = 150", "low: must be from 50 to 100 % (got 150)"),
+    ("parameter = 'spo2', low = 40", "low: must be from 50 to 100 % (got 40)"),
+    ("parameter = 'spo2', low = 90, delay_s = nan", "delay_s: not a finite number (nan)"),
+    ("parameter = 'spo2', low = 90, delay_s = 61", "delay_s: must be from 0 to 60 s (got 61)"),
+    ("parameter = 'spo2', low = 90, delay_s = -1", "delay_s: must be from 0 to 60 s (got -1)"),
+    ("parameter = 'spo2', low = 90, hysteresis = 6", "hysteresis: must be from 0 to 5 %"),
+    ("parameter = 'spo2', low = 90, hysteresis = nan", "hysteresis: not a finite number"),
+    ("parameter = 'nibp_sys', below_baseline_pct = 100",
+     "below_baseline_pct: must be more than 0 and less than 100 % (got 100)"),
+    ("parameter = 'nibp_sys', below_baseline_pct = nan", "below_baseline_pct: not a finite number (nan)"),
+    ("parameter = 'spo2', low = true", "low: must be a number (got True)"),
+    ("parameter = 'spo2', low = 90, priority = 'urgent'",
+     "priority: must be high, medium or low, not 'urgent'"),
+    ("parameter = 'spo2', low = 90, colour = 'red'", "colour: unknown key"),
+    ("low = 90", "parameter: required key is missing"),
+])
+def test_a_limit_rule_is_refused_naming_file_and_key(tmp_path, rule, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, PROFILE.format(rule)))
+    assert f"{tmp_path}/bay.toml: limit_profiles.p.rules[0].{message}" in str(info.value)
+
+
+@pytest.mark.parametrize(("rules", "message"), [
+    ("{parameter = 'hr', high = 120}, {parameter = 'hr', high = 60, priority = 'high'}",
+     "limit_profiles.p.rules[1].high: HR high limit (high priority) 60 /min must be above the "
+     "medium-priority limit 120 /min"),
+    ("{parameter = 'spo2', low = 90}, {parameter = 'spo2', low = 90, priority = 'high'}",
+     "limit_profiles.p.rules[1].low: SpO2 low limit (high priority) 90 % must be below the "
+     "medium-priority limit 90 %"),
+    ("{parameter = 'hr', low = 50}, {parameter = 'hr', high = 50}",
+     "limit_profiles.p.rules[0].low: HR low limit 50 /min must be below the HR high limit 50 /min"),
+    ("{parameter = 'nibp_sys', below_baseline_pct = 20}, "
+     "{parameter = 'nibp_sys', below_baseline_pct = 10, priority = 'high'}",
+     "limit_profiles.p.rules[1].below_baseline_pct: NIBP sys below baseline (high priority) 10 % must be "
+     "larger than the medium-priority limit 20 %"),
+])
+def test_a_limit_profile_is_a_sound_ladder(tmp_path, rules, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD_CHAIRS + f"[limit_profiles.p]\nrules = [{rules}]\n"))
+    assert f"bay.toml: {message}" in str(info.value)
+
+
+def test_a_protocol_preset_is_checked_over_each_profile_in_use(tmp_path):
+    preset = "[protocols.k]\nlabel = 'K'\ndrug = 'k'\nlimits = [{parameter = 'hr', high = 160}]\n"
+    with pytest.raises(ConfigError) as info:  # over the built-in adult profile: HR high (high) 150
+        load_config(write(tmp_path, GOOD_CHAIRS + preset))
+    assert ("bay.toml: protocols.k.limits[0].high: over limit profile 'adult', HR high limit (high priority) "
+            "150 /min must be above the medium-priority limit 160 /min") in str(info.value)
+    wide = "[limit_profiles.wide]\nrules = [{parameter = 'hr', high = 170, priority = 'high'}]\n"
+    # only on a chair with a profile whose HIGH limit lies above it: accepted
+    config = load_config(write(tmp_path, '[bay]\ndefault_profile = "wide"\n' + GOOD_CHAIRS + preset + wide))
+    assert config.presets()["k"].limits[0].threshold == 160
+    # the shipped examples (used when a bay defines no presets) are checked the same way
+    strict = ("[limit_profiles.adult]\nrules = [{parameter = 'spo2', low = 96},"
+              " {parameter = 'spo2', low = 94, priority = 'high'}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD_CHAIRS + strict))
+    assert ("shipped example protocol 'ketamine' (limits[3].low): over limit profile 'adult', SpO2 low limit "
+            "(high priority) 94 % must be below the medium-priority limit 92 %") in str(info.value)
+
+
+def test_the_default_profile_and_shipped_presets_are_sound():
+    from monitor.alarm_rules import DEFAULT_RULES, check_rule_set
+    from monitor.config import example_presets, merge_rules
+
+    check_rule_set(DEFAULT_RULES)
+    for preset in example_presets().values():
+        check_rule_set(merge_rules(DEFAULT_RULES, preset.limits))

@@ -232,7 +232,7 @@ def test_nurse_changes_session_limits(harness: Harness):
                                   "delay_s": 5.0},)
     harness.feed("hr", 105, seconds=6)
     assert [a.message for a in m.open_alarms()] == ["HR 105 > 100"]
-    with pytest.raises(MonitorError, match="limits: rule 1: unknown parameter 'xx'"):
+    with pytest.raises(MonitorError, match=r"rules\[0\].parameter: unknown parameter 'xx'"):
         m.set_limits(s.id, [{"parameter": "xx", "low": 1}], "n")
 
 

@@ -208,12 +208,15 @@ def test_session_workflow_and_csv_export(make_bay, dash_duo):
     dash_duo.wait_for_contains_text("#session-msg", "Baseline set", timeout=5)
     assert bay.monitor.engine.baseline("c01")["nibp_sys"] == 124.0
 
-    # this session's limits: SpO2 low (medium) 90 -> 88
+    # this session's limits: SpO2 low (medium) 90 -> 88, below the profile's: confirmed
     spo2_low = dash_duo.find_element("input[id*='spo2_low_limit_medium'][id*='value']")
     spo2_low.send_keys(Keys.CONTROL, "a")
     spo2_low.send_keys("88")
     click(dash_duo, "#limits-save")
-    dash_duo.wait_for_contains_text("#limits-msg", "Limits saved by Ben Ortiz: spo2 low 88", timeout=5)
+    dash_duo.wait_for_contains_text("#limits-confirm-list", "SpO2 low limit 90 % → 88 %", timeout=5)
+    click(dash_duo, "#limits-confirm-ok")
+    dash_duo.wait_for_contains_text("#limits-msg", "Limits saved by Ben Ortiz: SpO2 low limit 90 % → 88 %",
+                                    timeout=5)
     (rule,) = [r for r in bay.monitor.engine.rules("c01") if r.id == "spo2_low_limit_medium"]
     assert rule.threshold == 88
 

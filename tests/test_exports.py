@@ -75,7 +75,7 @@ class Bay:
                 m.acknowledge(alarm.id, "nurse.bob")
             elif i == 700:
                 m.set_limits(sid, [{"parameter": "spo2", "low": 88, "priority": "medium", "delay_s": 15}],
-                             "dr.lee")
+                             "dr.lee", confirm=True)  # widens the profile's 90: confirmed
             elif i == 910:
                 m.pause_audio("c1", "nurse.cat")
             elif i == 1200:
@@ -327,7 +327,7 @@ def test_pdf_report_carries_the_session_record(bay, tmp_path):
         "MRN-0042", "Chair 1 (c1), bay bay1", "Ketamine, sub-dissociative (example)", "0.2 mg/kg/h IV",
         # infusion events with their times and who recorded them
         "08:02:00 +0:02 Infusion started 250 mL/h nurse.ann", "08:06:40 +0:06 Rate changed rate 125 mL/h",
-        "08:11:40 +0:11 Limits changed limits: SPO2_LOW medium 88.0 dr.lee",
+        "08:11:40 +0:11 Limits changed limits: SpO2 low limit 92 % → 88 % (profile default",  # (wraps)
         "08:20:00 +0:20 Observation started", "08:25:00 +0:25 Session ended",
         # baseline (captured over the first 5 minutes) and trends
         "Baseline and range", "Trends", "SpO2 (%) 97",

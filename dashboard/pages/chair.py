@@ -6,6 +6,11 @@ The tile is live through the shell's tick; the trend figure and the alarm histor
 rebuilt every 5 s (``chair-slow``); the session and limit forms only after an action, so
 a nurse typing into them is never interrupted. On the read-only wall display the page shows
 the session and the limits without any action (no buttons, no export links).
+The limits form is offered only to a role that may change limits (read-only with a note
+otherwise). A change the core refuses is shown in the form, whose fields go back to the
+limits in force; a change that widens a limit past the profile's default opens a dialog
+(in ``limits-confirm``, the change kept in ``limits-pending``) listing the changes in
+clinical words, saved only on Confirm.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+from werkzeug.exceptions import Forbidden
 
-from dashboard.auth import actor, wall_view
+from dashboard.auth import actor, may, wall_view
 from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
 from dashboard.figures import (
     ChairTrends,
@@ -33,9 +39,15 @@ from dashboard.figures import (
 )
 from dashboard.live import LiveBay
 from dashboard.pages import current_live
-from monitor.alarm_rules import LimitRule
+from monitor.alarm_rules import LimitRule, RuleError, compare_rules
 from monitor.config import ProtocolPreset
-from monitor.core import BaselineProposal, ConfirmationRequired, MonitorError
+from monitor.core import (
+    BaselineProposal,
+    ConfirmationNeeded,
+    ConfirmationRequired,
+    InvalidLimits,
+    MonitorError,
+)
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import QualityFlag
 from monitor.records import Session, SessionEventKind
@@ -63,6 +75,7 @@ TEXT_STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
 )
 BASELINE_FIELDS = (("hr", "HR"), ("spo2", "SpO2"), ("nibp_sys", "Sys"), ("nibp_dia", "Dia"))
 MANUAL_FIELDS = (("sys", "Sys"), ("dia", "Dia"), ("map", "MAP"))
+LIMITS_READ_ONLY = "Alarm limits can be changed by a charge nurse or an administrator."
 _ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
 
 
@@ -96,6 +109,8 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
                           html.Div("", id="limits-msg", className="form-msg")], className="card"),
         ], className="chair-side"),
         html.Div([], id="confirm-modal"),
+        html.Div([], id="limits-confirm"),  # the widening dialog, while it asks
+        dcc.Store(id="limits-pending"),
     ], className="chair-page")
 
 
@@ -268,12 +283,13 @@ def _sorted_rules(rules: tuple[LimitRule, ...]) -> list[LimitRule]:
 
 
 def limits_panel(live: LiveBay, chair: str, *, read_only: bool = False) -> list[Any]:
-    """The chair's limits: a form for the open session's, or (no session, or ``read_only``:
-    the wall display) the same table, not editable."""
+    """The limits in force, editable for an open session by a role that may change them;
+    ``read_only`` (the wall display): the same table, not editable."""
     monitor = live.monitor
     status = live.snapshot().chair(chair)
     session = status.session if status else None
-    locked = session is None or read_only
+    allowed = may("limits") and not read_only
+    locked = session is None or not allowed
     rules = _sorted_rules(monitor.engine.rules(chair))
     baseline = monitor.engine.baseline(chair)
     rows = []
@@ -296,16 +312,35 @@ def limits_panel(live: LiveBay, chair: str, *, read_only: bool = False) -> list[
                               disabled=locked or not p.continuous)),
         ]))
     head = html.Tr([html.Th(x) for x in ("Parameter", "Alarm when", "Limit", "Priority", "Delay s")])
-    title = html.H3("Alarm limits" + (" for this session" if session else ""))
-    table = html.Table([html.Thead(head), html.Tbody(rows)], className="table limits")
-    if read_only:
-        return [title, table, html.Div("Read-only wall display: log in to change limits.", className="hint")]
+    if not allowed:  # what the role cannot do, the screen does not offer
+        return [
+            html.H3("Alarm limits" + (" for this session" if session else "")),
+            html.Table([html.Thead(head), html.Tbody(rows)], className="table limits read-only"),
+            html.Div("Read-only wall display: log in to change limits." if read_only
+                     else LIMITS_READ_ONLY, className="hint limits-read-only"),
+        ]
     return [
-        title, table,
+        html.H3("Alarm limits" + (" for this session" if session else "")),
+        html.Table([html.Thead(head), html.Tbody(rows)], className="table limits"),
         html.Button("Save limits", id="limits-save", className="btn btn-primary", n_clicks=0,
                     disabled=session is None),
         html.Div("" if session else "Start a session to change its limits.", className="hint"),
     ]
+
+
+def limits_confirm_dialog(changes: tuple[str, ...]) -> html.Div:
+    """The modal that asks before limits are widened past the profile's defaults, listing
+    the changes (styled as ``components.confirm_dialog``, the safe button first)."""
+    return html.Div(html.Div([
+        html.H3("Widen alarm limits?", id="limits-confirm-title"),
+        html.P("These changes make alarms less sensitive than this chair's default limits:"),
+        html.Ul([html.Li(text) for text in changes], id="limits-confirm-list", className="confirm-items"),
+        html.Div([
+            html.Button("Cancel", id="limits-confirm-cancel", className="btn btn-primary", n_clicks=0),
+            html.Button("Confirm", id="limits-confirm-ok", className="btn btn-danger", n_clicks=0),
+        ], className="btn-row"),
+    ], className="modal", role="alertdialog",
+        **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}), className="modal-backdrop")
 
 
 # --- the trend figure ---------------------------------------------------------------------
@@ -551,10 +586,49 @@ def manual_nibp(clicks: int, chair: str, nurse: str | None, sys_: float | None, 
     return _after(live, chair, f"Manual BP {s:g}/{d:g} (MAP {m:g}) entered by {user}")
 
 
-@callback(
+_LIMITS_OUTPUTS = (
     Output("limits-panel", "children", allow_duplicate=True),
-    Output("limits-msg", "children"), Output("limits-msg", "className"),
+    Output("limits-msg", "children", allow_duplicate=True),
+    Output("limits-msg", "className", allow_duplicate=True),
     Output("chair-trends", "figure", allow_duplicate=True),
+    Output("limits-confirm", "children", allow_duplicate=True),
+    Output("limits-pending", "data", allow_duplicate=True),
+)
+
+
+def _limits_refused(live: LiveBay, chair: str, text: str, cls: str = "form-msg error") -> tuple[Any, ...]:
+    """A refused (or cancelled) change: the message, and the fields back to the limits in force."""
+    live.invalidate()
+    return (limits_panel(live, chair), text, cls, no_update, [], None)
+
+
+def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
+                 overrides: list[dict[str, Any]], confirm: bool) -> tuple[Any, ...]:
+    monitor = live.monitor
+    before = monitor.engine.rules(chair)
+    try:
+        monitor.set_limits(session_id, overrides, user, confirm=confirm)
+    except ConfirmationNeeded as exc:
+        return (no_update, "Confirm or cancel the change.", "form-msg", no_update,
+                limits_confirm_dialog(exc.changes), {"session": session_id, "rules": overrides})
+    except InvalidLimits as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
+    except MonitorError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc}")
+    live.invalidate()
+    changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
+    what = "; ".join(c.text for c in changes) or "no change"
+    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
+            make_chair_trends_figure(gather_trends(live, chair)), [], None)
+
+
+def _open_session_id(live: LiveBay, chair: str) -> str | None:
+    status = live.snapshot().chair(chair)
+    return status.session.id if status is not None and status.session is not None else None
+
+
+@callback(
+    *_LIMITS_OUTPUTS,
     Input("limits-save", "n_clicks"),
     State({"type": "lim", "rule": ALL, "field": ALL}, "value"),
     State("chair-id", "data"), State("nurse-input", "value"),
@@ -563,24 +637,51 @@ def manual_nibp(clicks: int, chair: str, nurse: str | None, sys_: float | None, 
 def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
-    user = actor("limits", nurse)
-    if not user:
-        return no_update, NEED_NAME, "form-msg error", no_update
     live = current_live()
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    if session is None:
-        return no_update, "This chair has no open session.", "form-msg error", no_update
-    values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
-    changed = limit_changes(live.monitor.engine.rules(chair), values)
-    if not changed:
-        return no_update, "No limit changed.", "form-msg", no_update
     try:
-        live.monitor.set_limits(session.id, merge_overrides(session.limit_overrides, changed), user)
-    except (MonitorError, ValueError) as exc:
-        return no_update, f"Not saved: {exc}", "form-msg error", no_update
-    live.invalidate()
-    what = ", ".join(f"{d['parameter']} {k} {v:g}" for d in changed for k, v in d.items()
-                     if k in ("low", "high", "below_baseline_pct", "above_baseline_pct"))
-    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
-            make_chair_trends_figure(gather_trends(live, chair)))
+        user = actor("limits", nurse)
+    except Forbidden as exc:  # (a screen that should not have offered it): said in the form
+        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+    if not user:
+        return _limits_refused(live, chair, NEED_NAME)
+    session_id = _open_session_id(live, chair)
+    if session_id is None:
+        return _limits_refused(live, chair, "This chair has no open session.")
+    values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
+    try:
+        changed = limit_changes(live.monitor.engine.rules(chair), values)
+        if not changed:
+            return (no_update, "No limit changed.", "form-msg", no_update, [], None)
+        overrides = merge_overrides(live.monitor.session(session_id).limit_overrides, changed)
+    except RuleError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
+    except ValueError as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc}")
+    return _save_limits(live, chair, user, session_id, overrides, confirm=False)
+
+
+@callback(
+    *_LIMITS_OUTPUTS,
+    Input("limits-confirm-ok", "n_clicks"), Input("limits-confirm-cancel", "n_clicks"),
+    State("limits-pending", "data"), State("chair-id", "data"), State("nurse-input", "value"),
+    prevent_initial_call=True,
+)
+def confirm_limits(_ok: int, _cancel: int, pending: dict[str, Any] | None, chair: str,
+                   nurse: str | None) -> tuple[Any, ...]:
+    """The dialog's answer: Confirm saves the pending change (the core checks it again),
+    Cancel drops it."""
+    if not any(t["value"] for t in ctx.triggered):
+        raise PreventUpdate
+    live = current_live()
+    if ctx.triggered_id == "limits-confirm-cancel" or not pending:
+        return _limits_refused(live, chair, "Not saved: the change was cancelled.", "form-msg")
+    try:
+        user = actor("limits", nurse)
+    except Forbidden as exc:
+        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+    if not user:
+        return _limits_refused(live, chair, NEED_NAME)
+    if pending.get("session") != _open_session_id(live, chair):
+        return _limits_refused(live, chair, "Not saved: the session has changed meanwhile.")
+    return _save_limits(live, chair, user, pending["session"], list(pending.get("rules") or []),
+                        confirm=True)
