@@ -64,7 +64,8 @@ def test_the_wall_display_is_offered_no_action_where_a_nurse_is(tmp_path):
 
         # the chair page: with an open session, and without one
         offered = actions_in(chair_page(nurse, "c1"))
-        assert {"btn-step", "btn-export", "limits-save", "baseline-btn"} <= offered
+        assert {"btn-step", "btn-export", "baseline-btn"} <= offered
+        assert "limits-save" not in offered  # a nurse's limits are read-only (charge, admin)
         assert "start-btn" in actions_in(chair_page(nurse, "c2"))
         for chair in ("c1", "c2"):
             page_text = chair_page(wall, chair)
