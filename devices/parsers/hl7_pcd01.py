@@ -42,10 +42,10 @@ What is taken from each OBX (PROTOCOLS.md section 4):
 
 Errors: :class:`Hl7ParseError` (a :class:`~devices.source.ParseError`) for a message that
 cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
-``unsupported_message``, ``too_many_observations``; it carries the MSH header when one could be read, so that even a
-refused message is answered to its sender. Problems with single observations do not raise:
-they are listed in :attr:`Pcd01Message.rejections` (``wrong_unit``, ``bad_value``,
-``bad_time``, ``code_mismatch``).
+``unsupported_message``, ``too_many_observations``; it carries the MSH header when one
+could be read, so that even a refused message is answered to its sender. Problems with
+single observations do not raise: they are listed in :attr:`Pcd01Message.rejections`
+(``wrong_unit``, ``bad_value``, ``bad_time``, ``code_mismatch``).
 """
 
 from __future__ import annotations
