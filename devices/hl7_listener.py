@@ -53,9 +53,9 @@ Every problem is counted with :meth:`reject` (its reason is the counter key): th
 reasons, per-observation reasons, ``unknown_chair``, ``demo``, ``too_long`` (MLLP frame
 over ``max_message_bytes``, answered AR when its MSH is readable), ``mllp_garbage`` (bytes
 outside a frame), ``truncated`` (a frame cut off by a disconnect), ``too_many_connections``,
-``frame_deadline``, ``not_durable``, ``internal``. Values not measured and codes Chairside does not use are
-counted in ``health()["skipped"]``, not as problems. Nothing a client sends closes the
-listener.
+``frame_deadline``, ``not_durable``, ``internal``. Values not measured and codes Chairside
+does not use are counted in ``health()["skipped"]``, not as problems. Nothing a client
+sends closes the listener.
 """
 
 from __future__ import annotations
