@@ -17,6 +17,7 @@ bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.ingest
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.export
+	$(PY) -m bench.hl7
 
 # The pictures in docs/screenshots, taken in headless Chromium by the tests marked
 # `screenshots` (a plain test run takes them too, into a temporary folder).

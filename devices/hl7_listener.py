@@ -12,13 +12,18 @@ few dozen mostly idle threads cost little; asyncio would still need threads for 
 and the durability wait. The accept thread waits on a selector with a wake-up socket pair,
 and :meth:`Hl7Listener.stop` shuts down every open connection (which wakes its blocked
 ``recv``), so stopping polls nothing and returns within its deadline even with clients
-connected. An idle connection is closed after ``idle_timeout_s``.
+connected. An idle connection is closed after ``idle_timeout_s``, and one whose MLLP frame
+has begun but is not complete ``frame_deadline_s`` after its first byte came is closed
+then (counted as ``frame_deadline``, logged with the peer), however slowly the peer keeps
+trickling bytes: the deadline is the socket's timeout while a frame is open, so a peer
+holding half-sent frames cannot keep connection slots from real gateways.
 
 For each message (parsing in :mod:`devices.parsers.hl7_pcd01`):
 
-1. Parse. A message that cannot be taken (not HL7, no MSH, malformed, not ORU^R01) is
-   answered **AR** (application reject: the message itself is not accepted; the HL7 table
-   0357 code says why: 100/101/102 malformed, 200/201 unsupported type or event).
+1. Parse. A message that cannot be taken (not HL7, no MSH, malformed, not ORU^R01, more
+   OBX segments than ``max_observations``) is answered **AR** (application reject: the
+   message itself is not accepted, none of it is stored; the HL7 table 0357 code says why:
+   100/101/102 malformed, 200/201 unsupported type or event, 207 too many observations).
 2. Map each observation to a chair: PV1-3 (as sent) through ``config.beds`` first, then
    the observation's OBX-18 equipment id, then MSH-3, through ``config.devices`` (each
    tried as sent and by each of its components, e.g. the EUI-64 alone).
@@ -48,9 +53,9 @@ Every problem is counted with :meth:`reject` (its reason is the counter key): th
 reasons, per-observation reasons, ``unknown_chair``, ``demo``, ``too_long`` (MLLP frame
 over ``max_message_bytes``, answered AR when its MSH is readable), ``mllp_garbage`` (bytes
 outside a frame), ``truncated`` (a frame cut off by a disconnect), ``too_many_connections``,
-``not_durable``, ``internal``. Values not measured and codes Chairside does not use are
-counted in ``health()["skipped"]``, not as problems. Nothing a client sends closes the
-listener.
+``frame_deadline``, ``not_durable``, ``internal``. Values not measured and codes Chairside
+does not use are counted in ``health()["skipped"]``, not as problems. Nothing a client
+sends closes the listener.
 """
 
 from __future__ import annotations
@@ -236,31 +241,50 @@ class Hl7Listener(SourceBase):
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
         decoder = MllpDecoder(self.config.max_message_bytes)
+        idle_s, deadline_s = self.config.idle_timeout_s, self.config.frame_deadline_s
+        frame_due: float | None = None  # time.monotonic() by which the open frame must end
+        started = 0  # decoder.frames_started when frame_due was set
+        expired = False
         try:
-            conn.settimeout(self.config.idle_timeout_s)
             while not self._stopping.is_set():
+                timeout = idle_s if frame_due is None else min(idle_s, frame_due - time.monotonic())
                 try:
+                    if timeout <= 0:
+                        raise TimeoutError
+                    conn.settimeout(timeout)
                     data = conn.recv(RECV_BYTES)
                 except TimeoutError:
-                    with self._lock:
-                        self.idle_timeouts += 1
-                    self.log.info("connection from %s idle for %g s: closed", peer,
-                                  self.config.idle_timeout_s)
+                    expired = frame_due is not None and time.monotonic() >= frame_due
+                    if expired:
+                        self.reject("frame_deadline", f"{peer}: MLLP frame not complete {deadline_s:g} s "
+                                                      f"after it began ({decoder.frame_bytes} bytes so "
+                                                      f"far): connection closed")
+                    else:
+                        with self._lock:
+                            self.idle_timeouts += 1
+                        self.log.info("connection from %s idle for %g s: closed", peer, idle_s)
                     break
                 if not data:
                     break
+                received = time.monotonic()
                 for item in decoder.feed(data):
                     ack = self.handle_message(item, peer) if isinstance(item, bytes) \
                         else self._problem(item, peer)
                     if ack is not None:
                         conn.sendall(frame(ack))
+                if not decoder.in_frame:
+                    frame_due = None
+                elif frame_due is None or decoder.frames_started != started:
+                    frame_due = received + deadline_s  # a frame began in this chunk
+                started = decoder.frames_started
         except OSError as exc:
             if not self._stopping.is_set():
                 self.log.info("connection from %s lost: %s", peer, exc)
         except Exception:  # a bug here must cost one connection, never the listener
             self.log.exception("connection from %s failed", peer)
         finally:
-            for problem in decoder.close():
+            problems = decoder.close()
+            for problem in problems if not expired else ():  # a frame_deadline is counted once
                 self._problem(problem, peer)
             with contextlib.suppress(OSError):
                 conn.close()
@@ -291,7 +315,7 @@ class Hl7Listener(SourceBase):
         with self._lock:
             self.messages += 1
         try:
-            msg = parse_pcd01(payload)
+            msg = parse_pcd01(payload, self.config.max_observations)
         except Hl7ParseError as exc:
             self.reject(exc.reason, f"{peer}: {exc}")
             return self._ack(exc.header, "AR", [AckError(exc.reason, str(exc), exc.hl7_code)])

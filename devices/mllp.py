@@ -65,6 +65,7 @@ class MllpDecoder:
         self._garbage_head = b""
         self._skip_cr = False  # just ended a frame at 0x1C: its 0x0D may still come
         # totals, for health pages and tests
+        self.frames_started = 0
         self.messages = 0
         self.garbage_bytes = 0
         self.oversized = 0
@@ -73,6 +74,11 @@ class MllpDecoder:
     @property
     def in_frame(self) -> bool:
         return self._in_frame
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of the frame begun so far (0 outside a frame)."""
+        return self._size if self._in_frame else 0
 
     def feed(self, data: bytes) -> Iterator[bytes | MllpProblem]:
         """Decode ``data``; yields each complete message and each problem found in it."""
@@ -135,6 +141,7 @@ class MllpDecoder:
     # --- internals -----------------------------------------------------------------------
 
     def _start_frame(self) -> None:
+        self.frames_started += 1
         self._in_frame = True
         self._discarding = False
         self._size = 0

@@ -261,6 +261,10 @@ class Hl7Source(_Model):
     port: int = Field(2575, ge=0, le=65535)  # 0: any free port (tests)
     max_message_bytes: int = Field(1 << 20, ge=1024, le=16 << 20)
     idle_timeout_s: float = Field(300, gt=0)
+    # OBX segments per message; a message with more is answered AR (too_many_observations)
+    max_observations: int = Field(500, ge=1, le=100_000)
+    # a frame begun must be complete within this, or its connection is closed (frame_deadline)
+    frame_deadline_s: float = Field(10, gt=0, le=600)
     beds: dict[str, Name] = Field(default_factory=dict)  # PV1-3 (as sent) -> chair id
     devices: dict[str, Name] = Field(default_factory=dict)  # MSH-3 or OBX-18 -> chair id
     accept_demo: bool = False  # OBX-8 DEMO values are refused unless this is set

@@ -17,6 +17,7 @@ import hl7
 import pytest
 from conftest import T0, Harness
 
+from devices.mllp import frame
 from devices.parsers.hl7_pcd01 import parse_pcd01
 from monitor.cli import main
 from monitor.exports import FORMATS, UnknownFormat, export_filename, export_session
@@ -275,6 +276,7 @@ def test_hl7_messages_parse_back_to_the_readings(bay):
         msg = hl7.parse(text)
         assert str(msg.segment("MSH")[9]) == "ORU^R01^ORU_R01"
         assert str(msg.segment("PID")[3]) == "MRN-0042"
+        assert str(msg.segment("PID")[5]) == "MRN-0042^^^^^^D"  # the label as display name
         assert str(msg.segment("PV1")[3]) == "bay1^^c1"
         assert str(msg.segment("OBR")[25]) == "F"
         assert "NTE|1||PARTIAL" not in text
@@ -299,7 +301,66 @@ def test_hl7_of_a_running_session_is_preliminary_and_escapes_the_label(bay):
         assert str(msg.segment("OBR")[25]) == "P"
         assert str(msg.segment("NTE")[3]).startswith("PARTIAL EXPORT")
         assert msg.unescape(str(msg.segment("PID")[3])) == PARTIAL_PATIENT
+        assert msg.unescape(str(msg.segment("PID")[5][0][0])) == PARTIAL_PATIENT
         assert len(parse_pcd01(text).observations) == 60
+
+
+# --- every standard format, read by a strict validator of its standard ----------------------
+
+
+def _validate_hl7_strictly(data: bytes) -> int:
+    """Every message of an ``hl7`` export through hl7apy's STRICT validation, at the version
+    its MSH-12 claims; returns the number of messages."""
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    from devices.parsers.hl7_pcd01 import read_header
+
+    messages = list(read_hl7_file(data))
+    for text in messages:
+        header = read_header(text)
+        assert header is not None and header.version == "2.6"
+        parsed = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT)
+        assert parsed.version == header.version and parsed.name == "ORU_R01"
+        assert parsed.validate() is True  # raises naming the first violation
+        assert parsed.to_er7() == text.rstrip("\r")  # hl7apy read every segment
+    return len(messages)
+
+
+def _validate_fhir_strictly(data: bytes) -> int:
+    """The ``fhir`` export through fhir.resources' R4B models; returns the number of entries."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    bundle = Bundle.model_validate(json.loads(data))
+    return len(bundle.entry or [])
+
+
+STANDARD_VALIDATORS = {"hl7": _validate_hl7_strictly, "fhir": _validate_fhir_strictly}
+NOT_STANDARDS = {"csv", "zip", "pdf"}  # Chairside's own CSV columns, a zip of them, a report
+
+
+def test_every_export_format_is_a_validated_standard_or_none():
+    assert set(FORMATS) == set(STANDARD_VALIDATORS) | NOT_STANDARDS
+    assert not set(STANDARD_VALIDATORS) & NOT_STANDARDS
+
+
+@pytest.mark.parametrize("fmt", sorted(STANDARD_VALIDATORS))
+@pytest.mark.parametrize("which", ["ended", "running"])
+def test_every_standard_format_passes_its_strict_validator(bay, fmt, which):
+    """Issue 11 point 10 (every HL7 message failed v2.6 strict validation: no PID-5)."""
+    session = getattr(bay, which)
+    assert STANDARD_VALIDATORS[fmt](bay.export(session, fmt)) > 0
+
+
+def test_hl7_strict_validation_catches_a_missing_patient_name(bay):
+    """The validator is strict enough to refuse what the export used to send."""
+    from hl7apy.exceptions import ValidationError
+
+    (text, *_) = read_hl7_file(bay.export(bay.ended, "hl7"))
+    old = text.replace("PID|1||MRN-0042||MRN-0042^^^^^^D\r", "PID|1||MRN-0042\r")
+    assert old != text
+    with pytest.raises(ValidationError, match="PID_5"):
+        _validate_hl7_strictly(frame(old))
 
 
 # --- PDF -----------------------------------------------------------------------------------

@@ -85,9 +85,10 @@ def bay(tmp_path: Path) -> Iterator[Harness]:
 def start_listener(bay: Harness) -> Iterator[Callable[..., Hl7Listener]]:
     started: list[Hl7Listener] = []
 
-    def start(**options: Any) -> Hl7Listener:
+    def start(max_connections: int = 64, **options: Any) -> Hl7Listener:
         kw = {"beds": BEDS, "devices": DEVICES} | options
-        listener = Hl7Listener(Hl7Source(kind="hl7", name="gw", host=HOST, port=0, **kw), bay.monitor)
+        listener = Hl7Listener(Hl7Source(kind="hl7", name="gw", host=HOST, port=0, **kw), bay.monitor,
+                               max_connections=max_connections)
         listener.start()
         started.append(listener)
         assert listener.state is SourceState.CONNECTED and listener.port
@@ -671,3 +672,169 @@ def test_not_durable_answered_ar(bay: Harness) -> None:
     ack = read_ack(listener.handle_message(oru(nm(SPO2, "97", PCT)).encode()))
     assert (ack.code, ack.reasons) == ("AR", ("not_durable",))
     assert listener.rejected.counts["not_durable"] == 1
+
+
+# --- bounds: observations per message, linear parsing, frame deadline ----------------------
+
+
+def many_obx(n: int, control: str = "MANY") -> str:
+    """An ORU^R01 of ``n`` OBX (HR and SpO2 alternating, each pair a second apart, ending
+    just before T0), as a gateway batching a long stretch would send it."""
+    def at(i: int) -> str:
+        return time.strftime("%Y%m%d%H%M%S", time.gmtime(T0 - n // 2 - 1 + i // 2)) + "+0000"
+
+    return oru(*(nm(SPO2, "97", PCT, when=at(i), sub_id=f"1.1.1.{i}") if i % 2 else
+                 nm(HR, "70", BPM, when=at(i), sub_id=f"1.1.1.{i}") for i in range(n)),
+               control=control)
+
+
+def test_observation_cap_refuses_the_message_before_reading_it() -> None:
+    assert len(parse_pcd01(many_obx(20), max_observations=20).observations) == 20
+    with pytest.raises(Hl7ParseError) as info:
+        parse_pcd01(many_obx(21, control="CAP1"), max_observations=20)
+    assert info.value.reason == "too_many_observations"
+    assert "21 OBX segments, over the limit of 20 per message" in str(info.value)
+    assert info.value.header is not None and info.value.header.control_id == "CAP1"
+    assert len(parse_pcd01(many_obx(21)).observations) == 21  # no cap unless asked
+
+
+def _work_of_a_parse(monkeypatch: pytest.MonkeyPatch, n: int) -> tuple[int, int]:
+    """(Python function calls, objects the garbage collector tracks once the message is
+    split) for parsing a message of ``n`` OBX: both counted, neither timed."""
+    import cProfile
+    import gc
+    import pstats
+
+    from devices.parsers import hl7_pcd01
+
+    text = many_obx(n)
+    original = hl7_pcd01._observations
+    tracked: list[int] = []
+
+    def observations(*args: Any) -> Any:
+        tracked.append(len(gc.get_objects()))  # every segment is split here, none read yet
+        return original(*args)
+
+    monkeypatch.setattr(hl7_pcd01, "_observations", observations)
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        profile = cProfile.Profile()
+        profile.runcall(parse_pcd01, text)
+    finally:
+        gc.enable()
+    calls = sum(stat[1] for stat in pstats.Stats(profile).stats.values())  # type: ignore[attr-defined]
+    return calls, tracked[0] - before
+
+
+def test_parsing_work_grows_linearly_with_the_obx_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11 point 7 (500/2000/5000/7650 OBX took 1.6/4.1/11.7/~25 s): the parse did a
+    constant amount of work per OBX but built some 28 container objects per OBX, and the
+    garbage collector's passes over them grew with the message. Now each OBX costs the same
+    number of calls, and one or two tracked objects (its field list), at any message size."""
+    calls_1k, objects_1k = _work_of_a_parse(monkeypatch, 1000)
+    calls_4k, objects_4k = _work_of_a_parse(monkeypatch, 4000)
+    assert 3.9 <= calls_4k / calls_1k <= 4.1
+    assert objects_4k - objects_1k <= 2 * 3000  # tracked objects per extra OBX
+    msg = parse_pcd01(many_obx(5000))  # well within the suite's time, whatever the machine
+    assert len(msg.observations) == 5000 and not msg.rejections
+
+
+def test_message_over_the_observation_cap_answered_ar_listener_keeps_serving(
+        bay: Harness, start_listener: Callable[..., Hl7Listener], caplog: pytest.LogCaptureFixture) -> None:
+    capped = start_listener(max_observations=10)
+    with client(capped) as c:
+        ack = read_ack(c.send(many_obx(11, control="BIG11")))
+        assert (ack.code, ack.control_id, ack.reasons) == ("AR", "BIG11", ("too_many_observations",))
+        assert "over the limit of 10 per message" in ack.text and "limit of 10" in ack.errors[0]
+        bay.flush()
+        assert stored(bay, "c1") == {}  # nothing of it
+        ack = read_ack(c.send(many_obx(10, control="OK10")))  # same connection: still served
+        assert (ack.code, ack.control_id) == ("AA", "OK10")
+    assert capped.rejected.counts["too_many_observations"] == 1
+    assert any("too_many_observations" in r.getMessage() and "11 OBX" in r.getMessage()
+               for r in caplog.records)
+    bay.flush()
+    assert set(stored(bay, "c1")) == {"hr", "spo2"}
+
+
+def test_default_cap_refuses_a_huge_message_and_a_raised_cap_takes_5000_obx(
+        bay: Harness, start_listener: Callable[..., Hl7Listener]) -> None:
+    assert Hl7Source(kind="hl7", name="x").max_observations == 500
+    default = start_listener()
+    with client(default, timeout=60) as c:
+        ack = read_ack(c.send(many_obx(5000, control="HUGE")))
+    assert (ack.code, ack.reasons) == ("AR", ("too_many_observations",))
+    raised = start_listener(max_observations=5000)
+    with client(raised, timeout=60) as c:
+        assert read_ack(c.send(many_obx(5000, control="HUGE2"))).code == "AA"
+    bay.flush()
+    assert bay.monitor.store is not None and bay.monitor.store.count_readings() == 5000
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("max_observations", 0, "Input should be greater than or equal to 1"),
+    ("max_observations", "many", "Input should be a valid integer"),
+    ("frame_deadline_s", 0, "Input should be greater than 0"),
+    ("frame_deadline_s", 3600, "Input should be less than or equal to 600"),
+])
+def test_bounds_configuration_is_validated(tmp_path: Path, key: str, value: Any, problem: str) -> None:
+    from monitor.config import ConfigError, load_config
+
+    path = tmp_path / "bay.toml"
+    path.write_text(f'[[chairs]]\nid = "c1"\n[[sources]]\nkind = "hl7"\nname = "gw"\n{key} = {value!r}\n'
+                    .replace("'", '"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"bay.toml: sources[0].hl7.{key}: {problem}" in str(info.value)
+
+
+def test_trickling_peers_lose_their_slots_at_the_frame_deadline(
+        bay: Harness, start_listener: Callable[..., Hl7Listener], caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 11 point 7 (62 half-sent frames held all 64 slots; a real gateway was then
+    refused): every slot is taken by a peer that begins a frame and then trickles a byte at
+    a time, which no idle timeout catches; at the frame deadline they are closed, and a real
+    gateway is served."""
+    slots = 3
+    gw = start_listener(max_connections=slots, frame_deadline_s=0.5)  # idle_timeout_s: 300 s
+    peers = [socket.create_connection((HOST, gw.port or 0), timeout=5) for _ in range(slots)]
+    names = [f"{HOST}:{p.getsockname()[1]}" for p in peers]  # as the listener sees them
+    wait_until(lambda: gw.health()["connections"] == slots, what="every slot taken")
+    with client(gw) as refused, pytest.raises(OSError):  # idle peers hold the slots: no deadline
+        refused.send(S.GE_CARESCAPE)
+    assert gw.rejected.counts["too_many_connections"] == 1
+
+    done = threading.Event()
+
+    def trickle(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # ends when the listener closes the connection
+            sock.sendall(b"\x0bMSH|^~\\&|SLOWLORIS|")
+            while not done.is_set():
+                sock.sendall(b"x")
+                done.wait(0.05)  # the trickle's pace, not a wait for the test
+
+    threads = [threading.Thread(target=trickle, args=(p,), daemon=True) for p in peers]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: gw.rejected.counts["frame_deadline"] == slots, what="the frame deadlines")
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)  # each peer saw its connection closed
+        wait_until(lambda: gw.health()["connections"] == 0, what="the slots freed")
+        with client(gw) as real:
+            ack = read_ack(real.send(S.GE_CARESCAPE))
+        assert ack.code == "AA"
+    finally:
+        done.set()
+        for p in peers:
+            p.close()
+    assert gw.health()["idle_timeouts"] == 0 and gw.rejected.counts["truncated"] == 0
+    details = [r.detail for r in gw.rejected.recent if r.reason == "frame_deadline"]
+    for name in names:
+        assert any(d.startswith(f"{name}: MLLP frame not complete 0.5 s after it began") for d in details)
+    assert any("frame_deadline" in r.getMessage() and any(n in r.getMessage() for n in names)
+               for r in caplog.records)
+    bay.flush()
+    assert stored(bay, "c3")

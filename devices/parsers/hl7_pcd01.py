@@ -2,8 +2,10 @@
 
 Pure functions, no sockets: :func:`parse_pcd01` takes the text of one message (as carried by
 one MLLP frame) and returns a :class:`Pcd01Message`; :func:`build_ack` writes the answer.
-Segments and fields are read with python-hl7 (``hl7.parse``); components, times and ACKs
-are done here, because the rules below are PCD-01's, not generic HL7's.
+Segments are split into flat field lists (:mod:`devices.parsers.hl7_text`: linear in the
+message's size, components read only where needed); components, times and ACKs are done
+here, because the rules below are PCD-01's, not generic HL7's. A message of more OBX
+segments than the caller's ``max_observations`` is refused before any field is read.
 
 What is taken from each OBX (PROTOCOLS.md section 4):
 
@@ -40,10 +42,10 @@ What is taken from each OBX (PROTOCOLS.md section 4):
 
 Errors: :class:`Hl7ParseError` (a :class:`~devices.source.ParseError`) for a message that
 cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
-``unsupported_message``; it carries the MSH header when one could be read, so that even a
-refused message is answered to its sender. Problems with single observations do not raise:
-they are listed in :attr:`Pcd01Message.rejections` (``wrong_unit``, ``bad_value``,
-``bad_time``, ``code_mismatch``).
+``unsupported_message``, ``too_many_observations``; it carries the MSH header when one
+could be read, so that even a refused message is answered to its sender. Problems with
+single observations do not raise: they are listed in :attr:`Pcd01Message.rejections`
+(``wrong_unit``, ``bad_value``, ``bad_time``, ``code_mismatch``).
 """
 
 from __future__ import annotations
@@ -55,8 +57,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import hl7
-
+from devices.parsers.hl7_text import Fields
 from devices.source import ParseError
 from monitor.parameters import PARAMETERS, Parameter, by_mdc_code
 from monitor.readings import QualityFlag
@@ -249,56 +250,6 @@ def _strip_trailing(raw: str, seps: str) -> str:
     return raw.rstrip(seps + " ")
 
 
-class _Fields:
-    """Field and component access on python-hl7 segments, in the message's separators."""
-
-    def __init__(self, msg: hl7.Message) -> None:
-        self.msg = msg
-        _, _, self.rep, self.comp, self.sub = msg.separators
-
-    @staticmethod
-    def raw(seg: Any, n: int) -> str:
-        return str(seg[n]) if n < len(seg) else ""
-
-    def text(self, raw: str) -> str:
-        return _unescape(raw, self.msg.esc, self.msg.separators[1:]) if self.msg.esc in raw else raw
-
-    def components(self, seg: Any, n: int) -> list[str]:
-        """Components of the field's first repetition, unescaped (subcomponents kept)."""
-        raw = self.raw(seg, n).split(self.rep, 1)[0]
-        return [self.text(c).strip() for c in raw.split(self.comp)]
-
-    def first(self, seg: Any, n: int) -> str:
-        return self.components(seg, n)[0]
-
-    def repetitions(self, seg: Any, n: int) -> list[str]:
-        return [self.text(r) for r in self.raw(seg, n).split(self.rep)]
-
-
-def _unescape(raw: str, esc: str, seps: str) -> str:
-    """HL7 escape sequences in ``raw``: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ and \\Xhh..\\ become their
-    characters; formatting and character-set sequences (\\H\\, \\.br\\, \\C..\\, \\Z..\\) are
-    dropped. (python-hl7's unescape logs an ERROR for every odd sequence a sender makes.)"""
-    field_sep, rep, comp, sub = (seps + "|~^&")[:4]
-    chars = {"F": field_sep, "S": comp, "T": sub, "R": rep, "E": esc}
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        c = raw[i]
-        end = raw.find(esc, i + 1) if c == esc else -1
-        if end < 0:
-            out.append(c)
-            i += 1
-            continue
-        seq = raw[i + 1:end]
-        if seq in chars:
-            out.append(chars[seq])
-        elif seq[:1] == "X" and len(seq) % 2 == 1 and all(h in "0123456789abcdefABCDEF" for h in seq[1:]):
-            out.append(bytes.fromhex(seq[1:]).decode("latin-1"))
-        i = end + 1
-    return "".join(out)
-
-
 def _sub_path(sub_id: str) -> tuple[str, ...]:
     """``1.2.1.0`` -> ``('1', '2', '1')``: the containment path without its own-level 0s."""
     parts = [p.strip() for p in sub_id.split(".")] if sub_id.strip() else []
@@ -348,8 +299,10 @@ def _unit_ok(param: Parameter, comps: list[str]) -> bool:
     return bool(known) and all(n in param.unit_aliases for n in known)
 
 
-def parse_pcd01(text: str | bytes) -> Pcd01Message:
-    """Parse one ORU^R01 message. Raises :class:`Hl7ParseError`."""
+def parse_pcd01(text: str | bytes, max_observations: int | None = None) -> Pcd01Message:
+    """Parse one ORU^R01 message. Raises :class:`Hl7ParseError`; with ``max_observations``,
+    also for a message of more OBX segments than that (``too_many_observations``, found
+    before any field is read)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -381,33 +334,34 @@ def parse_pcd01(text: str | bytes) -> Pcd01Message:
                             f"message type {header.kind or '(none)'} is not ORU^R01", header, code)
     if not header.control_id:
         raise Hl7ParseError("malformed", "MSH-10 (message control id) is empty", header, "101")
+    if max_observations is not None:
+        n_obx = sum(1 for s in segments if s.startswith("OBX"))
+        if n_obx > max_observations:
+            raise Hl7ParseError("too_many_observations", f"{n_obx} OBX segments, over the limit of "
+                                f"{max_observations} per message", header, "207")
+    f = Fields(header.field_sep, header.encoding)
     try:
-        msg = hl7.parse(norm)
-    except Exception as exc:  # python-hl7 raises ParseException, IndexError, ...
-        raise Hl7ParseError("malformed", f"python-hl7 cannot parse it: {exc}", header, "102") from None
-    try:
-        return _observations(msg, header)
-    except Exception as exc:  # a structure python-hl7 took but these rules cannot read
+        return _observations(f, [f.split(s) for s in segments], header)
+    except Exception as exc:  # a structure these rules cannot read
         raise Hl7ParseError("malformed", f"unreadable message: {exc!r}", header, "102") from None
 
 
 @dataclass(slots=True)
 class _Row:
     segment: int
-    seg: Any
+    seg: list[str]
     path: tuple[str, ...]
     obr_time: str
 
 
-def _observations(msg: hl7.Message, header: MessageHeader) -> Pcd01Message:
-    f = _Fields(msg)
-    msh_time = f.first(msg.segment("MSH"), 7)
+def _observations(f: Fields, segments: list[list[str]], header: MessageHeader) -> Pcd01Message:
+    msh_time = f.first(segments[0], 7)  # the first segment is the MSH
     bed = ""
     rows: list[_Row] = []
     obr_time = ""
     n_obx = 0
-    for seg in msg:
-        sid = str(seg[0])
+    for seg in segments:
+        sid = seg[0]
         if sid == "PV1" and not bed:
             bed = _strip_trailing(f.raw(seg, 3).split(f.rep, 1)[0], f.comp + f.sub)
         elif sid == "OBR":
@@ -487,7 +441,7 @@ def _observations(msg: hl7.Message, header: MessageHeader) -> Pcd01Message:
     return Pcd01Message(header, bed, tuple(observations), tuple(rejections), not_measured, unknown)
 
 
-def _is_demo(f: _Fields, seg: Any) -> bool:
+def _is_demo(f: Fields, seg: list[str]) -> bool:
     return any("DEMO" in r.upper() for r in f.repetitions(seg, 8))
 
 
@@ -587,15 +541,15 @@ def read_ack(text: str) -> AckInfo:
     """The acknowledgement code, control id, text and errors of an ACK (for simulators and
     tests). Raises ParseError if it is not one."""
     norm = normalise_segments(text)
-    if read_header(norm) is None:
+    header = read_header(norm)
+    if header is None:
         raise ParseError("not_hl7", f"not an HL7 ACK: {text[:40]!r}")
-    try:
-        msg = hl7.parse(norm)
-        f = _Fields(msg)
-        msa = msg.segment("MSA")
-    except Exception as exc:
-        raise ParseError("malformed", f"ACK without a readable MSA: {exc}") from None
-    errs = [s for s in msg if str(s[0]) == "ERR"]
+    f = Fields(header.field_sep, header.encoding)
+    segments = [f.split(s) for s in norm.split("\r")]
+    msa = next((s for s in segments if s[0] == "MSA"), None)
+    if msa is None:
+        raise ParseError("malformed", "ACK without an MSA segment")
+    errs = [s for s in segments if s[0] == "ERR"]
     return AckInfo(f.text(f.raw(msa, 1)), f.text(f.raw(msa, 2)), f.text(f.raw(msa, 3)),
                    tuple(f.first(s, 5) for s in errs), tuple(f.text(f.raw(s, 8)) for s in errs),
                    tuple(f.raw(s, 4) for s in errs))

@@ -14,7 +14,7 @@ Each message::
 
     MSH|^~\\&|CHAIRSIDE|<bay>|||<export time>||ORU^R01^ORU_R01|<session><n>|P|2.6|||NE|AL||
         UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO
-    PID|1||<patient label or MRN>
+    PID|1||<patient label or MRN>||<patient label or MRN>^^^^^^D
     PV1|1|O|<bay>^^<chair>
     OBR|1|<session>^CHAIRSIDE|<session>-<n>^CHAIRSIDE|182777000^monitoring of patient^SCT|||
         <minute start>|<minute end>|||||||||||||||||<F, or P when partial>
@@ -22,6 +22,8 @@ Each message::
     OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.0.0.1|97|262688^MDC_DIM_PERCENT^MDC|||||F|||<time>||||<device>
     NTE|1||signal quality: LOW_PERFUSION            (after an OBX whose reading had flags)
 
+- PID-5 (required in v2.6) is the patient label as a display name (name type ``D``):
+  Chairside has the label the nurse entered, not the legal name; PID-3 is the same text.
 - OBX-3 the parameter's preferred MDC code, OBX-6 the MDC unit code, OBX-14 the device time
   (``YYYYMMDDHHMMSS.SSS+0000``), OBX-18 the device that measured it (equipment instance id).
 - OBX-4 ``<d>.0.0.<k>``: ``d`` numbers the devices of the message, ``k`` the device's rows,
@@ -86,7 +88,8 @@ def write_hl7(store: Store, record: SessionRecord, out: BinaryIO) -> int:
     msh_time = dtm(ctx.now).split(".")[0] + "+0000"
     obx_code = {p.key: f"{p.mdc_codes[0][0]}^{p.mdc_codes[0][1]}^MDC" for p in PARAMETERS}
     units = {p.key: f"{p.mdc_unit}^{_UNIT_NAMES[p.mdc_unit]}^MDC" for p in PARAMETERS}
-    pid = f"PID|1||{_esc(s.patient)}"
+    label = _esc(s.patient)
+    pid = f"PID|1||{label}||{label}^^^^^^D"
     pv1 = f"PV1|1|O|{bay}^^{_esc(s.chair)}"
     status = "P" if ctx.partial else "F"
     partial_note = ""
