@@ -96,4 +96,4 @@ def pytest_setup_options():
 
 
 # The browser tests' fixtures (make_bay, dash_duo), shared by every dashboard test module.
-from ui_support import dash_duo, make_bay  # noqa: E402, F401
+from ui_support import dash_duo, make_bay, shots  # noqa: E402, F401

@@ -4,8 +4,9 @@ asks, offering the proposed one; an overrunning infusion highlights its tile."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import wait_until
-from ui_support import Bay, click, set_nurse, start
+from ui_support import Bay, click, screenshot, set_nurse, start
 
 from monitor.records import AlarmState, SessionEventKind
 
@@ -18,7 +19,8 @@ def _cuff(bay: Bay, chair: str, sys_: float, dia: float, map_: float) -> None:
     bay.second({chair: {"nibp_sys": sys_, "nibp_dia": dia, "nibp_map": map_}})
 
 
-def test_end_session_with_open_alarms_asks_and_keeps_them_until_the_patient_has_left(make_bay, dash_duo):
+@pytest.mark.screenshots
+def test_end_session_with_open_alarms_asks_and_keeps_them_until_the_patient_left(make_bay, dash_duo, shots):
     bay = make_bay(chairs=2)
     session = bay.monitor.start_session("c01", "MRN-77", "Ana Silva")
     _cuff(bay, "c01", 70, 35, 45)  # MAP 45: high priority
@@ -32,6 +34,7 @@ def test_end_session_with_open_alarms_asks_and_keeps_them_until_the_patient_has_
     dash_duo.wait_for_contains_text(".modal", "End the session with open alarms?", timeout=5)
     items = dash_duo.find_element(".modal .confirm-items").text
     assert "MAP 45 < 65" in items and "latched, not acknowledged" in items
+    screenshot(dash_duo, shots, "end-session-dialog.png")
     # the safe choice: nothing changes, the tile stays highlighted
     click(dash_duo, CONFIRM.format("cancel"))
     wait_until(lambda: not dash_duo.find_elements(".modal"), 5, "dialog closed")
@@ -51,7 +54,8 @@ def test_end_session_with_open_alarms_asks_and_keeps_them_until_the_patient_has_
     assert bay.monitor.session(session.id).ended_by == "Ana Silva"
 
 
-def test_start_infusion_without_baseline_offers_the_proposed_one(make_bay, dash_duo):
+@pytest.mark.screenshots
+def test_start_infusion_without_baseline_offers_the_proposed_one(make_bay, dash_duo, shots):
     bay = make_bay(chairs=1)
     bay.monitor.start_session("c01", "MRN-78", "Ben Ortiz")
     _cuff(bay, "c01", 132, 84, 100)
@@ -61,10 +65,11 @@ def test_start_infusion_without_baseline_offers_the_proposed_one(make_bay, dash_
     start(dash_duo, bay, "/chair/c01")
     set_nurse(dash_duo, "Ben Ortiz")
     dash_duo.wait_for_contains_text("#baseline-proposal", "NIBP 132/84", timeout=10)
-    assert "1 reading in alarm left out" not in dash_duo.find_element("#baseline-proposal").text
+    assert "in alarm, left out: 1 cuff reading" in dash_duo.find_element("#baseline-proposal").text
     click(dash_duo, STEP.format("infusion_started"))
     dash_duo.wait_for_contains_text(".modal", "No baseline confirmed", timeout=5)
     assert "NIBP 132/84" in dash_duo.find_element(".modal .confirm-items").text
+    screenshot(dash_duo, shots, "start-without-baseline-dialog.png")
     click(dash_duo, CONFIRM.format("baseline-start"))
     dash_duo.wait_for_contains_text("#session-msg", "Baseline confirmed, infusion started", timeout=5)
     dash_duo.wait_for_text_to_equal(".badge", "infusing", timeout=5)

@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import wait_until
 from selenium.webdriver.common.keys import Keys
-from ui_support import Bay, choose, click, js, retry_stale, set_nurse, start, tile_class, tile_text
+from ui_support import (
+    Bay,
+    choose,
+    click,
+    js,
+    retry_stale,
+    screenshot,
+    set_nurse,
+    start,
+    tile_class,
+    tile_text,
+)
 
 from dashboard.app import create_app
 from monitor.readings import QualityFlag, Reading
 from monitor.records import AlarmState, SessionEventKind
 from simulators.patient import Effect, PatientModel
 
-#: Where screenshots go: docs/screenshots only for `make screenshots` (which sets this
-#: variable); a plain test run keeps them in a temporary folder and never writes the tree.
-SCREENSHOTS_ENV = "CHAIRSIDE_SCREENSHOTS"
 K = SessionEventKind
 
 
@@ -323,20 +329,6 @@ def populate(bay: Bay, minutes: int = 30) -> None:
         if plan[a.chair] == "paused" and a.sounding:
             bay.monitor.pause_audio(a.chair, "Anna Berg")
     assert bay.monitor.store.flush(timeout=20)
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """The folder screenshots go to (see SCREENSHOTS_ENV)."""
-    folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def screenshot(dash_duo: Any, folder: Path, name: str) -> Path:
-    path = folder / name
-    assert dash_duo.driver.save_screenshot(str(path))
-    return path
 
 
 def full_hd(dash_duo: Any) -> None:

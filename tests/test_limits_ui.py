@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import wait_until
 from selenium.webdriver.common.keys import Keys
-from ui_support import Bay, click, retry_stale
+from ui_support import Bay, click, retry_stale, screenshot
 
 from dashboard.app import create_app
 from monitor.users import UserStore
@@ -61,7 +62,8 @@ def dialog_shown(dash_duo: Any) -> bool:
     return bool(dash_duo.driver.find_elements("css selector", "#limits-confirm .modal"))
 
 
-def test_a_nurse_sees_the_limits_read_only_with_who_may_change_them(make_bay, dash_duo):
+@pytest.mark.screenshots
+def test_a_nurse_sees_the_limits_read_only_with_who_may_change_them(make_bay, dash_duo, shots):
     bay = make_bay(chairs=2, auth={"enabled": True})
     open_chair_as(dash_duo, bay, "nurse.ann")
     dash_duo.wait_for_contains_text(".limits-read-only", LIMITS_READ_ONLY, timeout=5)
@@ -69,9 +71,12 @@ def test_a_nurse_sees_the_limits_read_only_with_who_may_change_them(make_bay, da
     fields = dash_duo.find_elements(".limits input")
     assert len(fields) > 10 and all(not f.is_enabled() for f in fields)
     assert value_of(dash_duo, SPO2_LOW) == "90"
+    dash_duo.driver.execute_script("document.querySelector('#limits-panel').scrollIntoView()")
+    screenshot(dash_duo, shots, "limits-read-only-nurse.png")
 
 
-def test_a_charge_nurse_widens_a_limit_after_a_confirmation_dialog(make_bay, dash_duo):
+@pytest.mark.screenshots
+def test_a_charge_nurse_widens_a_limit_after_a_confirmation_dialog(make_bay, dash_duo, shots):
     bay = make_bay(chairs=2, auth={"enabled": True})
     session_id = open_chair_as(dash_duo, bay, "charge.cat")
     type_into(dash_duo, SPO2_LOW, "88")
@@ -83,6 +88,7 @@ def test_a_charge_nurse_widens_a_limit_after_a_confirmation_dialog(make_bay, das
     items = [li.text for li in dash_duo.find_elements("#limits-confirm-list li")]
     assert items == ["SpO2 low limit 90 % → 88 %", "HR high limit (high priority) 150 /min → 160 /min"]
     assert limits_actions(bay) == [] and bay.monitor.session(session_id).limit_overrides == ()
+    screenshot(dash_duo, shots, "limits-widening-dialog.png")
 
     click(dash_duo, "#limits-confirm-ok")
     dash_duo.wait_for_contains_text(

@@ -22,7 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from ui_support import Bay
+from ui_support import Bay, screenshot
 
 from dashboard.app import create_app
 from dashboard.server import WebServer
@@ -161,7 +161,8 @@ def test_kiosk_url_with_sound_on_needs_no_click_at_all(served, tmp_path):
         driver.quit()
 
 
-def test_blocked_autoplay_turns_the_header_into_the_bar_until_a_click(served, tmp_path):
+@pytest.mark.screenshots
+def test_blocked_autoplay_turns_the_header_into_the_bar_until_a_click(served, tmp_path, shots):
     _, url = served
     # Chromium's own default on the desktop: no sound before a click on each page
     driver = chromium(tmp_path / "profile", ["--autoplay-policy=document-user-activation-required"])
@@ -169,6 +170,7 @@ def test_blocked_autoplay_turns_the_header_into_the_bar_until_a_click(served, tm
         screen = Screen(driver, url)
         screen.open()
         wait_until(screen.bar_covers_the_header, 10, "the ALARM SOUND OFF bar")
+        screenshot(driver, shots, "sound-off-bar.png")
         screen.bar().click()
         wait_until(lambda: screen.status() == "audible", 5, "audible after the click")
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import wait_until
 from test_auth import AuthBay, dash_call
-from ui_support import js
+from ui_support import js, screenshot
 
 from dashboard.app import create_app
 
@@ -76,7 +77,8 @@ def test_the_wall_display_is_offered_no_action_where_a_nurse_is(tmp_path):
         b.h.monitor.close()
 
 
-def test_a_401_on_the_wall_display_keeps_the_bay_showing_and_sounding(make_bay, dash_duo):
+@pytest.mark.screenshots
+def test_a_401_on_the_wall_display_keeps_the_bay_showing_and_sounding(make_bay, dash_duo, shots):
     bay = make_bay(chairs=2, auth={"enabled": True, "wall_display": True})
     bay.second({"c01": {"nibp_sys": 210, "spo2": 97}})
     (alarm,) = bay.monitor.open_alarms()
@@ -99,6 +101,8 @@ def test_a_401_on_the_wall_display_keeps_the_bay_showing_and_sounding(make_bay, 
             .then(r => done(r.status));""", f"/api/v1/alarms/{alarm.id}/acknowledge")
     assert status == 401
     wait_until(lambda: dash_duo.find_element(".readonly-hint").is_displayed(), 5, "the read-only hint")
+    dash_duo.wait_for_contains_text("#sound-state", "Sounding: HIGH", timeout=5)
+    screenshot(dash_duo, shots, "wall-display.png")
     # still the same page, still live: a new reading shows, and it still sounds
     bay.second({"c01": {"nibp_sys": 205, "spo2": 93}})
     dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .val-spo2", "93", timeout=5)

@@ -4,6 +4,7 @@ The fixtures (``make_bay``, ``dash_duo``) reach every test module through confte
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +23,27 @@ from monitor.core import Monitor
 from monitor.readings import Reading
 from monitor.store import SqliteStore
 
-__all__ = ["Bay", "choose", "click", "dash_duo", "js", "make_bay", "retry_stale", "set_nurse", "start",
-           "tile_class", "tile_text"]
+__all__ = ["Bay", "choose", "click", "dash_duo", "js", "make_bay", "retry_stale", "screenshot", "set_nurse",
+           "shots", "start", "tile_class", "tile_text"]
+
+#: Where screenshots go: docs/screenshots only for `make screenshots` (which sets this
+#: variable); a plain test run keeps them in a temporary folder and never writes the tree.
+SCREENSHOTS_ENV = "CHAIRSIDE_SCREENSHOTS"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """The folder screenshots go to (see SCREENSHOTS_ENV)."""
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(driver: Any, folder: Path, name: str) -> Path:
+    """A PNG of what ``driver`` (a selenium driver, or dash_duo) shows now."""
+    path = folder / name
+    assert getattr(driver, "driver", driver).save_screenshot(str(path))
+    return path
 
 
 class Bay:

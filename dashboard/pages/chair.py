@@ -188,8 +188,12 @@ def proposal_text(p: BaselineProposal) -> str:
     parts = [f"{_label(k)} {v[k]:g}" for k in ("hr", "pr", "spo2") if k in v]
     if "nibp_sys" in v:
         parts.append(f"NIBP {v['nibp_sys']:g}" + (f"/{v['nibp_dia']:g}" if "nibp_dia" in v else ""))
-    left = sum(p.left_out.values())
-    note = f", {left} reading{'s' if left != 1 else ''} in alarm left out" if left else ""
+    left = [f"{n} {_label(k)} reading{'s' if n != 1 else ''}" for k, n in p.left_out.items()
+            if k in ("hr", "pr", "spo2")]
+    if p.left_out.get("nibp_sys"):
+        n = p.left_out["nibp_sys"]
+        left.append(f"{n} cuff reading{'s' if n != 1 else ''}")
+    note = f"; in alarm, left out: {', '.join(left)}" if left else ""
     return (", ".join(parts) + f" (from {fmt_clock(p.since, False)}–{fmt_clock(p.until, False)}"
             f"{note})")
 
