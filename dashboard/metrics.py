@@ -9,6 +9,8 @@ Metrics (labels kept to a handful of values each: no chair, patient or alarm ids
     chairside_readings_accepted_total                       the core accepted
     chairside_readings_rejected_total{reason}               the core refused (every known reason, 0 too)
     chairside_frames_rejected_total{source,kind,reason}     adapters refused
+    chairside_seq_gaps_total{source,kind}                   gaps in devices' sequences (MQTT)
+    chairside_messages_missing_total{source,kind}           messages those gaps lost
     chairside_source_up{source,kind}                        1 while the adapter is connected
     chairside_source_reconnects_total{source,kind}
     chairside_alarms_open{priority,state,kind}              every combination, 0 too
@@ -178,6 +180,11 @@ class ChairsideCollector(Collector):
                                labels=["source", "kind"])
         reconnects = CounterMetricFamily("chairside_source_reconnects", "Adapter reconnections",
                                          labels=["source", "kind"])
+        gaps = CounterMetricFamily("chairside_seq_gaps", "Gaps seen in devices' sequences (MQTT seq)",
+                                   labels=["source", "kind"])
+        missing = CounterMetricFamily("chairside_messages_missing",
+                                      "Messages of devices' sequences that never arrived (lost in gaps)",
+                                      labels=["source", "kind"])
         frames = CounterMetricFamily("chairside_frames_rejected", "Frames an adapter refused, by reason",
                                      labels=["source", "kind", "reason"])
         for source in self.live.sources:
@@ -185,9 +192,12 @@ class ChairsideCollector(Collector):
             labels = [str(health.get("name", source.name)), str(health.get("kind", ""))]
             up.add_metric(labels, 1 if health.get("state") == SourceState.CONNECTED.value else 0)
             reconnects.add_metric(labels, health.get("reconnects", 0))
+            if "seq_gaps" in health:
+                gaps.add_metric(labels, health["seq_gaps"])
+                missing.add_metric(labels, health.get("missing_seqs", 0))
             for reason, n in sorted(health.get("rejected", {}).items()):
                 frames.add_metric([*labels, reason], n)
-        return up, reconnects, frames
+        return up, reconnects, gaps, missing, frames
 
     def _alarms(self) -> Metric:
         open_states = [s for s in AlarmState if s.is_open]

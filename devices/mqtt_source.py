@@ -597,6 +597,10 @@ class MqttSource(SourceBase):
         if check.missing:
             self.log.warning("device %s (%s): seq gap %d -> %d, %d message(s) missing", device, topic,
                              seq - check.missing - 1, seq, check.missing)
+            try:
+                self.sink.report_gap(chair, device, check.missing, seq - check.missing - 1, seq)
+            except Exception:
+                self.log.exception("cannot report the gap of device %s to the core", device)
         elif check.verdict is SeqVerdict.RESTART:
             self.log.info("device %s (%s): seq restarted at %d", device, topic, seq)
         self._devices_by_chair[topic_chair] = device

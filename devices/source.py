@@ -85,6 +85,11 @@ class Sink(Protocol):
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
 
+    def report_gap(self, chair: str, device: str, missing: int, after_seq: int, seq: int) -> None:
+        """``missing`` messages of ``device`` (after ``after_seq``, before ``seq``) never
+        arrived: a technical alarm on ``chair`` naming how many."""
+        ...
+
     def report_source(self, source: str, ok: bool, detail: str,
                       chairs: Sequence[str] | None = None) -> None:
         """A source's own link (to its broker, its port) failed or recovered: a technical

@@ -67,7 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from monitor.alarm_episodes import Episodes
+from monitor.alarm_episodes import NOTICE, Episodes
 from monitor.alarm_rules import AlarmSettings, LimitRule
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
@@ -80,6 +80,7 @@ __all__ = [
     "Arm",
     "Command",
     "Disarm",
+    "Notice",
     "Observe",
     "PauseAudio",
     "Restore",
@@ -192,6 +193,20 @@ class SetConnection:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something that happened once and cannot be undone (readings lost in a gap of a
+    device's sequence): a technical alarm that stands until acknowledged. Another notice
+    with the same ``key`` while it stands adds ``count`` to it and says so."""
+
+    chair: str
+    key: str
+    code: str
+    message: str  # with "{count}" for the running total
+    count: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class Restore:
     alarms: Sequence[Alarm]
     next_id: int
@@ -199,7 +214,7 @@ class Restore:
 
 Command = (
     Observe | Tick | Acknowledge | PauseAudio | SetRules | Arm | Disarm | SetBaseline
-    | SetConnection | SetSchedule | Restore
+    | SetConnection | SetSchedule | Notice | Restore
 )
 
 #: Advisory prompts of the session workflow (technical kind, LOW by default): rule id -> code.
@@ -297,6 +312,8 @@ class AlarmEngine(Episodes):
                                  CONTINUOUS if parameters is None else parameters)
             case SetSchedule(chair=chair):
                 self._set_schedule(self._chair(chair), cmd, events)
+            case Notice(chair=chair):
+                self._notice(self._chair(chair), cmd, events)
             case Restore(alarms, next_id):
                 self._restore(alarms, next_id)
             case _:
@@ -562,7 +579,8 @@ class AlarmEngine(Episodes):
         alarm = chair.open[rid]
         if alarm.state is A.ACKNOWLEDGED:
             return
-        target = A.CLEARED if alarm.state is A.LATCHED else A.ACKNOWLEDGED
+        # nothing to wait for once seen: a latched alarm's condition, or a notice's event, is over
+        target = A.CLEARED if alarm.state is A.LATCHED or rid.startswith(NOTICE) else A.ACKNOWLEDGED
         self._change(chair, alarm, target, now, events, "acknowledged", user,
                      acknowledged_by=user, acknowledged_at=now, paused_until=None)
 

@@ -9,7 +9,9 @@ whole rather than one reading against one rule (a mixin of
 - a sensor off: ``SENSOR_OFF`` after its delay; its readings count as data arriving, so
   the parameter raises no ``NO_DATA`` as well;
 - delayed data: ``DATA_DELAYED`` while continuous readings arrive with device times
-  further behind the monitor's clock than the configured limit.
+  further behind the monitor's clock than the configured limit;
+- a notice (readings lost in a gap of a device's sequence): a technical alarm that stands
+  until acknowledged, a later notice of the same key adding to its count.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from monitor.readings import QualityFlag
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
 
 if TYPE_CHECKING:
-    from monitor.alarm_engine import _Chair
+    from monitor.alarm_engine import Notice, _Chair
     from monitor.alarm_rules import AlarmSettings
 
-__all__ = ["Episodes"]
+__all__ = ["NOTICE", "Episodes"]
+
+NOTICE = "notice_"  # rule id prefix of notices: acknowledged, they are over
 
 A = AlarmState
 _ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
@@ -48,6 +52,20 @@ class Episodes:
 
         def _condition_gone(self, chair: _Chair, alarm: Alarm, now: float,
                             events: list[AlarmEvent]) -> None: ...
+
+    def _notice(self, chair: _Chair, cmd: Notice, events: list[AlarmEvent]) -> None:
+        rid = NOTICE + cmd.key
+        alarm = chair.open.get(rid)
+        if alarm is not None:  # the same trouble again while it stands: one alarm, counting
+            count = int(alarm.value or 0) + cmd.count
+            state = A.ACTIVE if alarm.state is A.ACKNOWLEDGED else alarm.state
+            self._change(chair, alarm, state, cmd.now, events, "happened again", value=float(count),
+                         message=cmd.message.format(count=count))
+        elif chair.armed:
+            self._raise(chair, rid, code=cmd.code, kind=AlarmKind.TECHNICAL,
+                        priority=self.settings.notice_priority,
+                        message=cmd.message.format(count=cmd.count), now=cmd.now, events=events,
+                        value=float(cmd.count))
 
     def _nibp_cycle(self, chair: _Chair, values: dict[str, float], now: float,
                     events: list[AlarmEvent]) -> None:

@@ -34,6 +34,7 @@ from monitor.alarm_engine import (
     Arm,
     Command,
     Disarm,
+    Notice,
     Observe,
     PauseAudio,
     Restore,
@@ -201,6 +202,7 @@ class Monitor:
         self.accepted = 0
         self._presets = config.presets()
         self.source_problems: dict[str, str] = {}  # source -> what is wrong with its link
+        self.missing_readings = 0  # messages lost in gaps of devices' sequences, reported
         self._ended: OrderedDict[str, Session] = OrderedDict()
         self._durable_lock = threading.Lock()
         self._durable_waiters: list[tuple[int, int, Callable[[], None]]] = []
@@ -346,6 +348,19 @@ class Monitor:
                      f" ({detail})" if detail else "")
             self._alarm(SetConnection(chair, source, online, now, detail,
                                       self.config.source_parameters(source)))
+
+    def report_gap(self, chair: str, device: str, missing: int, after_seq: int, seq: int) -> None:
+        """A source saw ``missing`` messages of a device's sequence never arrive (accepted by
+        the broker, lost before delivery): a technical alarm on the chair naming how many,
+        standing until acknowledged (more of the same device's add to it)."""
+        with self._lock:
+            self._chair(chair)
+            self.missing_readings += missing
+            log.error("chair %s: %d message(s) from device %s never arrived (seq %d to %d)",
+                      chair, missing, device, after_seq + 1, seq - 1)
+            self._alarm(Notice(chair, f"gap_{device}", "DATA_GAP",
+                               f"{{count}} readings missing from {device} (gap in its sequence)",
+                               missing, self.clock.now()))
 
     def report_source(self, source: str, ok: bool, detail: str,
                       chairs: Sequence[str] | None = None) -> None:

@@ -48,3 +48,21 @@ def test_alarm_events_are_committed_with_the_readings_that_raised_them(harness: 
     harness.flush()
     assert spy.store.count_readings("c1") == 1
     assert [e.alarm.code for e in spy.store.alarm_events(chair="c1")] == ["NIBP_SYS_HIGH"]
+
+
+def test_a_gap_is_one_alarm_per_device_counting_until_acknowledged(harness: Harness):
+    m = harness.monitor
+    m.report_gap("c1", "rad97-0012", 12, 100, 113)
+    assert m.open_alarms() == []  # technical alarms are armed by a session
+    m.start_session("c1", "MRN-1", "nurse.ann")
+    m.report_gap("c1", "rad97-0012", 12, 100, 113)
+    (alarm,) = m.open_alarms()
+    assert (alarm.code, alarm.kind.value, alarm.priority.label, alarm.state.value) == (
+        "DATA_GAP", "technical", "medium", "active")
+    assert alarm.message == "12 readings missing from rad97-0012 (gap in its sequence)"
+    m.report_gap("c1", "rad97-0012", 3, 200, 204)  # the same device again: one alarm, counting
+    (alarm,) = m.open_alarms()
+    assert alarm.message == "15 readings missing from rad97-0012 (gap in its sequence)"
+    assert m.missing_readings == 27
+    m.acknowledge(alarm.id, "nurse.ann")  # seen: over, nothing to wait for
+    assert m.open_alarms() == []

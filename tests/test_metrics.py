@@ -189,3 +189,17 @@ def test_dashboard_tabs_are_counted_by_the_id_their_tick_echoes(harness):
     assert tick(client, first) == first  # the same tab, same pop-ups: the same id and signature
     assert tick(client, "forged:xyz").split(":")[0] not in ("forged", first.split(":")[0])
     assert scrape(client)[("chairside_dashboard_clients", ())] == 3
+
+
+def test_seq_gaps_and_missing_messages_are_counted(harness):
+    class GappySource(FakeSource):
+        def health(self) -> dict[str, Any]:
+            return super().health() | {"seq_gaps": 2, "missing_seqs": 107}
+
+    live = LiveBay(harness.monitor, [GappySource("broker1", harness.monitor)], max_age=60)
+    app = Flask("test")
+    install_api(app, live)
+    got = scrape(app.test_client())
+    labels = (("kind", "fake"), ("source", "broker1"))
+    assert got[("chairside_seq_gaps_total", labels)] == 2
+    assert got[("chairside_messages_missing_total", labels)] == 107

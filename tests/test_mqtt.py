@@ -261,6 +261,12 @@ class HeldSink:
     def device_seqs(self) -> Any:
         return self.monitor.device_seqs()
 
+    def report_gap(self, *args: Any) -> None:
+        self.monitor.report_gap(*args)
+
+    def report_source(self, *args: Any) -> None:
+        self.monitor.report_source(*args)
+
     def release(self) -> None:
         held, self.held = self.held, []
         for callback in held:
@@ -880,3 +886,43 @@ def test_the_deployment_config_keeps_queued_messages_across_a_broker_crash(live,
             second.stop()
     finally:
         broker.stop()
+
+
+def gap_alarms(harness: Harness, chair: str = "c1") -> list[Any]:
+    return [a for a in harness.monitor.open_alarms() if a.code == "DATA_GAP" and a.chair == chair]
+
+
+def test_messages_lost_in_a_broker_crash_are_a_gap_alarm_naming_how_many(live, make_source, broker):
+    """The broker accepted 100 messages for the absent monitor and crashed (kill -9) before
+    saving them: the monitor, restarted too, knows the device's last seq from its store and
+    raises a technical alarm naming the 100 the moment the device's next message arrives."""
+    live.monitor.start_session("c1", "MRN-1", "nurse.ann")
+    first = make_source()
+    device = Publisher(broker.port, client_id="ox-1-device")
+    t = live.clock.now()
+    for seq in range(1, 6):
+        device.send(VITALS.format("c1"), payload(seq=seq, t=t + seq / 10, hr=70))
+    wait_until(lambda: count(live) == 5, what="the first five stored")
+    first.stop()
+    for seq in range(6, 106):  # queued for the absent monitor ...
+        device.send(VITALS.format("c1"), payload(seq=seq, t=t + seq / 10, hr=70))
+    device.close()
+    broker.kill()  # ... and lost: the broker had not saved them
+    broker.start()
+    live.restart()
+    second = make_source()
+    assert gap_alarms(live) == []
+    device = Publisher(broker.port, client_id="ox-1-device")
+    try:
+        device.send(VITALS.format("c1"), payload(seq=106, t=t + 10.6, hr=71))
+        wait_until(lambda: gap_alarms(live), TIMEOUT, "the gap alarm")
+    finally:
+        device.close()
+    (alarm,) = gap_alarms(live)
+    assert alarm.kind.value == "technical"
+    assert alarm.message == "100 readings missing from ox-1 (gap in its sequence)"
+    live.flush()
+    assert second.health()["missing_seqs"] == 100 and count(live) == 6
+    # acknowledged, it is over (the readings cannot come back)
+    live.monitor.acknowledge(alarm.id, "nurse.ann")
+    assert gap_alarms(live) == []
