@@ -69,6 +69,8 @@ _SCHEMAS: dict[str, Any] = {
         "state": {"type": "string", "enum": [s.value for s in AlarmState]},
         "message": _STR,
         "raised_at": _TIME,
+        "onset_at": {**_TIME_OR_NULL, "description": "when the condition began (device time of the "
+                     "first breaching reading); raised_at: when it was annunciated"},
         "value": _NUM_OR_NULL,
         "limit": _NUM_OR_NULL,
         "parameter": _STR_OR_NULL,

@@ -24,6 +24,7 @@ def alarm_json(a: Alarm) -> dict[str, Any]:
         "id": a.id, "chair": a.chair, "kind": a.kind.value, "code": a.code,
         "priority": a.priority.label, "state": a.state.value, "message": a.message,
         "raised_at": rfc3339(a.raised_at), "value": a.value, "limit": a.limit,
+        "onset_at": rfc3339(a.onset_at),
         "parameter": a.parameter, "sounding": a.sounding, "updated_at": rfc3339(a.updated_at),
         "paused_until": rfc3339(a.paused_until), "acknowledged_by": a.acknowledged_by,
         "acknowledged_at": rfc3339(a.acknowledged_at), "cleared_at": rfc3339(a.cleared_at),

@@ -358,7 +358,7 @@ class AlarmEngine(Episodes):
     def _raise(
         self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind, priority: Priority,
         message: str, now: float, events: list[AlarmEvent], parameter: str | None = None,
-        value: float | None = None, limit: float | None = None,
+        value: float | None = None, limit: float | None = None, onset: float | None = None,
     ) -> None:
         paused = chair.paused_until is not None and priority <= chair.paused_priority
         alarm = Alarm(
@@ -366,6 +366,7 @@ class AlarmEngine(Episodes):
             priority=priority, state=A.PAUSED if paused else A.ACTIVE, message=message,
             raised_at=now, updated_at=now, parameter=parameter, value=value, limit=limit,
             paused_until=chair.paused_until if paused else None,
+            onset_at=now if onset is None or not onset > float("-inf") else min(onset, now),
         )
         self._next_id += 1
         chair.open[rule_id] = alarm
@@ -446,8 +447,8 @@ class AlarmEngine(Episodes):
                     continue  # the common case: in range, nothing pending, nothing open
                 self._limit(chair, entry, value, when, now, events)
         if cycles:
-            for (name, _), values in cycles.items():
-                self._nibp_cycle(chairs[name], values, now, events)
+            for (name, when), values in cycles.items():
+                self._nibp_cycle(chairs[name], values, min(when, now), now, events)
 
     def _limit(
         self, chair: _Chair, entry: _Entry, value: float, when: float, now: float,
@@ -475,6 +476,7 @@ class AlarmEngine(Episodes):
                 or self._outranked(chair, rule):
             return
         chair.pending.pop(rid, None)
+        onset = since if since > float("-inf") else when  # (-inf: a superseded rung's)
         self._supersede(chair, rule, now, events)
         message = self._limit_message(chair, rule, value, limit)
         if alarm is not None:  # latched and back: the same alarm sounds again
@@ -483,7 +485,7 @@ class AlarmEngine(Episodes):
             return
         self._raise(chair, rid, code=rule.code, kind=AlarmKind.PHYSIOLOGICAL,
                     priority=rule.priority, message=message, now=now, events=events,
-                    parameter=rule.parameter, value=value, limit=limit)
+                    parameter=rule.parameter, value=value, limit=limit, onset=onset)
 
     @staticmethod
     def _limit_message(chair: _Chair, rule: LimitRule, value: float, limit: float) -> str:

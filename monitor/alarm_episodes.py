@@ -44,7 +44,7 @@ class Episodes:
         def _raise(self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind,
                    priority: Priority, message: str, now: float, events: list[AlarmEvent],
                    parameter: str | None = None, value: float | None = None,
-                   limit: float | None = None) -> None: ...
+                   limit: float | None = None, onset: float | None = None) -> None: ...
 
         def _change(self, chair: _Chair, alarm: Alarm, state: AlarmState, now: float,
                     events: list[AlarmEvent], note: str, user: str | None = None,
@@ -67,7 +67,7 @@ class Episodes:
                         message=cmd.message.format(count=cmd.count), now=cmd.now, events=events,
                         value=float(cmd.count))
 
-    def _nibp_cycle(self, chair: _Chair, values: dict[str, float], now: float,
+    def _nibp_cycle(self, chair: _Chair, values: dict[str, float], when: float, now: float,
                     events: list[AlarmEvent]) -> None:
         """One cuff cycle's values, judged together: at most one NIBP alarm stands."""
         rules = [r for r in chair.rules if r.parameter in NIBP]
@@ -106,7 +106,7 @@ class Episodes:
             return
         self._raise(chair, best.rule.id, code=best.rule.code, kind=AlarmKind.PHYSIOLOGICAL,
                     priority=top, message=message, now=now, events=events,
-                    parameter=best.rule.parameter, value=best.value, limit=best.limit)
+                    parameter=best.rule.parameter, value=best.value, limit=best.limit, onset=when)
 
     def _sensor_off(
         self, chair: _Chair, when: float, now: float, events: list[AlarmEvent]
@@ -134,7 +134,7 @@ class Episodes:
             what = "defective sensor"
         self._raise(chair, "sensor_off", code="SENSOR_OFF", kind=AlarmKind.TECHNICAL,
                     priority=self.settings.sensor_off_priority, message=f"{label} {what}",
-                    now=now, events=events, parameter=param)
+                    now=now, events=events, parameter=param, onset=since)
 
     def _heard(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
         """A reading without a value, flagged sensor off / no sensor: data is arriving."""

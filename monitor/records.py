@@ -85,6 +85,9 @@ class Alarm:
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
     cleared_at: float | None = None
+    # when the condition began: the device time of the first breaching reading (at most the
+    # monitor's time then); ``raised_at`` is when it was annunciated, after its delay
+    onset_at: float | None = None
 
     @property
     def sounding(self) -> bool:

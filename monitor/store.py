@@ -183,6 +183,8 @@ MIGRATIONS: list[Migration] = [
     INSERT INTO device_seqs (device, seq, device_time, receive_time)
         SELECT device, seq, device_time, receive_time FROM readings
         WHERE id IN (SELECT max(id) FROM readings WHERE seq IS NOT NULL GROUP BY device)""",
+    # 5: when an alarm's condition began (raised_at: when it was annunciated)
+    "ALTER TABLE alarms ADD COLUMN onset_at REAL",
 ]
 _UPSERT_SEQ = (
     "INSERT INTO device_seqs (device, seq, device_time, receive_time) VALUES (?, ?, ?, ?) "
@@ -241,6 +243,8 @@ _TABLES: dict[type, tuple[str, tuple[str, ...], dict[str, Callable[[Any], Any]]]
     OperatorAction: ("operator_actions", _cols(OperatorAction), {"detail": json.loads}),
 }  # fmt: skip
 _UPSERT_ALARM = _insert("alarms", _ALARM_COLS, upsert=True)
+assert _ALARM_COLS[-1] == "onset_at"  # the column migration 5 added, last
+_UPSERT_ALARM_V4 = _insert("alarms", _ALARM_COLS[:-1], upsert=True)
 _SQL = {cls: _insert(t, cols, upsert=cls is Session) for cls, (t, cols, _) in _TABLES.items()}
 _INSERT_ACTION = _SQL[OperatorAction]  # the writer chains these (see _write_batch)
 
@@ -368,7 +372,9 @@ class SqliteStore:
             # False only on a file whose MIGRATIONS stop before 2 (tests simulating an old one)
             self._chained = any(c[1] == "hash" for c in self._conn.execute(
                 "PRAGMA table_info(operator_actions)"))
-            # False only on a file whose MIGRATIONS stop before 4 (likewise)
+            # False only on files whose MIGRATIONS stop before 5 or 4 (likewise)
+            self._onsets = any(c[1] == "onset_at" for c in self._conn.execute(
+                "PRAGMA table_info(alarms)"))
             self._keeps_seqs = bool(self._conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'device_seqs'").fetchone())
         except BaseException:
@@ -639,6 +645,8 @@ class SqliteStore:
                         if head is None:
                             head = self._audit_head(conn)
                         self._append_action(conn, head, params)
+                    elif sql is _UPSERT_ALARM and not self._onsets:
+                        conn.execute(_UPSERT_ALARM_V4, params[:-1])
                     else:
                         conn.execute(sql, params)
             if head is not None:
@@ -780,6 +788,8 @@ class SqliteStore:
     ) -> list[Any]:
         table, cols, _ = _TABLES[cls]
         names = _ALARM_FIELDS if cls is Alarm else cols
+        if cls is Alarm and not self._onsets:  # a file before migration 5 (tests of old files)
+            cols = (*cols[:-1], "NULL")
         sql = f"SELECT {', '.join(cols)} FROM {table} {where} ORDER BY {order}"
         return [_make(cls, dict(zip(names, row, strict=True))) for row in self._query(sql, params)]
 

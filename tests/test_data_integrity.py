@@ -66,3 +66,35 @@ def test_a_gap_is_one_alarm_per_device_counting_until_acknowledged(harness: Harn
     assert m.missing_readings == 27
     m.acknowledge(alarm.id, "nurse.ann")  # seen: over, nothing to wait for
     assert m.open_alarms() == []
+
+
+def test_an_alarm_records_when_its_condition_began_and_when_it_was_annunciated(harness: Harness, tmp_path):
+    """A backlog: 25 s of SpO2 80 delivered at once, 12 s late. The alarm's onset is the
+    first breaching reading's device time; raised_at is when the monitor annunciated it; the
+    API and the export carry both."""
+    import csv
+    import io
+    import zipfile
+
+    from dashboard.views import alarm_json
+    from monitor.exports import export_session
+    from monitor.timefmt import rfc3339
+
+    m, clock = harness.monitor, harness.clock
+    s = m.start_session("c1", "MRN-1", "nurse.ann")
+    began = clock.now()
+    clock.advance(37)  # the readings of the last 37 s arrive now, the first 25 of them breaching
+    m.ingest([harness.reading("spo2", 80.0 if i < 25 else 97.0, dt=i - 37) for i in range(37)])
+    (alarm,) = [a for a in m.open_alarms() if a.code == "SPO2_LOW"]
+    assert alarm.onset_at == began and alarm.raised_at == clock.now()
+    assert alarm_json(alarm)["onset_at"] == rfc3339(began)
+    harness.flush()
+    out = io.BytesIO()
+    ended = m.end_session(s.id, "nurse.ann", patient_left=True)
+    harness.flush()
+    export_session(m.store, ended, "zip", out, clock.now(), config=harness.config)
+    with zipfile.ZipFile(out) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("alarms.csv"))
+        rows = list(csv.DictReader(io.StringIO(zf.read(name).decode("utf-8"))))
+    raised = next(r for r in rows if r["code"] == "SPO2_LOW" and r["old_state"] == "")
+    assert raised["onset_utc"] == rfc3339(began) and raised["raised_at_utc"] == rfc3339(clock.now())

@@ -54,7 +54,7 @@ __all__ = [
 CSV_COLUMNS = ("time_utc", "chair", "session_id", "parameter", "value", "unit", "device", "flags")
 ALARM_COLUMNS = ("time_utc", "chair", "session_id", "alarm_id", "code", "kind", "priority", "parameter",
                  "old_state", "new_state", "user", "note", "message", "value", "limit",
-                 "raised_at_utc", "paused_until_utc")
+                 "raised_at_utc", "paused_until_utc", "onset_utc")
 EVENT_COLUMNS = ("time_utc", "chair", "session_id", "kind", "user", "detail", "data")
 ACTION_COLUMNS = ("time_utc", "chair", "session_id", "user", "action", "target", "detail")
 SESSION_COLUMNS = (
@@ -145,7 +145,8 @@ def write_zip(store: Store, record: SessionRecord, out: BinaryIO) -> int:
             (_t(e.time), chair, sid, e.alarm_id, e.alarm.code, e.alarm.kind.value,
              e.alarm.priority.label, e.alarm.parameter or "", e.old_state.value if e.old_state else "",
              e.new_state.value, e.user or "", e.note, e.alarm.message, _num(e.alarm.value),
-             _num(e.alarm.limit), _t(e.alarm.raised_at), _t(e.alarm.paused_until))
+             _num(e.alarm.limit), _t(e.alarm.raised_at), _t(e.alarm.paused_until),
+             _t(e.alarm.onset_at))
             for e in record.alarm_events]))
         member("events.csv", EVENT_COLUMNS, iter([
             (_t(e.time), chair, sid, e.kind.value, e.user, e.detail, _json(e.data))

@@ -424,8 +424,8 @@ def _trend_png(record: SessionRecord, data: _Data, markers: list[tuple[int, Sess
                 "nibp_dia": axes[2], "nibp_map": axes[2]}
     for a in record.alarms():
         target = panel_of.get(a.parameter or "")
-        if a.kind is AlarmKind.PHYSIOLOGICAL and target is not None and start <= a.raised_at <= end:
-            target.plot([num(a.raised_at)], [0.985], marker="v", ms=3.2, color=MPL_PRIORITY[a.priority],
+        if a.kind is AlarmKind.PHYSIOLOGICAL and target is not None and start <= a.began <= end:
+            target.plot([num(a.began)], [0.985], marker="v", ms=3.2, color=MPL_PRIORITY[a.priority],
                         transform=target.get_xaxis_transform(), clip_on=False, zorder=5, ls="none")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=200, facecolor="white")
@@ -623,7 +623,7 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     story.append(Paragraph(f"Alarm log ({len(alarms)})", st["h2"]))
     if alarms:
         rows = [[_header_cell(h, st) for h in
-                 ("#", "Raised", "Priority", "Alarm", "Acknowledged", "Audio paused", "Ended")]]
+                 ("#", "Began / raised", "Priority", "Alarm", "Acknowledged", "Audio paused", "Ended")]]
         extra: list[tuple[Any, ...]] = []
         for i, a in enumerate(alarms, start=1):
             rows.append(_alarm_row(i, a, st))
@@ -682,7 +682,9 @@ def _alarm_row(i: int, a: AlarmSummary, st: dict[str, ParagraphStyle]) -> list[A
     else:
         ended = f"<font color='#b3261e'>still {_x(a.state.value)}</font>"
     alarm = f"<b>{_x(a.message)}</b>{kind}<br/><font size='6.6' color='#5b6675'>{_x(a.code)}</font>"
-    return [str(i), _clock(a.raised_at), f"{a.priority.label} {a.priority.marker}",
+    when = _clock(a.began) + (f"<br/><font size='6.6' color='#5b6675'>raised {_clock(a.raised_at)}</font>"
+                              if a.raised_at - a.began >= 1 else "")
+    return [str(i), Paragraph(when, st["cell"]), f"{a.priority.label} {a.priority.marker}",
             Paragraph(alarm, st["cell"]), Paragraph(who(a.acknowledged), st["cell"]),
             Paragraph(paused, st["cell"]), Paragraph(ended, st["cell"])]
 

@@ -117,7 +117,7 @@ class AlarmSummary:
     priority: Priority
     parameter: str | None
     message: str  # as raised ("SpO2 86 < 90")
-    raised_at: float
+    raised_at: float  # annunciated (after its delay), monitor time
     value: float | None
     limit: float | None
     acknowledged: list[tuple[float, str]] = field(default_factory=list)  # (time, user)
@@ -125,6 +125,13 @@ class AlarmSummary:
     cleared_at: float | None = None
     cleared_note: str = ""
     state: AlarmState = AlarmState.ACTIVE  # at the end of the export window
+    onset_at: float | None = None  # the condition began: device time of the first breaching reading
+
+    @property
+    def began(self) -> float:
+        """When the episode began (its onset; the annunciation for alarms recorded before
+        onsets were)."""
+        return self.raised_at if self.onset_at is None else self.onset_at
 
 
 @dataclass(slots=True)
@@ -156,7 +163,7 @@ class SessionRecord:
             if s is None:  # raised here, or (raised before the session) first seen here
                 s = out[e.alarm_id] = AlarmSummary(
                     a.id, a.code, a.kind, a.priority, a.parameter, a.message, a.raised_at,
-                    a.value, a.limit)
+                    a.value, a.limit, onset_at=a.onset_at)
             s.state = e.new_state
             if e.user and (e.new_state is AlarmState.ACKNOWLEDGED or e.note == "acknowledged"):
                 s.acknowledged.append((e.time, e.user))
