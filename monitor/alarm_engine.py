@@ -78,6 +78,7 @@ __all__ = [
     "AlarmEngine",
     "AlarmError",
     "Arm",
+    "ClockSkew",
     "Command",
     "Disarm",
     "Notice",
@@ -193,6 +194,17 @@ class SetConnection:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockSkew:
+    """Readings of ``device`` came stamped ``ahead_s`` seconds ahead of the monitor's clock:
+    a "device clock wrong" technical alarm until none has for ``clock_ok_after_s``."""
+
+    chair: str
+    device: str
+    ahead_s: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something that happened once and cannot be undone (readings lost in a gap of a
     device's sequence): a technical alarm that stands until acknowledged. Another notice
@@ -214,7 +226,7 @@ class Restore:
 
 Command = (
     Observe | Tick | Acknowledge | PauseAudio | SetRules | Arm | Disarm | SetBaseline
-    | SetConnection | SetSchedule | Notice | Restore
+    | SetConnection | SetSchedule | Notice | ClockSkew | Restore
 )
 
 #: Advisory prompts of the session workflow (technical kind, LOW by default): rule id -> code.
@@ -250,6 +262,7 @@ class _Chair:
     paused_until: float | None = None
     paused_priority: Priority = Priority.LOW
     schedule: SetSchedule | None = None
+    skewed: dict[str, float] = field(default_factory=dict)  # device -> when last seen ahead
 
     def set_rules(self, rules: tuple[LimitRule, ...]) -> None:
         self.rules = rules
@@ -314,6 +327,8 @@ class AlarmEngine(Episodes):
                 self._set_schedule(self._chair(chair), cmd, events)
             case Notice(chair=chair):
                 self._notice(self._chair(chair), cmd, events)
+            case ClockSkew(chair=chair):
+                self._clock_skew(self._chair(chair), cmd, events)
             case Restore(alarms, next_id):
                 self._restore(alarms, next_id)
             case _:
@@ -551,6 +566,8 @@ class AlarmEngine(Episodes):
                 continue
             if chair.schedule is not None:
                 self._prompts(chair, now, events)
+            if chair.skewed:
+                self._clock_ok(chair, now, events)
             quiet = frozenset().union(*chair.offline.values()) if chair.offline else ()
             for param in chair.seen:
                 if param not in CONTINUOUS or param in quiet:  # its device's offline alarm says it

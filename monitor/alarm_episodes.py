@@ -11,7 +11,9 @@ whole rather than one reading against one rule (a mixin of
 - delayed data: ``DATA_DELAYED`` while continuous readings arrive with device times
   further behind the monitor's clock than the configured limit;
 - a notice (readings lost in a gap of a device's sequence): a technical alarm that stands
-  until acknowledged, a later notice of the same key adding to its count.
+  until acknowledged, a later notice of the same key adding to its count;
+- a device clock ahead of the monitor's: ``DEVICE_CLOCK`` while its readings keep coming
+  stamped ahead (they are kept, flagged CLOCK_SKEW, and shown at their arrival).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from monitor.readings import QualityFlag
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
 
 if TYPE_CHECKING:
-    from monitor.alarm_engine import Notice, _Chair
+    from monitor.alarm_engine import ClockSkew, Notice, _Chair
     from monitor.alarm_rules import AlarmSettings
 
 __all__ = ["NOTICE", "Episodes"]
@@ -66,6 +68,23 @@ class Episodes:
                         priority=self.settings.notice_priority,
                         message=cmd.message.format(count=cmd.count), now=cmd.now, events=events,
                         value=float(cmd.count))
+
+    def _clock_skew(self, chair: _Chair, cmd: ClockSkew, events: list[AlarmEvent]) -> None:
+        chair.skewed[cmd.device] = cmd.now
+        rid = f"device_clock_{cmd.device}"
+        if rid not in chair.open and chair.armed:
+            self._raise(chair, rid, code="DEVICE_CLOCK", kind=AlarmKind.TECHNICAL,
+                        priority=self.settings.device_clock_priority,
+                        message=f"Device clock wrong: {cmd.device} is {cmd.ahead_s:.0f} s ahead",
+                        now=cmd.now, events=events)
+
+    def _clock_ok(self, chair: _Chair, now: float, events: list[AlarmEvent]) -> None:
+        for device, seen in list(chair.skewed.items()):
+            if now - seen >= self.settings.clock_ok_after_s:
+                del chair.skewed[device]
+                alarm = chair.open.get(f"device_clock_{device}")
+                if alarm is not None:
+                    self._change(chair, alarm, A.CLEARED, now, events, "device clock right again")
 
     def _nibp_cycle(self, chair: _Chair, values: dict[str, float], when: float, now: float,
                     events: list[AlarmEvent]) -> None:

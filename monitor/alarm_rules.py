@@ -406,6 +406,8 @@ class AlarmSettings:
     nibp_overdue_priority: Priority = Priority.LOW
     prompt_priority: Priority = Priority.LOW  # infusion overrun, observation complete
     notice_priority: Priority = Priority.MEDIUM  # readings lost (a gap in a device's seq)
+    device_clock_priority: Priority = Priority.MEDIUM  # a device stamping its readings ahead
+    clock_ok_after_s: float = 30.0  # no reading stamped ahead for this long: the clock is right
     # continuous data whose device time lags the monitor's clock by more than this is
     # DELAYED; lasting data_delayed_delay_s (monitor clock) it is a technical alarm. The
     # bay's default is its display's staleness limit (config [display] stale_after_s).

@@ -155,7 +155,10 @@ class DisplaySection(_Model):
 
 
 class IngestSection(_Model):
-    max_future_skew_s: float = Field(300, ge=0)
+    max_future_skew_s: float = Field(300, ge=0)  # further ahead: refused (future_time)
+    # further ahead of the monitor's clock than this (and not refused): stored with its device
+    # time and the CLOCK_SKEW flag, shown at its arrival, a "device clock wrong" alarm
+    clock_skew_s: float = Field(5, ge=0)
 
 
 class DashboardSection(_Model):

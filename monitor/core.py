@@ -32,6 +32,7 @@ from monitor.alarm_engine import (
     Acknowledge,
     AlarmEngine,
     Arm,
+    ClockSkew,
     Command,
     Disarm,
     Notice,
@@ -49,7 +50,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import BayConfig, merge_rules
 from monitor.news2 import News2, news2
 from monitor.parameters import PARAMETERS, Parameter
-from monitor.readings import Reading, RejectReason, check_value, describe, manual_nibp, normalise
+from monitor.readings import CLOCK_SKEW, Reading, RejectReason, check_value, describe, manual_nibp, normalise
 from monitor.records import (
     Alarm,
     AlarmEvent,
@@ -199,6 +200,7 @@ class Monitor:
         self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
                                   config.alarms.settings(config.display.stale_after_s))
         self.rejections = RejectionCounter(log)
+        self.clock_skews = RejectionCounter(log, what="batch stamped ahead of the monitor's clock")
         self.accepted = 0
         self._presets = config.presets()
         self.source_problems: dict[str, str] = {}  # source -> what is wrong with its link
@@ -290,6 +292,8 @@ class Monitor:
             now = self.clock.now()
             oldest = now - self._span
             newest = now + self.config.ingest.max_future_skew_s
+            skewed_after = now + self.config.ingest.clock_skew_s
+            skewed: dict[tuple[str, str], float] = {}  # (chair, device) -> seconds ahead
             chairs, ranges = self._chairs, self._ranges
             for i, r in enumerate(readings):
                 reason = None
@@ -319,6 +323,10 @@ class Monitor:
                     if reason is None:
                         if t > newest:
                             reason = RejectReason.FUTURE_TIME
+                        elif t > skewed_after:  # kept with its time, shown at its arrival
+                            r = r._replace(flags=r.flags | CLOCK_SKEW)
+                            skewed[(r.chair, r.device)] = max(skewed.get((r.chair, r.device), 0), t - now)
+                            chair.buffers[r.parameter].append(now, value, r.flags)
                         elif t < oldest or not chair.buffers[r.parameter].append(t, value, r.flags):
                             reason = RejectReason.TOO_OLD
                 if reason is not None:
@@ -333,6 +341,9 @@ class Monitor:
             ticket = None
             if accepted:  # the readings and the alarm events they cause: one transaction
                 ticket = self._alarm_with(Observe(accepted, now), accepted)[1]
+            for (name, device), ahead in skewed.items():
+                self.clock_skews("clock_skew", f"chair={name!r} device={device!r} {ahead:.0f} s ahead")
+                self._alarm(ClockSkew(name, device, ahead, now))
         return IngestResult(len(accepted), tuple(rejected), ticket)
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None:

@@ -38,7 +38,10 @@ class QualityFlag(IntFlag):
     LOSS_OF_PULSE = 1 << 12
     DEMO = 1 << 13  # device in demo mode (HL7 OBX-8 DEMO): not a patient value
     MANUAL = 1 << 14  # entered by a nurse (a manual NIBP), not measured by a connected device
+    CLOCK_SKEW = 1 << 15  # stamped ahead of the monitor's clock by more than [ingest] clock_skew_s
 
+
+CLOCK_SKEW = int(QualityFlag.CLOCK_SKEW)
 
 #: Flags that mean the sensor is not measuring the patient at all.
 SENSOR_MISSING = QualityFlag.SENSOR_OFF | QualityFlag.NO_SENSOR | QualityFlag.DEFECTIVE_SENSOR
@@ -48,13 +51,16 @@ def flag_names(flags: int) -> list[str]:
     return [f.name for f in QualityFlag if f and flags & f and f.name]
 
 
+_OWN_FLAGS = frozenset({"MANUAL", "CLOCK_SKEW"})  # set by Chairside itself, never by a device
+
+
 def parse_flags(names: list[str] | tuple[str, ...]) -> int:
     """Flag names (from a device) to a bitmask. Raises ValueError naming the first unknown
     flag; ``MANUAL`` is Chairside's own mark of a nurse's entry, never a device's."""
     mask = 0
     for name in names:
-        if name == "MANUAL":
-            raise ValueError("flag 'MANUAL' marks readings entered at Chairside, not sent by a device")
+        if name in _OWN_FLAGS:
+            raise ValueError(f"flag {name!r} is Chairside's own mark, not sent by a device")
         try:
             mask |= QualityFlag[name]
         except KeyError:

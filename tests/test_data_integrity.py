@@ -98,3 +98,40 @@ def test_an_alarm_records_when_its_condition_began_and_when_it_was_annunciated(h
         rows = list(csv.DictReader(io.StringIO(zf.read(name).decode("utf-8"))))
     raised = next(r for r in rows if r["code"] == "SPO2_LOW" and r["old_state"] == "")
     assert raised["onset_utc"] == rfc3339(began) and raised["raised_at_utc"] == rfc3339(clock.now())
+
+
+def test_a_device_clock_ahead_is_flagged_never_current_and_an_alarm(harness: Harness):
+    """One SpO2 98 stamped 280 s ahead, then the real 80 each second: the 98 is kept with its
+    device time and the CLOCK_SKEW flag, the tile and the API show the 80, and the chair has a
+    "device clock wrong" alarm until the device's stamps are right again."""
+    from monitor.readings import QualityFlag
+
+    m = harness.monitor
+    m.start_session("c1", "MRN-1", "nurse.ann")
+    m.ingest([harness.reading("spo2", 98, dt=280, device="ox-9")])
+    harness.feed("spo2", 80, seconds=3, device="ox-9")
+    vital = m.status("c1").vitals["spo2"]
+    assert vital.value == 80 and not vital.stale
+    (clock,) = [a for a in m.open_alarms() if a.code == "DEVICE_CLOCK"]
+    assert clock.kind.value == "technical" and clock.message == "Device clock wrong: ox-9 is 280 s ahead"
+    harness.flush()
+    assert m.store is not None
+    stored = {r.value: r for r in m.store.iter_readings("c1", 0, None)}
+    skewed = stored[98]
+    assert skewed.flags & QualityFlag.CLOCK_SKEW and skewed.device_time == skewed.receive_time + 280
+    assert not stored[80].flags & QualityFlag.CLOCK_SKEW
+    assert m.rejections.counts.get("clock_skew") is None  # kept, not refused
+    harness.feed("spo2", 80, seconds=31, device="ox-9")  # stamped right for 30 s: the alarm clears
+    assert [a for a in m.open_alarms() if a.code == "DEVICE_CLOCK"] == []
+
+
+def test_a_few_seconds_ahead_is_within_the_allowed_skew(harness: Harness):
+    from monitor.readings import QualityFlag
+
+    m = harness.monitor
+    m.start_session("c1", "MRN-1", "nurse.ann")
+    m.ingest([harness.reading("spo2", 97, dt=4)])  # default clock_skew_s: 5
+    harness.flush()
+    assert m.store is not None
+    (r,) = m.store.iter_readings("c1", 0, None)
+    assert not r.flags & QualityFlag.CLOCK_SKEW and m.open_alarms() == []
