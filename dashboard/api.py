@@ -323,7 +323,8 @@ def install_api(server: Flask, live: LiveBay) -> None:
         for a load balancer or monitoring system."""
         body = live.health()
         stats = body.get("store")
-        body["store_writable"] = stats is None or metrics.store_check.writable(stats)
+        body["store_writable"] = stats is None or (
+            metrics.store_check.writable(stats) and not stats.get("failing"))
         failed = any(a.get("state") == SourceState.FAILED.value for a in body["adapters"]) \
             or bool(body["source_problems"])
         if body["store_writable"] and not failed:

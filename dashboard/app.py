@@ -98,6 +98,7 @@ def _shell(live: LiveBay, title: str) -> html.Div:
         html.Div([], id="popups", className="popups"),
         html.Div("No connection to the Chairside server: the values on this screen are not updating",
                  className="disconnected-banner"),
+        html.Div("", id="bay-alarm", className="bay-alarm"),
     ], className="shell")
 
 
@@ -140,6 +141,11 @@ def _refresh(live: LiveBay, sig: str | None, sound: str | None = None) -> tuple[
     note_client(client, sound)
     snap = live.snapshot()
     data, pops = bay_view(snap.chairs, snap.time, live.config.bay.name)
+    problem = live.recording_problem()
+    if problem is not None:  # a bay-wide technical alarm: shown on every screen, and it sounds
+        data["bay_alarm"] = problem
+        if data["sound"] in ("silent", "low"):
+            data["sound"] = "medium"
     new_sig = f"{popup_signature(pops)}|{data['popups_more']}"
     children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s,
                       actions=not wall_view()) if new_sig != sig else no_update
@@ -206,6 +212,7 @@ def _register_callbacks(app: dash.Dash) -> None:
         Output("clock", "children"), Output("nav-alarm-count", "children"),
         Output("nav-alarm-count", "className"), Output("sound-state", "children"),
         Output("sound-state", "className"), Output("sound-store", "data"),
+        Output("bay-alarm", "children"), Output("bay-alarm", "className"),
         Input("bay-store", "data"),
     )
     app.clientside_callback(

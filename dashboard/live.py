@@ -58,6 +58,23 @@ class LiveBay:
         with self._lock:
             self._snapshot = None
 
+    def recording_problem(self) -> str | None:
+        """What stops the bay being recorded, for every screen to show: the store cannot
+        write (a full or failing disk), or its writer has stopped. None while all is well."""
+        store = self.monitor.store
+        if store is None:
+            return None
+        stats = store.stats()
+        if not stats.get("writer_alive", True):
+            return "RECORDING STOPPED: the database writer has stopped (restart Chairside)"
+        failing = stats.get("failing")
+        if failing:
+            what = "disk full" if "full" in failing.lower() else failing
+            return (f"RECORDING STOPPED: {what}. {stats.get('pending', 0)} rows wait in memory"
+                    + (f", {stats['readings_dropped']} readings dropped" if stats.get("readings_dropped")
+                       else ""))
+        return None
+
     def health(self) -> dict[str, Any]:
         store = self.monitor.store
         store_stats = store.stats() if store is not None else None

@@ -94,6 +94,9 @@ class BaySection(_Model):
 class StoreSection(_Model):
     path: Path = Path("chairside.db")
     commit_interval_ms: int = Field(200, ge=10, le=1000)
+    # readings kept in memory while the disk cannot be written (about 200 bytes each); past
+    # it the oldest unwritten readings are dropped and counted (never alarms or actions)
+    max_pending_readings: int = Field(1_000_000, ge=1000)
 
 
 class BufferSection(_Model):

@@ -334,13 +334,22 @@ class SqliteStore:
 
     ``commit_interval`` (0.01-1.0 s) is how often the writer commits; ``max_batch`` pending
     rows make it commit sooner. Call :meth:`start` (or use ``with``) for the writer to run.
+
+    While writes fail (a full or failing disk) the writer retries with a backoff up to
+    ``MAX_RETRY_S`` and logs the failure once, then every ``FAIL_LOG_EVERY_S``; the readings
+    waiting in memory are bounded by ``max_pending_readings``: past it the oldest unwritten
+    readings are dropped and counted (``readings_dropped``), never alarm events, sessions or
+    operator actions. ``stats()["failing"]`` says what is wrong while it lasts.
     """
+
+    MAX_RETRY_S = 5.0
+    FAIL_LOG_EVERY_S = 30.0
 
     _MAX_IDLE_READERS = 4
 
     def __init__(
         self, path: str | os.PathLike[str], *, commit_interval: float = 0.2,
-        max_batch: int = 50_000,
+        max_batch: int = 50_000, max_pending_readings: int = 1_000_000,
     ) -> None:  # fmt: skip
         if not 0.01 <= commit_interval <= 1.0:
             raise ValueError(f"commit_interval must be 0.01-1.0 s, not {commit_interval!r}")
@@ -348,6 +357,9 @@ class SqliteStore:
             raise ValueError(f"max_batch must be positive, not {max_batch!r}")
         self.path = os.fspath(path)
         self._interval, self._max_batch = commit_interval, max_batch
+        self._max_pending = max_pending_readings
+        self._failing: str | None = None  # what the last failed write said, while failing
+        self._fail_logged = 0.0  # time.monotonic() of the last failure logged
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the writer waits on this
         self._durable = threading.Condition(self._lock)  # wait_durable waits on this
@@ -361,7 +373,7 @@ class SqliteStore:
         self._fail_streak = 0
         self._listeners: list[Callable[[int], None]] = []
         self._stats: dict[str, Any] = dict.fromkeys(
-            ("readings_written", "records_written", "batches", "failed_batches"), 0
+            ("readings_written", "records_written", "batches", "failed_batches", "readings_dropped"), 0
         )
         self._stats["last_commit_seconds"] = 0.0
         self._thread: threading.Thread | None = None
@@ -530,7 +542,8 @@ class SqliteStore:
             pending += len(self._batch_readings) + len(self._batch_records)
             alive = bool(self._thread and self._thread.is_alive())
             return {**self._stats, "pending": pending, "ticket": self._ticket,
-                    "committed_ticket": self._committed, "writer_alive": alive}  # fmt: skip
+                    "committed_ticket": self._committed, "writer_alive": alive,
+                    "failing": self._failing}  # fmt: skip
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything pending (retrying failed writes for up to ``timeout`` s), stop
@@ -562,8 +575,10 @@ class SqliteStore:
         try:
             while True:
                 with self._lock:
-                    deadline = time.monotonic() + self._interval
-                    # after a failure, wait a full interval before retrying
+                    # after a failure, wait before retrying: longer while it keeps failing
+                    wait = min(self.MAX_RETRY_S, self._interval * 2 ** min(self._fail_streak, 10)) \
+                        if failed else self._interval
+                    deadline = time.monotonic() + wait
                     while (left := deadline - time.monotonic()) > 0 and (failed or not self._due()):
                         self._wake.wait(left)
                     self._flush_requested = False
@@ -592,6 +607,7 @@ class SqliteStore:
                 self._batch_records.extend(self._pending_records)
                 self._pending_readings, self._pending_records = [], []
                 self._batch_ticket = self._ticket
+            self._bound_batch()
             readings, records = self._batch_readings, self._batch_records
             ticket = self._batch_ticket
         if not readings and not records:
@@ -603,15 +619,19 @@ class SqliteStore:
             with self._lock:
                 self._stats["failed_batches"] += 1
                 self._fail_streak += 1
-            log.error("store %s: writing %d readings and %d records failed (%d in a row), "
-                      "will retry: %s", self.path, len(readings), len(records),
-                      self._fail_streak, exc, exc_info=self._fail_streak == 1)  # fmt: skip
+                self._failing = str(exc) or type(exc).__name__
+            first, now = self._fail_streak == 1, time.monotonic()
+            if first or now - self._fail_logged >= self.FAIL_LOG_EVERY_S:
+                self._fail_logged = now
+                log.error("store %s: writing %d readings and %d records failed (%d in a row), "
+                          "retrying every %.0f s at most: %s", self.path, len(readings), len(records),
+                          self._fail_streak, self.MAX_RETRY_S, exc, exc_info=first)  # fmt: skip
             return False
         elapsed = time.perf_counter() - t0
         if self._fail_streak:
             log.warning("store %s: written after %d failures", self.path, self._fail_streak)
         with self._lock:
-            self._fail_streak = 0
+            self._fail_streak, self._failing = 0, None
             self._batch_readings, self._batch_records = [], []
             self._committed = ticket
             self._stats["readings_written"] += len(readings)
@@ -626,6 +646,17 @@ class SqliteStore:
             except Exception:
                 log.exception("store %s: commit listener %r failed", self.path, fn)
         return True
+
+    def _bound_batch(self) -> None:
+        """(Under the lock.) Keep at most ``max_pending_readings`` unwritten readings: drop
+        the oldest, count and log them. Records are never dropped."""
+        excess = len(self._batch_readings) - self._max_pending
+        if excess > 0:
+            del self._batch_readings[:excess]
+            self._stats["readings_dropped"] += excess
+            log.error("store %s: %d unwritten readings dropped (the oldest; %d in all) to keep at "
+                      "most %d in memory while writing fails", self.path, excess,
+                      self._stats["readings_dropped"], self._max_pending)
 
     def _write_batch(self, readings: list[Reading], records: list[_Ops]) -> None:
         """One transaction, rolled back on any error."""

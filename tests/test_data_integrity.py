@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Harness
+from conftest import Harness, wait_until
 
 from monitor.records import AlarmEvent
 
@@ -135,3 +135,73 @@ def test_a_few_seconds_ahead_is_within_the_allowed_skew(harness: Harness):
     assert m.store is not None
     (r,) = m.store.iter_readings("c1", 0, None)
     assert not r.flags & QualityFlag.CLOCK_SKEW and m.open_alarms() == []
+
+
+def _fill_the_disk(store: Any, full: bool) -> None:
+    """SQLite's own "database or disk is full" (SQLITE_FULL): cap the file at its size now,
+    or lift the cap (the writer is idle between commits; the connection is shared-safe)."""
+    n = store._conn.execute("PRAGMA page_count").fetchone()[0] if full else 1073741823
+    store._conn.execute(f"PRAGMA max_page_count = {n}")
+
+
+def test_a_full_disk_bounds_what_waits_in_memory_and_drops_only_the_oldest_readings(tmp_path, caplog):
+    import logging
+
+    from monitor.readings import Reading
+    from monitor.records import OperatorAction
+    from monitor.store import SqliteStore
+
+    with SqliteStore(tmp_path / "bay.db", commit_interval=0.01, max_pending_readings=100) as store:
+        store.MAX_RETRY_S = 0.05  # (retry fast in the test)
+        assert store.flush(5)
+        _fill_the_disk(store, True)
+        caplog.set_level(logging.ERROR, logger="monitor.store")
+        big = "ox-" + "9" * 2000  # (rows of 2 kB: no free space in the file can take them)
+        readings = [Reading("c1", "spo2", 90.0 + i % 10, 1.8e9 + i, 1.8e9 + i, big, i, 0) for i in range(150)]
+        store.add_readings(readings[:75])
+        store.add_records([OperatorAction(1.8e9, "nurse.ann", "acknowledge", "c1", "7")])
+        store.add_readings(readings[75:])
+        wait_until(lambda: store.stats()["failed_batches"] >= 5, 10, "writes failing")
+        stats = store.stats()
+        assert "full" in stats["failing"] and stats["readings_dropped"] == 50
+        assert stats["pending"] == 101  # the newest 100 readings and the action, nothing more
+        failures = [r for r in caplog.records if "failed" in r.getMessage()]
+        assert len(failures) < stats["failed_batches"]  # logged once, not at every retry
+        _fill_the_disk(store, False)
+        assert store.flush(10)
+        assert store.stats()["failing"] is None
+        kept = list(store.iter_readings("c1", 0, None))
+        assert [r.seq for r in kept] == list(range(50, 150))  # the oldest 50 were dropped
+        assert [a.action for a in store.operator_actions()] == ["acknowledge"]
+
+
+def test_a_full_disk_is_a_bay_wide_alarm_on_every_screen_and_in_healthz(harness: Harness):
+    from flask import Flask
+
+    from dashboard.api import install_api
+    from dashboard.app import _refresh
+    from dashboard.live import LiveBay
+
+    live = LiveBay(harness.monitor, max_age=0)
+    app = Flask("test")
+    install_api(app, live)
+    store = harness.monitor.store
+
+    def refresh() -> dict[str, Any]:
+        with app.test_request_context("/"):
+            return _refresh(live, None)[0]
+
+    data = refresh()
+    assert "bay_alarm" not in data and data["sound"] == "silent"
+    _fill_the_disk(store, True)
+    harness.monitor.ingest([harness.reading("spo2", 97, dt=-i, device=f"ox-{i}-" + "9" * 3000)
+                            for i in range(50)])  # 150 kB: more than any free space in the file
+    wait_until(lambda: live.recording_problem() is not None, 10, "the store failing")
+    data = refresh()
+    assert data["bay_alarm"].startswith("RECORDING STOPPED: disk full")
+    assert data["sound"] == "medium"  # it sounds, though no chair alarm does
+    assert app.test_client().get("/healthz").status_code == 503
+    _fill_the_disk(store, False)
+    harness.flush()
+    wait_until(lambda: live.recording_problem() is None, 10, "recording again")
+    assert "bay_alarm" not in refresh()

@@ -56,7 +56,9 @@
           store ? store.alarms_cls : "nav-count",
           label,
           cls,
-          audio ? audio.status() : "off"
+          audio ? audio.status() : "off",
+          (store && store.bay_alarm) || "",
+          store && store.bay_alarm ? "bay-alarm shown" : "bay-alarm"
         ];
       },
 
