@@ -71,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     host = args.host or config.dashboard.host
     port = config.dashboard.port if args.port is None else args.port
+    log.info("starting bay %s from %s", config.bay.id, args.config)
     with contextlib.ExitStack() as started:
         stop.check()
         from dashboard.app import create_app
@@ -97,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("running; dashboard on %s; stop with Ctrl-C or SIGTERM", web.url)
         stop.wait()
         log.info("%s received: stopping", stop.reason)
-    log.info("stopped")
+    log.info("bay %s: stopped", config.bay.id)
     return 0
 
 

@@ -126,8 +126,10 @@ class Demo:
             self.service.stop()
         if self.sim is not None:
             self.sim.close()
+            log.info("simulated monitors switched off")
         if self.broker is not None:
             self.broker.stop()
+            log.info("private MQTT broker stopped")
 
     def wait_ready(self, timeout: float = 20.0, stop: Any = None) -> bool:
         """True once every source is connected (the bay is reading all its monitors); False

@@ -153,7 +153,7 @@ class MqttEmitter:
         try:
             client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
         except (RuntimeError, ValueError) as exc:  # not connected, or the queue is full
-            log.debug("%s: offline status not published at close: %s", self.device, exc)
+            log.warning("%s: offline status not published at close: %s", self.device, exc)
         client.disconnect()
         client.loop_stop()
 
