@@ -145,8 +145,9 @@ class MqttEmitter:
             sock.close()
 
     def close(self) -> None:
-        """Say ``offline`` (waiting up to 2 s for the broker to take it) and disconnect. A
-        broker that is gone already is no error: the Last Will says ``offline`` then."""
+        """Say ``offline`` (waiting up to 2 s for the broker to take it) and disconnect. Closing
+        never raises: a publish that fails (no connection, no broker) is logged and closing
+        goes on."""
         client, self._client = self._client, None
         if client is None:
             return

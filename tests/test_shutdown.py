@@ -8,9 +8,11 @@ never by a sleep."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -221,3 +223,71 @@ def test_the_command_line_imports_nothing_slow_before_its_signal_handlers():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_mqtt_emitter_closes_without_raising_when_its_broker_is_gone(tmp_path, caplog):
+    """The fault of the demo's Ctrl-C, injected directly: the broker dies first, then the
+    simulated monitor closes (it used to raise "RuntimeError: Message publish failed")."""
+    from simulators.emitters import MqttEmitter
+
+    with Mosquitto(tmp_path / "broker") as broker:
+        emitter = MqttEmitter("127.0.0.1", broker.port, prefix="chairside", bay="bay1", chair="c1",
+                              device="sim-c1")
+        emitter.open()
+        client = emitter._client
+        assert client is not None
+        wait_until(client.is_connected, what="the emitter connected")
+        broker.kill()
+        wait_until(lambda: not client.is_connected(), what="the emitter to notice")
+        emitter.close()
+    assert "sim-c1: offline status not published at close" in caplog.text
+    assert emitter._client is None and client._thread is None  # its network thread ended
+
+
+def test_stop_signals_turn_sigterm_into_a_request_and_put_the_handlers_back():
+    from monitor.lifecycle import StopRequested, StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stop:
+        stop.check()  # nothing requested yet
+        assert not stop.wait(0)
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.wait(5) and stop.reason == "SIGTERM"
+        with pytest.raises(StopRequested, match="SIGTERM received"):
+            stop.check()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_an_interrupted_bay_start_stops_what_it_had_started_in_reverse(tmp_path, caplog):
+    from monitor.config import parse_config
+    from monitor.lifecycle import StopRequested
+    from monitor.service import BayService
+    from monitor.store import StoreError
+
+    caplog.set_level(logging.INFO)
+
+    config = parse_config({"store": {"path": str(tmp_path / "bay.db")}, "chairs": [{"id": "c1"}],
+                           "sources": [{"kind": "hl7", "name": f"hl7-{i}", "port": 0} for i in range(3)]},
+                          "t.toml")
+    service = BayService(config)
+    calls = []
+
+    def check() -> None:  # a stop request arrives after the second source has started
+        calls.append(len(calls))
+        if len(calls) == 5:
+            raise StopRequested(signal.SIGTERM)
+
+    with pytest.raises(StopRequested):
+        service.start(check)
+    first, second, third = service.sources
+    assert first.port and second.port and third.port is None  # the third never started
+    for source in (first, second):  # stopped again: nothing listens any more
+        assert source.state.value == "stopped"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", source.port), timeout=5).close()
+    stopped = [r.name.rsplit(".", 1)[1] for r in caplog.records if r.getMessage() == "connected -> stopped"]
+    assert stopped == ["hl7-1", "hl7-0"]
+    assert service.monitor.store is not None
+    with pytest.raises(StoreError, match="closed"):  # the store was flushed and closed
+        service.monitor.store.start()
+    service.stop()  # idempotent
