@@ -1,6 +1,6 @@
-"""Orderly stop for the long-running commands (``chairside run``, ``demo``, ``simulate``).
+"""Orderly stop for the long-running commands (``chairside run`` and ``demo``).
 
-:class:`StopSignals` turns SIGINT and SIGTERM into a stop request from the moment it is
+:class:`StopSignals` turns SIGINT, SIGTERM and SIGHUP into a stop request from the moment it is
 installed (the first thing the command line does, before any slow import or start-up
 step): the handler only records the signal and wakes whoever waits, so a signal can never
 break a start-up step in the middle or leave a traceback. Start-up asks
@@ -21,7 +21,7 @@ from types import FrameType
 
 __all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals"]
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a stop, a closed terminal
 
 
 class StopRequested(Exception):
@@ -40,7 +40,9 @@ def signal_name(signum: int) -> str:
 
 
 class StopSignals:
-    """SIGINT and SIGTERM request a stop instead of ending the process at once.
+    """SIGINT, SIGTERM and SIGHUP request a stop instead of ending the process at once.
+    SIGINT and SIGHUP that the process was started with ignored (``nohup``, ``cmd &`` in a
+    script) stay ignored, as the convention wants; SIGTERM is always taken.
 
     The handler takes no lock (it runs between two bytecodes of the main thread, possibly
     inside a lock the main thread holds): it records the first signal and writes a byte
@@ -62,6 +64,8 @@ class StopSignals:
         os.set_blocking(w, False)
         self._pipe = (r, w)
         for sig in STOP_SIGNALS:
+            if sig != signal.SIGTERM and signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             self._previous[sig] = signal.signal(sig, self._handle)
         # a launcher may hand us these signals blocked; one already pending arrives now
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

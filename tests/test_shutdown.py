@@ -37,6 +37,7 @@ class Proc:
             # as a terminal or a service manager would start it: SIGINT not ignored (a test
             # runner may have been started in the background, where it is)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             if block_stop_signals:  # a signal sent now stays pending until our code runs
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
@@ -177,10 +178,11 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["dashboard", "headless", "during-start-up"])
+@pytest.mark.parametrize("mode", ["dashboard", "headless", "during-start-up", "terminal-closed"])
 def test_ctrl_c_on_the_demo_stops_everything_in_order(mode):
     args = ["demo", "--chairs", "3"]
-    args += ["--headless"] if mode == "headless" else ["--port", str(free_port())]
+    args += ["--headless"] if mode in ("headless", "terminal-closed") else ["--port", str(free_port())]
+    sig = signal.SIGHUP if mode == "terminal-closed" else signal.SIGINT
     # its own process group, so that the SIGINT goes to the whole group as a terminal's Ctrl-C
     # does (the private broker used to be in it, and died at once)
     p = Proc(args, new_group=True)
@@ -193,13 +195,13 @@ def test_ctrl_c_on_the_demo_stops_everything_in_order(mode):
                        timeout=START_TIMEOUT, what="the headless demo's first print")
         workdir = re.search(r"(/\S*chairside-demo-[^/\s]+)", p.log)
         signalled = len(p.err)
-        os.killpg(p.proc.pid, signal.SIGINT)
+        os.killpg(p.proc.pid, sig)
         code = p.finish()
     finally:
         p.kill()
     assert code == 0, p.log
     assert "Traceback" not in p.log, p.log
-    assert any("SIGINT received" in line for line in p.err), p.log
+    assert any(f"{sig.name} received" in line for line in p.err), p.log
     after = p.err[signalled:]
     assert not [line for line in after if " WARNING " in line or " ERROR " in line], p.log
     # the simulated monitors stopped sending first; the bay stopped before they disconnected
@@ -208,7 +210,7 @@ def test_ctrl_c_on_the_demo_stops_everything_in_order(mode):
     order = ["bay demo stopped", "simulated monitors switched off", "private MQTT broker stopped",
              "chairside: demo stopped"]
     if mode != "during-start-up":  # (there the bay's start stops what it had started)
-        order.insert(0, "SIGINT received")
+        order.insert(0, f"{sig.name} received")
     assert [p.index(line) for line in order] == sorted(p.index(line) for line in order), p.log
     assert workdir is not None, p.log
     assert _processes_mentioning(workdir.group(1)) == []
@@ -256,6 +258,19 @@ def test_stop_signals_turn_sigterm_into_a_request_and_put_the_handlers_back():
         with pytest.raises(StopRequested, match="SIGTERM received"):
             stop.check()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_stop_signals_leave_an_ignored_sigint_ignored():
+    """``nohup`` and ``cmd &`` in a script start a program with SIGINT/SIGHUP ignored."""
+    from monitor.lifecycle import StopSignals
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopSignals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_an_interrupted_bay_start_stops_what_it_had_started_in_reverse(tmp_path, caplog):
