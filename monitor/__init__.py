@@ -1,27 +1,52 @@
 """Chairside's monitoring core: readings, ring buffers, alarms, sessions and the store."""
 
-from monitor.alarm_engine import AlarmEngine
-from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule
-from monitor.clock import Clock, ManualClock, SystemClock
-from monitor.config import BayConfig, ConfigError, load_config, parse_config
-from monitor.core import ChairStatus, IngestResult, Monitor, MonitorError
-from monitor.news2 import News2, news2
-from monitor.parameters import PARAMETERS, Parameter
-from monitor.readings import QualityFlag, Reading, RejectReason
-from monitor.records import (
-    Alarm,
-    AlarmEvent,
-    AlarmKind,
-    AlarmState,
-    OperatorAction,
-    Priority,
-    Session,
-    SessionEvent,
-    SessionEventKind,
-    SessionState,
-)
-from monitor.ring_buffer import RingBuffer, Window
-from monitor.store import SqliteStore, Store, StoreError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time each name is imported on first use: see __getattr__
+    from monitor.alarm_engine import AlarmEngine
+    from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule
+    from monitor.clock import Clock, ManualClock, SystemClock
+    from monitor.config import BayConfig, ConfigError, load_config, parse_config
+    from monitor.core import ChairStatus, IngestResult, Monitor, MonitorError
+    from monitor.news2 import News2, news2
+    from monitor.parameters import PARAMETERS, Parameter
+    from monitor.readings import QualityFlag, Reading, RejectReason
+    from monitor.records import (
+        Alarm,
+        AlarmEvent,
+        AlarmKind,
+        AlarmState,
+        OperatorAction,
+        Priority,
+        Session,
+        SessionEvent,
+        SessionEventKind,
+        SessionState,
+    )
+    from monitor.ring_buffer import RingBuffer, Window
+    from monitor.store import SqliteStore, Store, StoreError
+
+# Where each export lives. The package imports nothing until a name is used, so that
+# ``import monitor.cli`` is quick and ``chairside run`` installs its SIGTERM handler
+# before the heavy imports (numpy, pydantic, sqlite...) of the core.
+_SOURCES = {
+    "monitor.alarm_engine": ("AlarmEngine",),
+    "monitor.alarm_rules": ("DEFAULT_RULES", "AlarmSettings", "LimitRule"),
+    "monitor.clock": ("Clock", "ManualClock", "SystemClock"),
+    "monitor.config": ("BayConfig", "ConfigError", "load_config", "parse_config"),
+    "monitor.core": ("ChairStatus", "IngestResult", "Monitor", "MonitorError"),
+    "monitor.news2": ("News2", "news2"),
+    "monitor.parameters": ("PARAMETERS", "Parameter"),
+    "monitor.readings": ("QualityFlag", "Reading", "RejectReason"),
+    "monitor.records": ("Alarm", "AlarmEvent", "AlarmKind", "AlarmState", "OperatorAction", "Priority",
+                        "Session", "SessionEvent", "SessionEventKind", "SessionState"),
+    "monitor.ring_buffer": ("RingBuffer", "Window"),
+    "monitor.store": ("SqliteStore", "Store", "StoreError"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "DEFAULT_RULES",
@@ -62,3 +87,16 @@ __all__ = [
     "news2",
     "parse_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

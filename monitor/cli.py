@@ -15,6 +15,7 @@ no such database), 1 anything unexpected; for ``audit verify``, 1 means tamperin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -26,24 +27,23 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from dashboard.security import BindRefused
-from monitor.audit import AuditError, verify_chain
-from monitor.config import ConfigError, load_config
-from monitor.core import ChairStatus, Monitor
-from monitor.exports import FORMATS, export_session
-from monitor.records import OperatorAction
-from monitor.service import BayService
-from monitor.store import SqliteStore, StoreError
-from simulators.demo import Demo
-from simulators.runner import Endpoints, Simulation
-from simulators.scenario import Scenario, load_scenario
+from monitor.lifecycle import StopRequested, StopSignals
+
+if TYPE_CHECKING:
+    from monitor.core import ChairStatus, Monitor
+    from simulators.scenario import Scenario
+
+# Only the standard library above: the rest of the project (numpy, pydantic, dash, sqlite...)
+# is imported inside the commands, after main() has installed the stop-signal handlers, so
+# that a SIGTERM during those seconds of start-up is an orderly stop, not a kill.
 
 __all__ = ["main"]
 
 log = logging.getLogger("chairside")
 BAD_INPUT = 2
+LONG_RUNNING = ("run", "demo")  # stop on SIGINT/SIGTERM from their first moment, exit 0
 
 
 class CliError(Exception):
@@ -55,24 +55,38 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _wait_for_signal(timeout: float | None = None) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait(timeout)
+def _stop_signals(args: argparse.Namespace) -> StopSignals:
+    """The stop request main() installed (a fresh one when a command is called directly)."""
+    stop = getattr(args, "stop", None)
+    return stop if isinstance(stop, StopSignals) else StopSignals(enabled=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dashboard.app import create_app
-    from dashboard.live import LiveBay
-    from dashboard.server import WebServer
+    """Start the store, the core, the sources and the dashboard, one step at a time; a stop
+    request (SIGINT, SIGTERM) at any point stops what has started, in reverse, and exits 0."""
+    from monitor.config import load_config
+    from monitor.service import BayService
 
+    stop = _stop_signals(args)
     config = load_config(args.config)
     host = args.host or config.dashboard.host
     port = config.dashboard.port if args.port is None else args.port
-    with BayService(config) as service:
-        web = WebServer(create_app(LiveBay(service.monitor, service.sources)).server, host, port,
-                        auth_enabled=config.auth.enabled)
+    log.info("starting bay %s from %s", config.bay.id, args.config)
+    with contextlib.ExitStack() as started:
+        stop.check()
+        from dashboard.app import create_app
+        from dashboard.live import LiveBay
+        from dashboard.server import WebServer
+
+        stop.check()
+        service = BayService(config)  # opens (and migrates) the store
+        started.callback(service.stop)
+        service.start(stop.check)
+        stop.check()
+        app = create_app(LiveBay(service.monitor, service.sources))
+        stop.check()
+        web = WebServer(app.server, host, port, auth_enabled=config.auth.enabled)
+        started.callback(web.stop)
         web.start()
         if config.auth.enabled:
             from monitor.users import UserStore
@@ -80,15 +94,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             if not UserStore(config.store.path).list():
                 log.warning("no accounts yet: add one with 'chairside user add --config %s NAME "
                             "--role admin'", args.config)
+        stop.check()
         log.info("running; dashboard on %s; stop with Ctrl-C or SIGTERM", web.url)
-        try:
-            _wait_for_signal()
-        finally:
-            web.stop()
+        stop.wait()
+        log.info("%s received: stopping", stop.reason)
+    log.info("bay %s: stopped", config.bay.id)
     return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+
     config = load_config(args.file)
     presets = config.presets()
     examples = [k for k, p in presets.items() if p.example]
@@ -102,6 +118,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.exports import FORMATS, export_session
+    from monitor.store import SqliteStore
+
     config = load_config(args.config)
     spec = FORMATS[args.format]
     to_stdout = args.out == "-"
@@ -142,6 +162,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from monitor.audit import AuditError, verify_chain
+    from monitor.config import load_config
+
     path = Path(args.db) if args.db else load_config(args.config).store.path
     try:
         report = verify_chain(path)
@@ -179,6 +202,9 @@ def _cli_actor() -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.records import OperatorAction
+    from monitor.store import SqliteStore
     from monitor.users import UserError, UserStore
 
     path = Path(args.db) if args.db else load_config(args.config).store.path
@@ -215,6 +241,9 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.runner import Endpoints, Simulation
+    from simulators.scenario import load_scenario
+
     scenario = load_scenario(args.scenario)
     endpoints = Endpoints(Path(args.serial_dir), mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                           bay=args.bay, hl7_host=args.hl7_host, hl7_port=args.hl7_port)
@@ -252,32 +281,44 @@ def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Ctrl-C (or SIGTERM), at any moment: the simulated monitors stop sending, the dashboard
+    and the bay stop, the monitors disconnect, then the private broker stops; exit 0."""
+    from simulators.demo import Demo
+
+    stop = _stop_signals(args)
     with tempfile.TemporaryDirectory(prefix="chairside-demo-") as tmp:
         demo = Demo(args.chairs, Path(tmp), host=args.host, port=args.port, web=not args.headless)
-        demo.start()
         try:
-            if not demo.wait_ready():
+            demo.start(stop.check)
+            if not demo.wait_ready(stop=stop):
                 log.warning("not every simulated monitor is connected yet")
             assert demo.service is not None
             if args.headless:
-                _headless_loop(demo.service.monitor, args.seconds, sys.stdout)
+                _headless_loop(demo.service.monitor, args.seconds, sys.stdout, stop)
             else:
                 log.info("demo bay on %s (%d chairs); stop with Ctrl-C", demo.server.url,
                          len(demo.scenario.chairs))
-                _wait_for_signal(args.seconds)
-        except KeyboardInterrupt:
-            pass
+                stop.wait(args.seconds)
+            stop.check()
+        except StopRequested as exc:
+            log.info("%s: stopping the demo", exc)
         finally:
             demo.stop()
+    log.info("demo stopped")
     return 0
 
 
-def _headless_loop(monitor: Monitor, seconds: float | None, out: TextIO) -> None:
+def _headless_loop(monitor: Monitor, seconds: float | None, out: TextIO,
+                   stop: StopSignals | None = None) -> None:
     start = time.monotonic()
     n = 0
     while seconds is None or n < seconds:
         n += 1
-        time.sleep(max(0.0, start + n - time.monotonic()))
+        delay = max(0.0, start + n - time.monotonic())
+        if stop is None:
+            time.sleep(delay)
+        elif stop.wait(delay):
+            return
         _print_bay(monitor, n, out)
 
 
@@ -310,6 +351,8 @@ def _chair_line(s: ChairStatus) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from monitor.exports import FORMATS
+
     parser = argparse.ArgumentParser(prog="chairside", description=(
         "Vital-signs watch for an IV-infusion bay. Not a medical device: it does not replace "
         "the bedside monitors' own alarms."))
@@ -404,14 +447,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``, found without the (slow to build) full parser."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--log-level")
+    pre.add_argument("command", nargs="?")
     try:
-        return int(args.func(args))
-    except (ConfigError, CliError, StoreError, BindRefused) as exc:
-        print(f"chairside: {exc}", file=sys.stderr)
-        return BAD_INPUT
+        return pre.parse_known_args(argv)[0].command
+    except SystemExit:  # bad global options: the full parser will say so
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # First of all, before anything slow: SIGINT and SIGTERM become an orderly stop
+    with StopSignals(enabled=_command_of(argv) in LONG_RUNNING) as stop:
+        from dashboard.security import BindRefused
+        from monitor.config import ConfigError
+        from monitor.store import StoreError
+
+        args = build_parser().parse_args(argv)
+        args.stop = stop
+        _setup_logging(args.log_level)
+        try:
+            return int(args.func(args))
+        except (ConfigError, CliError, StoreError, BindRefused) as exc:
+            print(f"chairside: {exc}", file=sys.stderr)
+            return BAD_INPUT
+        except StopRequested as exc:
+            log.info("%s during start-up: stopped", exc)
+            return 0
 
 
 if __name__ == "__main__":

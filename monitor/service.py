@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from devices.registry import make_source
 from devices.source import Source
@@ -54,18 +55,34 @@ class BayService:
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
         self.sources: list[Source] = [make_source(s, self.monitor) for s in config.sources]
+        self._stopped = False
 
-    def start(self) -> None:
-        self.monitor.start()
-        self._ticker.start()
-        for source in self.sources:
-            source.start()
+    def start(self, check: Callable[[], None] = lambda: None) -> None:
+        """Restore the core, then start the ticker and each source. ``check`` is called
+        between these steps and may raise to interrupt the start (a stop request): then, as
+        after any failure, what has started is stopped again, in reverse, and it re-raises."""
+        try:
+            check()
+            self.monitor.start()
+            check()
+            self._ticker.start()
+            for source in self.sources:
+                check()
+                source.start()
+        except BaseException:
+            self.stop()
+            raise
         log.info("bay %s running with %d chairs and %d sources", self.config.bay.id,
                  len(self.config.chairs), len(self.sources))
         if not self.sources:
             log.warning("no [[sources]] configured: no device will be read")
 
     def stop(self) -> None:
+        """Stop the sources (last started first), the ticker and the core; flush the store.
+        Idempotent, and safe after a start that stopped half-way."""
+        if self._stopped:
+            return
+        self._stopped = True
         for source in reversed(self.sources):
             try:
                 source.stop()

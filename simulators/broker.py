@@ -114,8 +114,10 @@ class Mosquitto:
         if self.running:
             return self
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # its own process group: a Ctrl-C at the terminal goes to our process group only, and
+        # the broker stays up until stop() (the demo stops it after its MQTT monitors)
         self._proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)], stdin=subprocess.DEVNULL,
-                                      stdout=self._log, stderr=subprocess.STDOUT)
+                                      stdout=self._log, stderr=subprocess.STDOUT, process_group=0)
         deadline = time.monotonic() + timeout
         while not _accepts(self.port):
             if self._proc.poll() is not None:

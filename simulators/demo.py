@@ -14,6 +14,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,20 @@ class Demo:
             "sources": sim.sources_config(),
         }, "<demo>")
 
-    def start(self) -> None:
+    def start(self, check: Callable[[], None] = lambda: None) -> None:
+        """Start the broker, the bay, the simulated monitors and the dashboard. ``check`` is
+        called between the steps (it raises to interrupt); after an interruption or a
+        failure, :meth:`stop` stops whatever had started."""
         if self.broker is not None:
             self.broker.start()
+        check()
         endpoints = Endpoints(self.workdir / "serial", mqtt_port=self.broker.port if self.broker else 1,
                               hl7_port=free_port())
         self.sim = sim = Simulation(self.scenario, endpoints)
         self.service = BayService(self.config(endpoints, sim))
-        self.service.start()
+        self.service.start(check)
         sim.open()
+        check()
         monitor = self.service.monitor
         for i, chair in enumerate(self.scenario.chairs):
             preset = PRESETS[i % len(PRESETS)]
@@ -95,6 +101,7 @@ class Demo:
         thread = threading.Thread(target=sim.run, args=(self._stop,), name="simulation", daemon=True)
         thread.start()
         self._threads.append(thread)
+        check()
         if self.web:
             from dashboard.app import create_app
             from dashboard.live import LiveBay
@@ -105,24 +112,36 @@ class Demo:
             self.server.start()
 
     def stop(self) -> None:
+        """Stop in an order in which nothing uses what has gone: the simulated monitors stop
+        sending, then the dashboard, then the bay (before its monitors disconnect, so that
+        stopping raises no "device offline" alarms), then the monitors disconnect (the MQTT
+        ones say ``offline`` while the broker is still there), and last the broker. Safe
+        after a start that was interrupted or failed half-way."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
         if self.server is not None:
             self.server.stop()
-        if self.sim is not None:
-            self.sim.close()
         if self.service is not None:
             self.service.stop()
+        if self.sim is not None:
+            self.sim.close()
+            log.info("simulated monitors switched off")
         if self.broker is not None:
             self.broker.stop()
+            log.info("private MQTT broker stopped")
 
-    def wait_ready(self, timeout: float = 20.0) -> bool:
-        """True once every source is connected (the bay is reading all its monitors)."""
+    def wait_ready(self, timeout: float = 20.0, stop: Any = None) -> bool:
+        """True once every source is connected (the bay is reading all its monitors); False
+        after ``timeout`` or once ``stop`` (anything with a ``wait(seconds)`` that returns
+        True when a stop was requested, e.g. :class:`~monitor.lifecycle.StopSignals`) says so."""
         assert self.service is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(s.state.value == "connected" for s in self.service.sources):
                 return True
-            time.sleep(0.05)
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                return False
         return False

@@ -145,11 +145,18 @@ class MqttEmitter:
             sock.close()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
+        """Say ``offline`` (waiting up to 2 s for the broker to take it) and disconnect. Closing
+        never raises: a publish that fails (no connection, no broker) is logged and closing
+        goes on."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
+        except (RuntimeError, ValueError) as exc:  # not connected, or the queue is full
+            log.warning("%s: offline status not published at close: %s", self.device, exc)
+        client.disconnect()
+        client.loop_stop()
 
 
 class MllpEmitter:
