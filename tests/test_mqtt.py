@@ -780,6 +780,17 @@ def test_a_source_started_before_its_broker_connects_when_it_comes(live, make_so
 # --- the monitor's own link: session takeover, broker crash ----------------------------------
 
 
+def healthz(harness: Harness, source: MqttSource) -> Any:
+    from flask import Flask
+
+    from dashboard.api import install_api
+    from dashboard.live import LiveBay
+
+    app = Flask("test")
+    install_api(app, LiveBay(harness.monitor, [source], max_age=0))
+    return app.test_client().get("/healthz")
+
+
 def link_alarms(harness: Harness) -> dict[str, Any]:
     return {a.chair: a for a in harness.monitor.open_alarms()
             if a.code == "LINK_DOWN" and a.rule.startswith("offline_link:")}
@@ -803,6 +814,9 @@ def test_a_session_takeover_is_a_technical_alarm_on_every_chair_until_the_link_i
         assert alarm.message.startswith("Data link broker1 down: ")
         assert "broker1" in live.monitor.source_problems
         assert source.health()["link_ok"] is False
+        health = healthz(live, source)
+        assert health.status_code == 503 and health.get_json()["status"] == "degraded"
+        assert "broker1" in health.get_json()["source_problems"]
     finally:
         rogue.disconnect()
         rogue.loop_stop()
@@ -810,6 +824,7 @@ def test_a_session_takeover_is_a_technical_alarm_on_every_chair_until_the_link_i
     wait_until(lambda: source.state is SourceState.CONNECTED, TIMEOUT, "reconnected")
     wait_until(lambda: not link_alarms(live), TIMEOUT, "link alarms cleared")
     assert live.monitor.source_problems == {} and source.health()["link_ok"] is True
+    assert healthz(live, source).status_code == 200
     pub.send(VITALS.format("c1"), payload(seq=1, t=live.clock.now(), hr=70))
     wait_until(lambda: count(live) == 1, what="data flows again")
 
