@@ -87,9 +87,10 @@ class Demo:
         endpoints = Endpoints(self.workdir / "serial", mqtt_port=self.broker.port if self.broker else 1,
                               hl7_port=free_port())
         self.sim = sim = Simulation(self.scenario, endpoints)
+        sim.open(frozenset({"serial"}))  # the lines exist before the bay opens them (no warnings)
         self.service = BayService(self.config(endpoints, sim))
         self.service.start(check)
-        sim.open()
+        sim.open()  # the gateways and MQTT devices, once the bay listens
         check()
         monitor = self.service.monitor
         for i, chair in enumerate(self.scenario.chairs):

@@ -41,6 +41,7 @@ class Simulation:
                                                                    c.device)
                                              for c in scenario.chairs}
         self._seq = dict.fromkeys(self.emitters, 0)
+        self._opened: set[str] = set()
 
     def _emitter(self, chair: str, transport: str, protocol: str, device: str) -> Emitter:
         e = self.endpoints
@@ -58,10 +59,14 @@ class Simulation:
     def bed(chair: str) -> str:
         return f"BAY1^^{chair}"
 
-    def open(self) -> None:
+    def open(self, transports: frozenset[str] | None = None) -> None:
+        """Open the emitters (of ``transports`` only, e.g. the serial lines, which must exist
+        before a reader opens them; the rest later). Each opens once."""
         self.endpoints.serial_dir.mkdir(parents=True, exist_ok=True)
-        for emitter in self.emitters.values():
-            emitter.open()
+        for script in self.scenario.chairs:
+            if script.chair not in self._opened and (transports is None or script.transport in transports):
+                self.emitters[script.chair].open()
+                self._opened.add(script.chair)
 
     def close(self) -> None:
         for emitter in self.emitters.values():

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -78,6 +77,8 @@ def test_headless_demo_runs_and_prints_the_bay():
     assert "Chairside demo bay, t+3s  (not a medical device)" in proc.stdout
     last = proc.stdout.split("t+3s")[-1]
     assert all(f"c0{i}  online" in last for i in (1, 2, 3)), proc.stdout[-2000:]
+    # a healthy demo says nothing alarming: the serial lines exist before the bay opens them
+    assert " WARNING " not in proc.stderr and " ERROR " not in proc.stderr, proc.stderr[-3000:]
 
 
 def test_demo_serves_the_api_within_30_seconds():
@@ -86,7 +87,6 @@ def test_demo_serves_the_api_within_30_seconds():
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(port)],
                             cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE, text=True)
-    started = time.monotonic()
     try:
         def chairs() -> list[dict[str, object]]:
             try:
@@ -96,7 +96,6 @@ def test_demo_serves_the_api_within_30_seconds():
                 return []
 
         wait_until(lambda: len(chairs()) == 8, timeout=30, what="the demo's API")
-        assert time.monotonic() - started < 30
         wait_until(lambda: all(c["connection"] == "online" for c in chairs()), timeout=30,
                    what="every demo chair online")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
