@@ -2,7 +2,7 @@
 # Installs the system packages Chairside's tests and demo need, when they are missing:
 # python3-venv, mosquitto (MQTT broker the tests start), chromium + chromium-driver
 # (headless browser tests), poppler-utils (pdftotext, pdfinfo, pdftoppm: the PDF report
-# tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+# tests), nginx and systemd-analyze (the deploy kit's tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
@@ -14,6 +14,8 @@ have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
 have openssl || missing+=(openssl)
 have pdftotext || missing+=(poppler-utils)
+have nginx || missing+=(nginx)                     # the TLS proxy example (tests/test_deploy.py)
+have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.service
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
