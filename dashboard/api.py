@@ -14,6 +14,10 @@
                                                 profile's default and "confirm" is not true
     POST /api/v1/sessions/<id>/baseline         {"confirm": true} the proposed baseline, or
                                                 {"values": {"nibp_sys": 128, ...}} an entered one
+    POST /api/v1/sessions/<id>/steps            {"step": "infusion_started", "detail": "250 mL/h"}: the
+                                                session workflow (paused, resumed, stopped, rate
+                                                change, bolus, note, observation start)
+    GET  /api/v1/alarm-events?limit=500         the alarm history: every state change, newest last
     POST /api/v1/sessions/<id>/end              {"patient_left": false}: 409 with "confirm" (the
                                                 open alarms it would close) unless patient_left
     POST /api/v1/sessions/<id>/manual-nibp      {"sys": 120, "dia": 80, "map": 93}: a nurse's NIBP
@@ -59,6 +63,7 @@ from devices.source import SourceState
 from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
+from monitor.records import SessionEventKind as K
 from monitor.store import Store
 from monitor.timefmt import rfc3339
 from monitor.users import UserError, UserStore
@@ -122,11 +127,18 @@ def install_api(server: Flask, live: LiveBay) -> None:
         state = request.args.get("state", "active")
         if state == "active":
             return jsonify({"alarms": [alarm_json(a) for a in monitor.open_alarms()]})
-        if state == "all":
+        if state == "all":  # the same shape: each alarm as it stands now, cleared ones too
             limit = _int_arg("limit", 500, 1, 10_000)
-            events = _committed(monitor).alarm_events(limit=limit) if monitor.store else []
-            return jsonify({"events": [alarm_event_json(e) for e in events]})
+            found = _committed(monitor).alarms(limit) if monitor.store else monitor.open_alarms()
+            return jsonify({"alarms": [alarm_json(a) for a in found]})
         raise ApiError(400, f"state must be 'active' or 'all', not {state!r}")
+
+    @api.get("/api/v1/alarm-events")
+    def alarm_events() -> Any:
+        require("view")
+        limit = _int_arg("limit", 500, 1, 10_000)
+        events = _committed(monitor).alarm_events(limit=limit) if monitor.store else []
+        return jsonify({"events": [alarm_event_json(e) for e in events]})
 
     @api.post("/api/v1/alarms/<alarm_id>/acknowledge")
     def acknowledge(alarm_id: str) -> Any:
@@ -242,6 +254,41 @@ def install_api(server: Flask, live: LiveBay) -> None:
         else:
             raise ApiError(400, 'send {"confirm": true} to take the proposed baseline, or '
                                 '{"values": {"nibp_sys": 128, ...}} to enter one')
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
+
+    @api.post("/api/v1/sessions/<session_id>/steps")
+    def session_step(session_id: str) -> Any:
+        """The session workflow as the chair page's buttons: infusion started, paused,
+        resumed, stopped, a rate change, a bolus, a note, the observation's start. Starting
+        the infusion without a baseline asks first (409 with "confirm"), as the screen does."""
+        body = _body()
+        user = _user(body, "sessions")
+        step, detail = body.get("step"), body.get("detail", "")
+        kind = _WORKFLOW.get(step) if isinstance(step, str) else None
+        if kind is None:
+            raise ApiError(400, f"step must be one of {', '.join(_WORKFLOW)} (baseline, limits, manual "
+                                "NIBP and the end of the session have their own routes)")
+        if not isinstance(detail, str) or len(detail) > 2000:
+            raise ApiError(400, "detail must be a text of at most 2000 characters")
+        confirm = body.get("confirm", False)
+        if not isinstance(confirm, bool):
+            raise ApiError(400, "confirm must be true or false")
+        s = monitor.session(session_id)
+        if kind is K.INFUSION_STARTED and not s.baseline and not confirm and s.state.is_open:
+            proposal = monitor.baseline_proposal(s.chair)
+            raise ConfirmationRequired(
+                "no baseline confirmed: baseline-relative alarms stay off until one is. Confirm "
+                "the proposed baseline (POST .../baseline {\"confirm\": true}) or send \"confirm\": true "
+                "to start without one", [f"proposed baseline: {proposal.values}"] if proposal else [])
+        data = None
+        if kind is K.OBSERVATION_STARTED and "minutes" in body:
+            minutes = body["minutes"]
+            if isinstance(minutes, bool) or not isinstance(minutes, int | float) \
+                    or not 0 <= minutes <= 24 * 60:
+                raise ApiError(400, "minutes must be a number from 0 to 1440")
+            data = {"minutes": minutes}
+        s = monitor.session_step(session_id, kind, user, detail, data)
         live.invalidate()
         return jsonify(session_json(s, monitor.clock.now()))
 
@@ -361,6 +408,12 @@ def install_api(server: Flask, live: LiveBay) -> None:
         if request.path.startswith(("/api/", "/healthz")):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+#: The workflow steps of POST /api/v1/sessions/<id>/steps.
+_WORKFLOW = {k.value: k for k in (K.INFUSION_STARTED, K.INFUSION_PAUSED, K.INFUSION_RESUMED,
+                                  K.INFUSION_STOPPED, K.RATE_CHANGED, K.BOLUS, K.NOTE,
+                                  K.OBSERVATION_STARTED)}
 
 
 def _committed(monitor: Monitor) -> Store:

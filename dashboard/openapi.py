@@ -186,7 +186,10 @@ _ALARM = _path_param("alarm_id", {"type": "integer", "minimum": 0, "maximum": 99
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    """A JSON request body. ``user`` is never required: with login on the server takes the
+    logged-in user and ignores it; with login off (loopback only) the server asks for it."""
+    required = [k for k in schema.get("required", []) if k != "user"]
+    return {"required": True, "content": {"application/json": {"schema": {**schema, "required": required}}}}
 
 
 _BINARY = {"type": "string", "format": "binary"}
@@ -210,17 +213,24 @@ _PATHS: dict[str, Any] = {
     }},
     "/api/v1/alarms": {"get": {
         "operationId": "listAlarms",
-        "summary": "open alarms (state=active), or the alarm history, newest last (state=all)",
+        "summary": "open alarms (state=active), or every alarm as it stands now, cleared ones too, "
+                   "oldest first (state=all)",
         "parameters": [
             {"name": "state", "in": "query", "required": False,
              "schema": {"type": "string", "enum": ["active", "all"], "default": "active"}},
             {"name": "limit", "in": "query", "required": False, "description": "with state=all",
              "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 500}},
         ],
-        "responses": {"200": _json({"anyOf": [
-            _obj({"alarms": {"type": "array", "items": _ref("Alarm")}}),
-            _obj({"events": {"type": "array", "items": _ref("AlarmEvent")}}),
-        ]}, "alarms (state=active) or alarm events (state=all)"), **_errors(400, 503)},
+        "responses": {"200": _json(_obj({"alarms": {"type": "array", "items": _ref("Alarm")}}),
+                                   "the alarms"), **_errors(400, 503)},
+    }},
+    "/api/v1/alarm-events": {"get": {
+        "operationId": "listAlarmEvents",
+        "summary": "the alarm history: every state change of every alarm, newest last",
+        "parameters": [{"name": "limit", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 500}}],
+        "responses": {"200": _json(_obj({"events": {"type": "array", "items": _ref("AlarmEvent")}}),
+                                   "alarm events"), **_errors(400, 503)},
     }},
     "/api/v1/alarms/{alarm_id}/acknowledge": {"post": {
         "operationId": "acknowledgeAlarm",
@@ -271,6 +281,26 @@ _PATHS: dict[str, Any] = {
             "values": {"type": "object", "additionalProperties": {"type": "number"}}}, required=[])),
         "responses": {"200": _json(_ref("Session"), "the session with its baseline"),
                       **_errors(400, 401, 403, 404, 409, 413)},
+    }},
+    "/api/v1/sessions/{session_id}/steps": {"post": {
+        "operationId": "sessionStep",
+        "summary": "a step of the session workflow, as the chair page's buttons; audited. Starting the "
+                   "infusion without a baseline answers 409 with confirm unless confirm is true",
+        "parameters": [_SESSION],
+        "requestBody": _body(_obj({
+            "user": _USER,
+            "step": {"type": "string", "enum": ["infusion_started", "infusion_paused", "infusion_resumed",
+                                                "infusion_stopped", "rate_changed", "bolus", "note",
+                                                "observation_started"]},
+            "detail": {"type": "string", "maxLength": 2000,
+                       "description": "the rate, bolus or note text (required for those)"},
+            "minutes": {"type": "number", "minimum": 0, "maximum": 1440,
+                        "description": "observation_started: its length"},
+            "confirm": {"type": "boolean"}}, required=["step"])),
+        "responses": {"200": _json(_ref("Session"), "the session after the step"),
+                      "409": _json(_ref("Confirm"), "not allowed in the session's state, or a "
+                                   "confirmation needed"),
+                      **_errors(400, 401, 403, 404, 413)},
     }},
     "/api/v1/sessions/{session_id}/end": {"post": {
         "operationId": "endSession",

@@ -318,6 +318,7 @@ class Store(Protocol):
     def sessions(self, chair: str | None = None, limit: int = 100) -> list[Session]: ...
     def session_events(self, session_id: str) -> list[SessionEvent]: ...
     def open_alarms(self) -> list[Alarm]: ...
+    def alarms(self, limit: int = 500) -> list[Alarm]: ...
     def get_alarm(self, id: int) -> Alarm | None: ...
     def alarm_events(
         self, chair: str | None = None, since: float | None = None,
@@ -854,6 +855,12 @@ class SqliteStore:
 
     def open_alarms(self) -> list[Alarm]:
         return self._records(Alarm, "WHERE state != 'cleared'", (), "id")
+
+    def alarms(self, limit: int = 500) -> list[Alarm]:
+        """The newest ``limit`` alarms in any state, each as it stands now, oldest first."""
+        found = self._records(Alarm, "WHERE id > coalesce((SELECT max(id) FROM alarms), 0) - ?",
+                              (limit,), "id")
+        return found[-limit:]
 
     def get_alarm(self, id: int) -> Alarm | None:
         found = self._records(Alarm, "WHERE id = ?", (id,), "id")

@@ -57,8 +57,11 @@ def test_alarms_acknowledge_and_audit(harness, api):
     harness.flush()
     (action,) = harness.monitor.store.operator_actions()
     assert (action.user, action.action, action.target) == ("nurse.bob", "acknowledge", str(alarm["id"]))
-    history = client.get("/api/v1/alarms?state=all").get_json()["events"]
+    history = client.get("/api/v1/alarm-events").get_json()["events"]
     assert [e["new_state"] for e in history] == ["active", "acknowledged"]
+    # state=all: the same shape as state=active, each alarm as it stands now
+    (everything,) = client.get("/api/v1/alarms?state=all").get_json()["alarms"]
+    assert (everything["id"], everything["state"]) == (alarm["id"], "acknowledged")
 
 
 def test_pause_audio(harness, api):
@@ -78,6 +81,7 @@ def test_pause_audio(harness, api):
     ("get", "/api/v1/chairs/c9", None, 404, "no chair 'c9'"),
     ("get", "/api/v1/alarms?state=bogus", None, 400, "state must be"),
     ("get", "/api/v1/alarms?state=all&limit=0", None, 400, "limit must be"),
+    ("get", "/api/v1/alarm-events?limit=x", None, 400, "limit must be"),
     ("get", "/api/v1/sessions/nope", None, 404, "no session with id 'nope'"),
     ("get", "/api/v1/sessions/nope/export?format=csv", None, 404, "no session with id 'nope'"),
     ("get", "/api/v1/nothing-here", None, 404, "not found"),
@@ -141,3 +145,32 @@ def test_healthz_through_a_real_server(harness):
         info.value.close()
     finally:
         server.stop()
+
+
+def test_the_whole_session_workflow_through_the_api_audited(harness, api):
+    client, _ = api
+    m = harness.monitor
+    s = client.post("/api/v1/chairs/c1/sessions", json={"user": "n", "patient": "MRN-9",
+                                                        "protocol": "magnesium"}).get_json()
+    url = f"/api/v1/sessions/{s['id']}"
+    asked = client.post(f"{url}/steps", json={"user": "n", "step": "infusion_started", "detail": "100 mL/h"})
+    assert asked.status_code == 409 and "no baseline" in asked.get_json()["error"]
+    assert "confirm" in asked.get_json()
+    steps = [("infusion_started", "100 mL/h", True), ("rate_changed", "rate 50 mL/h", False),
+             ("infusion_paused", "", False), ("infusion_resumed", "", False), ("bolus", "2 g", False),
+             ("note", "feels warm", False), ("infusion_stopped", "", False),
+             ("observation_started", "", False)]
+    for step, detail, confirm in steps:
+        answer = client.post(f"{url}/steps", json={"user": "nurse.ann", "step": step, "detail": detail,
+                                                   "confirm": confirm})
+        assert answer.status_code == 200, (step, answer.get_json())
+    assert answer.get_json()["state"] == "observation"
+    wrong = client.post(f"{url}/steps", json={"user": "n", "step": "infusion_paused"})
+    assert wrong.status_code == 409 and "observation" in wrong.get_json()["error"]
+    bad = client.post(f"{url}/steps", json={"user": "n", "step": "session_ended"})
+    assert bad.status_code == 400 and "own routes" in bad.get_json()["error"]
+    assert client.post(f"{url}/steps", json={"user": "n", "step": "note"}).status_code == 409  # needs text
+    assert client.post(f"{url}/end", json={"user": "nurse.ann"}).status_code == 200
+    harness.flush()
+    kinds = [a.action for a in m.store.operator_actions() if a.target == s["id"]]
+    assert kinds == ["start_session", *[step for step, _, _ in steps], "session_ended"]
