@@ -362,3 +362,66 @@ def test_peer_policy_matches_addresses_and_subjects() -> None:
     assert not policy.subject_allowed({"subject": ((("commonName", "gw-1"),),)})  # O missing
     assert not policy.subject_allowed(None)
     assert PeerPolicy().address_allowed("192.0.2.1") and PeerPolicy().subject_allowed(None)
+
+
+# --- the commands: chairside run with a TLS listener, chairside simulate as its gateway ------
+
+
+def test_simulate_over_tls_feeds_a_running_bay(tmp_path: Path, certs: dict[str, Path]) -> None:
+    """`chairside run` listening on MLLP over TLS with client certificates and an allow-list,
+    `chairside simulate --hl7-tls-*` as the gateway: its readings arrive; a second simulator
+    with gateway-2's certificate (not allowed) gets nothing in."""
+    import os
+    import signal
+    import sqlite3
+    import sys
+    from contextlib import closing
+
+    from simulators.broker import free_port
+
+    root = Path(__file__).parent.parent
+    scenario = tmp_path / "one.toml"
+    scenario.write_text('name = "one"\nduration_s = 3600\n[[chairs]]\nid = "c1"\ntransport = "hl7"\n')
+    port = free_port()
+    bay = tmp_path / "bay.toml"
+    bay.write_text(f"""[store]\npath = "bay.db"\ncommit_interval_ms = 50\n[[chairs]]\nid = "c1"\n
+[[sources]]\nkind = "hl7"\nname = "hl7"\nport = {port}\nbeds = {{ "{BED}" = "c1" }}
+tls_cert = "{certs['listener.crt']}"\ntls_key = "{certs['listener.key']}"
+tls_client_ca = "{certs['ca.crt']}"\nallow = ["127.0.0.1", "CN=gateway-1"]\n""")
+    python = [sys.executable, "-m", "monitor.cli"]
+
+    def simulate(who: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*python, "simulate", "--scenario", str(scenario), "--serial-dir",
+                                 str(tmp_path / "serial"), "--hl7-port", str(port), "--speed", "4",
+                                 "--hl7-tls-ca", str(certs["ca.crt"]), "--hl7-tls-cert",
+                                 str(certs[f"{who}.crt"]), "--hl7-tls-key", str(certs[f"{who}.key"])],
+                                cwd=root, stderr=subprocess.DEVNULL, text=True)
+
+    def devices() -> set[str]:
+        try:
+            with closing(sqlite3.connect(tmp_path / "bay.db")) as conn:
+                return {d for (d,) in conn.execute("SELECT DISTINCT device FROM readings")}
+        except sqlite3.OperationalError:  # no file or no schema yet
+            return set()
+
+    log = tmp_path / "run.log"
+    with log.open("w") as run_log:
+        run = subprocess.Popen([*python, "run", "--config", str(bay), "--port", str(free_port())],
+                               cwd=root, stderr=run_log, text=True)
+        sims = [simulate("gateway-2"), simulate("gateway-1")]
+        try:
+            wait_until(lambda: (devices() and "CN=gateway-2" in log.read_text()) or run.poll() is not None,
+                       timeout=60, what="readings from gateway-1 and gateway-2 refused")
+        finally:
+            for proc in [*sims, run]:
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGTERM)
+            for proc in sims:
+                proc.wait(timeout=20)
+            run.wait(timeout=30)
+    err = log.read_text()
+    assert run.returncode == 0, err[-3000:]
+    assert "listening for HL7/MLLP over TLS" in err and "client certificates required" in err
+    assert "peer_not_allowed" in err and "not in allow" in err, err[-3000:]
+    assert "connection from 127.0.0.1" in err and "(CN=gateway-1,O=Test Hospital): TLS" in err
+    assert devices()
