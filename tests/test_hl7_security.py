@@ -225,6 +225,22 @@ def test_address_outside_the_allow_list_is_refused_and_counted(
     with MllpClient(HOST, listener.port or 0, 5) as inside:
         assert read_ack(inside.send(message(bay, 97))).code == "AA"
     assert spo2_stored(bay) == [97]
+    assert ('chairside_frames_rejected_total{kind="hl7",reason="peer_not_allowed",source="gw"} 1.0'
+            in metrics(bay, listener))
+
+
+def metrics(bay: Harness, listener: Hl7Listener) -> str:
+    """GET /metrics through the API's Flask app, as a monitoring system reads it."""
+    from flask import Flask
+
+    from dashboard.api import install_api
+    from dashboard.live import LiveBay
+
+    app = Flask("test")
+    install_api(app, LiveBay(bay.monitor, [listener], max_age=0))
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
 
 
 def test_address_and_subject_entries_must_both_match(
