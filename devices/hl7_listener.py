@@ -254,7 +254,12 @@ class Hl7Listener(SourceBase):
             conn.close()
             return
         if self._tls is not None:  # no I/O yet: the handshake runs in the connection's thread
-            conn = self._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            try:
+                conn = self._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            except OSError as exc:  # the peer is gone already: cost it, never the accept thread
+                self.log.info("connection from %s lost before TLS: %s", peer, exc)
+                conn.close()
+                return
         with self._lock:
             refuse = self._stopping.is_set() or len(self._conns) >= self.max_connections
             if not refuse:
