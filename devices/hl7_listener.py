@@ -18,6 +18,17 @@ then (counted as ``frame_deadline``, logged with the peer), however slowly the p
 trickling bytes: the deadline is the socket's timeout while a frame is open, so a peer
 holding half-sent frames cannot keep connection slots from real gateways.
 
+Who may send (:mod:`devices.mllp_tls`; issue 12): with ``tls_cert`` the listener speaks MLLP
+over TLS (TLS 1.2 at least), and with ``tls_client_ca`` every peer must present a client
+certificate signed by that CA. ``allow`` lists the peer addresses or networks and the
+certificate subjects that may send. A peer whose address is not allowed is closed as soon
+as it is accepted, before a byte of it is read (``peer_not_allowed``); the TLS handshake
+runs in the connection's thread and must be done within ``frame_deadline_s`` (else
+``tls_handshake``, as is a failed handshake: a plain-text peer, no client certificate, a
+certificate from another CA); a verified certificate whose subject is not allowed is
+closed (``peer_not_allowed``). Each refusal is counted and logged with the peer's address
+(and subject), and such a peer never gets an ACK: nothing it sends is read.
+
 For each message (parsing in :mod:`devices.parsers.hl7_pcd01`):
 
 1. Parse. A message that cannot be taken (not HL7, no MSH, malformed, not ORU^R01, more
@@ -63,6 +74,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -70,6 +82,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.mllp import MllpDecoder, MllpProblem, frame
+from devices.mllp_tls import PeerPolicy, describe_subject, server_context
 from devices.parsers.hl7_pcd01 import (
     AckError,
     Hl7ParseError,
@@ -124,6 +137,8 @@ class Hl7Listener(SourceBase):
         self._accept_thread: threading.Thread | None = None
         self._conns: dict[socket.socket, threading.Thread] = {}
         self._waits: set[_DurableWait] = set()
+        self._tls: ssl.SSLContext | None = None
+        self._policy = PeerPolicy.from_config(config)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -134,6 +149,11 @@ class Hl7Listener(SourceBase):
             return
         self._stopping.clear()
         self._set_state(SourceState.STARTING)
+        try:
+            self._tls = server_context(self.config)
+        except ValueError as exc:
+            self._set_state(SourceState.FAILED, f"configuration of {self.name}: {exc}")
+            return
         try:
             server = socket.create_server((self.config.host, self.config.port), backlog=128,
                                           reuse_port=False)
@@ -152,7 +172,12 @@ class Hl7Listener(SourceBase):
                                                name=f"hl7-{self.name}-accept")
         self._accept_thread.start()
         self._set_state(SourceState.CONNECTED)
-        self.log.info("listening for HL7/MLLP on %s:%d", self.config.host, self.port)
+        self.log.info("listening for HL7/MLLP%s on %s:%d%s", " over TLS" if self._tls else "",
+                      self.config.host, self.port,
+                      " (client certificates required)" if self.config.tls_client_ca else "")
+        if self._tls is None and self.config.insecure_plain:
+            self.log.warning("MLLP without TLS on %s (insecure_plain): anyone on the network path "
+                             "can read and forge vital signs", self.config.host)
 
     def stop(self) -> None:
         """Close the listening socket and every connection, and join the threads (within
@@ -169,8 +194,8 @@ class Hl7Listener(SourceBase):
                 conns = dict(self._conns)
                 waits = list(self._waits)
             for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):  # the socket's, also under TLS: wakes its recv
+                    socket.socket.shutdown(conn, socket.SHUT_RDWR)
             for w in waits:
                 w.event.set()
             for thread in conns.values():
@@ -196,6 +221,7 @@ class Hl7Listener(SourceBase):
             "host": self.config.host, "port": self.port, "messages": self.messages,
             "connections": open_conns, "connections_total": self.connections_total,
             "idle_timeouts": self.idle_timeouts, "skipped": dict(self.skipped),
+            "tls": self._tls is not None, "client_certificates": self.config.tls_client_ca is not None,
         }
 
     # --- connections ---------------------------------------------------------------------
@@ -220,9 +246,20 @@ class Hl7Listener(SourceBase):
                         return
                     self.log.warning("accept failed: %s", exc)
                     continue
-                self._open(conn, f"{addr[0]}:{addr[1]}")
+                self._open(conn, f"{addr[0]}:{addr[1]}", addr[0])
 
-    def _open(self, conn: socket.socket, peer: str) -> None:
+    def _open(self, conn: socket.socket, peer: str, host: str = "") -> None:
+        if not self._policy.address_allowed(host):
+            self.reject("peer_not_allowed", f"{peer}: address not in allow: connection closed")
+            conn.close()
+            return
+        if self._tls is not None:  # no I/O yet: the handshake runs in the connection's thread
+            try:
+                conn = self._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            except OSError as exc:  # the peer is gone already: cost it, never the accept thread
+                self.log.info("connection from %s lost before TLS: %s", peer, exc)
+                conn.close()
+                return
         with self._lock:
             refuse = self._stopping.is_set() or len(self._conns) >= self.max_connections
             if not refuse:
@@ -246,6 +283,10 @@ class Hl7Listener(SourceBase):
         started = 0  # decoder.frames_started when frame_due was set
         expired = False
         try:
+            if isinstance(conn, ssl.SSLSocket):
+                peer = self._handshake(conn, peer)
+                if peer is None:
+                    return
             while not self._stopping.is_set():
                 timeout = idle_s if frame_due is None else min(idle_s, frame_due - time.monotonic())
                 try:
@@ -291,6 +332,32 @@ class Hl7Listener(SourceBase):
             with self._lock:
                 self._conns.pop(conn, None)
             self.log.info("connection from %s closed", peer)
+
+    def _handshake(self, conn: ssl.SSLSocket, peer: str) -> str | None:
+        """The TLS handshake, within ``frame_deadline_s``, and the subject check; the peer's
+        name for the logs (with its certificate's subject), None when it is refused."""
+        deadline_s = self.config.frame_deadline_s
+        try:
+            conn.settimeout(deadline_s)
+            conn.do_handshake()
+        except TimeoutError:
+            self.reject("tls_handshake", f"{peer}: TLS handshake not complete within {deadline_s:g} s:"
+                                         f" connection closed")
+            return None
+        except OSError as exc:  # ssl.SSLError too: plain text, no or a foreign certificate
+            if not self._stopping.is_set():
+                self.reject("tls_handshake", f"{peer}: TLS handshake failed: {exc}")
+            return None
+        cert = conn.getpeercert()
+        subject = describe_subject(cert)
+        if not self._policy.subject_allowed(cert):
+            self.reject("peer_not_allowed", f"{peer}: certificate subject {subject!r} not in allow: "
+                                            f"connection closed")
+            return None
+        if subject:
+            peer = f"{peer} ({subject})"
+            self.log.info("connection from %s: TLS %s", peer, conn.version())
+        return peer
 
     def _problem(self, problem: MllpProblem, peer: str) -> str | None:
         """Count a framing problem; the ACK to send for it, if any (an oversized frame is

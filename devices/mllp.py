@@ -12,13 +12,14 @@
   when the 0x0D after it is missing (the 0x0D is skipped when it comes).
 - :class:`MllpClient` is a blocking sender for simulators and tests: ``send(message)``
   returns the ACK's text; like a gateway, it connects again on the next send after a
-  refused connection or a failure.
+  refused connection or a failure; with an ``ssl_context`` it speaks MLLP over TLS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -184,12 +185,19 @@ class MllpClient:
     :meth:`close`, or a failed send) the next :meth:`send` connects again, as a gateway
     does. ``send`` raises ``TimeoutError`` when no ACK comes within ``timeout`` seconds,
     ``ConnectionError`` when the listener closes the connection first (the connection is
-    then dropped), and ``OSError`` when it cannot connect."""
+    then dropped), and ``OSError`` when it cannot connect (``ssl.SSLError``, an OSError,
+    when the TLS handshake fails).
+
+    ``ssl_context`` (e.g. :func:`devices.mllp_tls.client_context`): MLLP over TLS, the
+    listener's certificate checked for ``server_hostname`` (default: ``host``)."""
 
     def __init__(self, host: str, port: int, timeout: float = 5.0, *, encoding: str = "utf-8",
-                 max_message_bytes: int = 1 << 20) -> None:
+                 max_message_bytes: int = 1 << 20, ssl_context: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None) -> None:
         self.host, self.port, self.timeout, self.encoding = host, port, timeout, encoding
         self.max_message_bytes = max_message_bytes
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname or host
         self._sock: socket.socket | None = None
         self._decoder = MllpDecoder(max_message_bytes)
         self._pending: deque[bytes] = deque()
@@ -217,7 +225,14 @@ class MllpClient:
     def connect(self) -> None:
         """Connect now (a no-op when connected). Raises OSError."""
         if self._sock is None:
-            self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            if self.ssl_context is not None:
+                try:
+                    sock = self.ssl_context.wrap_socket(sock, server_hostname=self.server_hostname)
+                except OSError:
+                    sock.close()
+                    raise
+            self._sock = sock
             self._decoder = MllpDecoder(self.max_message_bytes)
             self._pending.clear()
 

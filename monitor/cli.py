@@ -246,8 +246,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     endpoints = Endpoints(Path(args.serial_dir), mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
-                          bay=args.bay, hl7_host=args.hl7_host, hl7_port=args.hl7_port)
-    sim = Simulation(scenario, endpoints)
+                          bay=args.bay, hl7_host=args.hl7_host, hl7_port=args.hl7_port,
+                          hl7_tls_ca=_opt_path(args.hl7_tls_ca), hl7_tls_cert=_opt_path(args.hl7_tls_cert),
+                          hl7_tls_key=_opt_path(args.hl7_tls_key))
+    if (args.hl7_tls_cert or args.hl7_tls_key) and not args.hl7_tls_ca:
+        raise CliError("--hl7-tls-cert/--hl7-tls-key need --hl7-tls-ca (the listener's CA)")
+    try:
+        sim = Simulation(scenario, endpoints)
+    except OSError as exc:  # ssl.SSLError too
+        raise CliError(f"--hl7-tls-ca/--hl7-tls-cert/--hl7-tls-key: cannot use the files: {exc}") \
+            from None
     if args.print_config:
         print(bay_toml(scenario, sim.sources_config()))
         return 0
@@ -263,6 +271,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
+
+
+def _opt_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
@@ -387,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bay", default="bay1", help="the <bay> of the MQTT topics")
     p.add_argument("--hl7-host", default="127.0.0.1")
     p.add_argument("--hl7-port", type=int, default=2575)
+    p.add_argument("--hl7-tls-ca", default=None,
+                   help="MLLP over TLS: the CA file of the listener's certificate")
+    p.add_argument("--hl7-tls-cert", default=None, help="the gateway's client certificate (PEM)")
+    p.add_argument("--hl7-tls-key", default=None, help="its key (default: in --hl7-tls-cert)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--seconds", type=float, default=None, help="stop after this simulated time")
     p.add_argument("--print-config", action="store_true",

@@ -9,6 +9,7 @@ Relative paths in the file (the store) are relative to the file's folder.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from importlib import resources
@@ -47,6 +48,7 @@ __all__ = [
     "SourceConfig",
     "describe_errors",
     "load_config",
+    "parse_allow_entry",
     "parse_config",
 ]
 
@@ -75,6 +77,46 @@ Name = Annotated[str, AfterValidator(_name)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Certificate subject attributes an ``allow`` entry may name, as Python's ssl names them
+SUBJECT_KEYS = {"CN": "commonName", "O": "organizationName", "OU": "organizationalUnitName",
+                "C": "countryName", "ST": "stateOrProvinceName", "L": "localityName",
+                "DC": "domainComponent", "SERIALNUMBER": "serialNumber",
+                "EMAILADDRESS": "emailAddress", "UID": "userId"}
+
+
+def parse_allow_entry(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network \
+        | tuple[tuple[str, str], ...]:
+    """An HL7 ``allow`` entry: an address or network, or a certificate subject
+    (``CN=gateway-1`` or ``CN=gw,O=Hospital``: (ssl attribute name, value) pairs, all of
+    which the peer's subject must have). Raises ValueError naming the problem."""
+    text = entry.strip()
+    if "=" not in text:
+        try:
+            return ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is neither an address, a network (10.1.2.0/24) nor a "
+                             f"certificate subject (CN=gateway-1): {exc}") from None
+    pairs = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        name = SUBJECT_KEYS.get(key.strip().upper())
+        if not sep or name is None or not value.strip():
+            where = "" if part.strip() == text else f"{entry!r}: "
+            raise ValueError(f"{where}{part.strip()!r} is not ATTRIBUTE=value with ATTRIBUTE "
+                             f"one of {', '.join(SUBJECT_KEYS)}")
+        pairs.append((name, value.strip()))
+    return tuple(pairs)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _rules(value: Any) -> tuple[LimitRule, ...]:
@@ -274,6 +316,48 @@ class Hl7Source(_Model):
     beds: dict[str, Name] = Field(default_factory=dict)  # PV1-3 (as sent) -> chair id
     devices: dict[str, Name] = Field(default_factory=dict)  # MSH-3 or OBX-18 -> chair id
     accept_demo: bool = False  # OBX-8 DEMO values are refused unless this is set
+    # MLLP over TLS: the listener's certificate chain and key (PEM); tls_client_ca: the CA
+    # the gateways' client certificates must be signed by (set: a certificate is required)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None  # None: the key is in tls_cert's file
+    tls_client_ca: Path | None = None
+    tls_min_version: Literal["1.2", "1.3"] = "1.2"
+    # peers allowed to connect: addresses or networks ("10.1.2.0/24", "10.1.2.7", "fd00::/8")
+    # and client certificate subjects ("CN=gateway-1", "CN=gw,O=Hospital"); with both kinds
+    # a peer must match one of each; empty: every peer (that passes TLS, if configured)
+    allow: tuple[str, ...] = ()
+    # a listener on a non-loopback address without TLS: refused unless this is set
+    insecure_plain: bool = False
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            parse_allow_entry(entry)
+        return entries
+
+    @model_validator(mode="after")
+    def _transport_security(self) -> Hl7Source:
+        subjects = [e for e in self.allow if isinstance(parse_allow_entry(e), tuple)]
+        networks = [e for e in self.allow if not isinstance(parse_allow_entry(e), tuple)]
+        if self.tls_cert is None:
+            for key in ("tls_key", "tls_client_ca"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} needs tls_cert (the listener's certificate)")
+        if subjects and self.tls_client_ca is None:
+            raise ValueError(f"allow: a certificate subject ({subjects[0]!r}) needs tls_client_ca "
+                             f"(client certificates are then required)")
+        if _loopback(self.host):
+            return self
+        if self.tls_cert is None and not self.insecure_plain:
+            raise ValueError(f"host {self.host!r} is not a loopback address: set tls_cert and "
+                             f"tls_key (MLLP over TLS), or insecure_plain = true for a "
+                             f"segmented network or a TLS proxy in front")
+        if self.tls_client_ca is None and not networks:
+            raise ValueError(f"host {self.host!r} is not a loopback address: say who may send, "
+                             f"with tls_client_ca (client certificates) and/or allow = "
+                             f"[\"<gateway address or network>\", ...]")
+        return self
 
 
 SourceConfig = Annotated[SerialSource | MqttSource | Hl7Source, Field(discriminator="kind")]
@@ -422,11 +506,25 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | No
         raise ConfigError(describe_errors(exc, source)) from None
     if base is not None and not config.store.path.is_absolute():
         config = config.with_store_path(base / config.store.path)
+    if base is not None:
+        config = _hl7_paths(config, base)
     key = config.auth.secret_key_file
     if base is not None and key is not None and not key.is_absolute():
         auth = config.auth.model_copy(update={"secret_key_file": base / key})
         config = config.model_copy(update={"auth": auth})
     return config
+
+
+def _hl7_paths(config: BayConfig, base: Path) -> BayConfig:
+    """HL7 listeners' TLS files relative to the configuration file's folder."""
+    sources = []
+    for src in config.sources:
+        if isinstance(src, Hl7Source):
+            update = {k: base / p for k in ("tls_cert", "tls_key", "tls_client_ca")
+                      if (p := getattr(src, k)) is not None and not p.is_absolute()}
+            src = src.model_copy(update=update) if update else src
+        sources.append(src)
+    return config.model_copy(update={"sources": tuple(sources)})
 
 
 def load_config(path: str | Path) -> BayConfig:

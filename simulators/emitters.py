@@ -8,7 +8,8 @@
   status topic. Unplugging drops the TCP connection without a DISCONNECT, so the broker
   publishes the will. A broker outage queues the device's messages and sends them, in
   order and with their original times and sequence numbers, when it is over.
-- ``MllpEmitter``: an HL7 gateway sending one ORU^R01 per sample over MLLP.
+- ``MllpEmitter``: an HL7 gateway sending one ORU^R01 per sample over MLLP (over TLS, with a
+  client certificate, when given an ``ssl_context``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
 import tty
 from pathlib import Path
 from typing import Protocol
@@ -160,16 +162,18 @@ class MqttEmitter:
 
 
 class MllpEmitter:
-    def __init__(self, host: str, port: int, *, bed: str, device: str) -> None:
+    def __init__(self, host: str, port: int, *, bed: str, device: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port = host, port
         self.bed, self.device = bed, device
+        self.ssl_context = ssl_context
         self.failures = 0
         self._client: MllpClient | None = None
         self._count = 0
         self._unplugged = False
 
     def open(self) -> None:
-        self._client = MllpClient(self.host, self.port, timeout=5)
+        self._client = MllpClient(self.host, self.port, timeout=5, ssl_context=self.ssl_context)
 
     def emit(self, values: Values, flags: int, t: float, seq: int) -> None:
         if self._client is None or self._unplugged:

@@ -7,12 +7,14 @@ faster. Device times are ``epoch + t``.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devices.mllp_tls import client_context
 from simulators.emitters import Emitter, MllpEmitter, MqttEmitter, PtyEmitter
 from simulators.scenario import Scenario
 
@@ -30,6 +32,16 @@ class Endpoints:
     bay: str = "bay1"
     hl7_host: str = "127.0.0.1"
     hl7_port: int = 2575
+    # MLLP over TLS: the CA of the listener's certificate; a client certificate and key
+    hl7_tls_ca: Path | None = None
+    hl7_tls_cert: Path | None = None
+    hl7_tls_key: Path | None = None
+
+    def hl7_ssl_context(self) -> ssl.SSLContext | None:
+        """The HL7 gateway's TLS context, None for plain MLLP (no ``hl7_tls_ca``)."""
+        if self.hl7_tls_ca is None:
+            return None
+        return client_context(self.hl7_tls_ca, self.hl7_tls_cert, self.hl7_tls_key)
 
 
 class Simulation:
@@ -37,6 +49,8 @@ class Simulation:
         self.scenario = scenario
         self.endpoints = endpoints
         self.epoch = time.time() if epoch is None else epoch
+        self._hl7_tls = endpoints.hl7_ssl_context() if any(
+            c.transport == "hl7" for c in scenario.chairs) else None
         self.emitters: dict[str, Emitter] = {c.chair: self._emitter(c.chair, c.transport, c.protocol,
                                                                    c.device)
                                              for c in scenario.chairs}
@@ -50,7 +64,8 @@ class Simulation:
         if transport == "mqtt":
             return MqttEmitter(e.mqtt_host, e.mqtt_port, prefix=e.mqtt_prefix, bay=e.bay, chair=chair,
                                device=device)
-        return MllpEmitter(e.hl7_host, e.hl7_port, bed=self.bed(chair), device=device)
+        return MllpEmitter(e.hl7_host, e.hl7_port, bed=self.bed(chair), device=device,
+                           ssl_context=self._hl7_tls)
 
     def serial_link(self, chair: str) -> Path:
         return self.endpoints.serial_dir / f"tty-{chair}"
