@@ -104,7 +104,7 @@ def verify_records(path: str | os.PathLike[str], key_file: str | os.PathLike[str
         from monitor.store import MIGRATIONS, _migrate_integrity  # (monitor.store imports this)
 
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version < MIGRATIONS.index(_migrate_integrity) + 1:
+        if _migrate_integrity not in MIGRATIONS[:version]:  # else a missing table was dropped
             raise AuditError(f"{p} has schema version {version}, without the integrity ledger: "
                              "open it once with this Chairside (e.g. chairside run) to migrate it")
         report = verify_ledger(conn, key)

@@ -346,7 +346,8 @@ def _check_ranges(conn: sqlite3.Connection, table: str, cols: tuple[str, ...],
         if len(rows) < hi - lo + 1:
             have = {r[0] for r in rows}
             gone = [i for i in range(lo, hi + 1) if i not in have]
-            problems.append(f"{table}: {_ids(gone)} deleted (sealed by ledger entry {entry})")
+            rest = "; the batch's other rows can no longer be checked" if rows else ""
+            problems.append(f"{table}: {_ids(gone)} deleted (sealed by ledger entry {entry}{rest})")
         elif rows_digest(rows) != digest:
             what = _ids([lo]) if lo == hi else f"one or more of rows {lo}-{hi}"
             problems.append(f"{table}: {what} changed (sealed by ledger entry {entry})")
