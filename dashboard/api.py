@@ -327,7 +327,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def _accounts() -> UserStore:
         if not live.config.auth.enabled:
             raise ApiError(409, "authentication is off in this bay's configuration")
-        return UserStore(live.config.store.path)
+        return UserStore(live.config.store.path, live.config.store.key_file)
 
     @api.get("/api/v1/users")
     def users() -> Any:

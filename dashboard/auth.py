@@ -76,7 +76,7 @@ class _Auth:
     def __init__(self, config: BayConfig, live: LiveBay) -> None:
         self.config = config.auth
         self.live = live
-        self.users = UserStore(config.store.path) if self.config.enabled else None
+        self.users = UserStore(config.store.path, config.store.key_file) if self.config.enabled else None
 
 
 def secret_key(path: Path) -> bytes:

@@ -19,8 +19,9 @@ the next row's ``prev_hash`` no longer matches), rows deleted from the end or fo
 appended (the table disagrees with ``audit_head``), and dropped append-only triggers.
 
 The chain has no secret key: someone with write access to the file and this code can rewrite
-every row and the head consistently. The logged heads (and the head printed by
-``chairside audit verify``), kept elsewhere, are what catch that. See docs/audit.md.
+every row and the head consistently. The keyed ledger (:mod:`monitor.integrity`) catches
+that, and covers the other clinical records too: :func:`verify_records` checks it. See
+docs/audit.md.
 """
 
 from __future__ import annotations
@@ -29,14 +30,18 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from monitor.integrity import LedgerReport, default_key_path, load_key, verify_ledger
+
+_R = TypeVar("_R")
 
 __all__ = ["ACTION_FIELDS", "GENESIS", "TRIGGERS", "AuditError", "AuditReport", "action_hash",
-           "canonical_json", "verify_chain"]
+           "canonical_json", "verify_chain", "verify_records"]
 
 #: ``prev_hash`` of the first row.
 GENESIS = "0" * 64
@@ -79,6 +84,37 @@ def _missing(first: int, last: int) -> str:
 def verify_chain(path: str | os.PathLike[str]) -> AuditReport:
     """Check the audit chain of the database at ``path`` (opened read-only; the bay may keep
     running). Raises :class:`AuditError` if the file cannot be checked at all."""
+    return _read_only(path, _verify)
+
+
+def verify_records(path: str | os.PathLike[str], key_file: str | os.PathLike[str] | None = None
+                   ) -> LedgerReport:
+    """Check every clinical record of the database at ``path`` against its keyed integrity
+    ledger (key from ``key_file``, default ``<path>.audit-key``; never created here).
+    Raises :class:`AuditError` if the file cannot be checked at all."""
+    key_path = default_key_path(path) if key_file is None else Path(key_file)
+    try:
+        key = load_key(key_path, create=False)
+    except OSError as exc:
+        raise AuditError(f"{exc}: give the bay's key with --key (or [store] audit_key_file)") from None
+
+    def check(conn: sqlite3.Connection, p: Path) -> LedgerReport:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'operator_actions'").fetchone():
+            raise AuditError(f"{p} is not a Chairside database (no operator_actions table)")
+        from monitor.store import MIGRATIONS, _migrate_integrity  # (monitor.store imports this)
+
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if _migrate_integrity not in MIGRATIONS[:version]:  # else a missing table was dropped
+            raise AuditError(f"{p} has schema version {version}, without the integrity ledger: "
+                             "open it once with this Chairside (e.g. chairside run) to migrate it")
+        report = verify_ledger(conn, key)
+        conn.execute("COMMIT")
+        return report
+
+    return _read_only(path, check)
+
+
+def _read_only(path: str | os.PathLike[str], check: Callable[[sqlite3.Connection, Path], _R]) -> _R:
     path = Path(path)
     if not path.is_file():
         raise AuditError(f"{path}: no such database")
@@ -89,7 +125,7 @@ def verify_chain(path: str | os.PathLike[str]) -> AuditReport:
     try:
         with closing(conn):
             conn.execute("BEGIN")  # one snapshot: the rows and the head agree with each other
-            return _verify(conn, path)
+            return check(conn, path)
     except sqlite3.Error as exc:
         raise AuditError(f"cannot check {path}: {exc}") from exc
 

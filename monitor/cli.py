@@ -5,7 +5,8 @@
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
-    chairside audit verify --config bay.toml | --db PATH    check the operator-action audit chain
+    chairside audit verify --config bay.toml | --db PATH [--key FILE]   check the audit chain and
+                                           every record against the keyed integrity ledger
     chairside user add|passwd|disable|enable|list --config bay.toml | --db PATH ...   dashboard accounts
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
@@ -65,10 +66,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the store, the core, the sources and the dashboard, one step at a time; a stop
     request (SIGINT, SIGTERM) at any point stops what has started, in reverse, and exits 0."""
     from monitor.config import load_config
+    from monitor.integrity import check_private
     from monitor.service import BayService
 
     stop = _stop_signals(args)
     config = load_config(args.config)
+    try:  # patient data at rest: refuse a store that others can read (docs/security.md)
+        check_private(config.store.path, config.store.file_mode)
+    except PermissionError as exc:
+        raise CliError(str(exc)) from None
+    except FileNotFoundError:
+        raise CliError(f"{config.store.path.parent}: no such folder for the store") from None
     host = args.host or config.dashboard.host
     port = config.dashboard.port if args.port is None else args.port
     log.info("starting bay %s from %s", config.bay.id, args.config)
@@ -91,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if config.auth.enabled:
             from monitor.users import UserStore
 
-            if not UserStore(config.store.path).list():
+            if not UserStore(config.store.path, config.store.key_file).list():
                 log.warning("no accounts yet: add one with 'chairside user add --config %s NAME "
                             "--role admin'", args.config)
         stop.check()
@@ -137,7 +145,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{out.parent}: no such folder")
     if not config.store.path.exists():
         raise CliError(f"{config.store.path}: no such database")
-    with SqliteStore(config.store.path) as store:
+    with SqliteStore(config.store.path, audit_key_file=config.store.key_file) as store:
         session = store.get_session(args.session)
         if session is None:
             raise CliError(f"no session with id {args.session!r} in {config.store.path}")
@@ -150,7 +158,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             # half-written file, and an existing one is replaced only once the new one is whole
             tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
             try:
-                with tmp.open("wb") as fh:
+                # patient data: 0600 from its first byte, whatever the umask (os.replace keeps it)
+                with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+                    os.fchmod(fh.fileno(), 0o600)
                     result = export_session(store, session, args.format, fh, now, config=config)
                     os.fsync(fh.fileno())
                 os.replace(tmp, out)
@@ -162,22 +172,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from monitor.audit import AuditError, verify_chain
+    from monitor.audit import AuditError, verify_chain, verify_records
     from monitor.config import load_config
 
-    path = Path(args.db) if args.db else load_config(args.config).store.path
+    if args.db:
+        path, key = Path(args.db), args.key
+    else:
+        store = load_config(args.config).store
+        path, key = store.path, args.key or store.key_file
     try:
         report = verify_chain(path)
+        records = verify_records(path, key)
     except AuditError as exc:
         raise CliError(str(exc)) from None
     if report.ok:
         print(f"audit trail OK: {report.rows} actions, chain head {report.head[:16]}")
-        return 0
-    for problem in report.problems:
-        print(problem)
-    print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
-          + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
-    return 1
+    else:
+        for problem in report.problems:
+            print(problem)
+        print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
+              + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
+    counts = ", ".join(f"{table} {n}" for table, n in records.sealed.items())
+    if records.ok:
+        print(f"records OK: {records.entries} ledger entries ({counts}), ledger head {records.head[:16]}")
+    else:
+        for problem in records.problems:
+            print(problem)
+        print(f"records NOT OK: {len(records.problems)} problems in {records.entries} ledger entries")
+    return 0 if report.ok and records.ok else 1
 
 
 def _read_password(args: argparse.Namespace, confirm: bool = True) -> str:
@@ -207,10 +229,12 @@ def cmd_user(args: argparse.Namespace) -> int:
     from monitor.store import SqliteStore
     from monitor.users import UserError, UserStore
 
-    path = Path(args.db) if args.db else load_config(args.config).store.path
+    store_config = None if args.db else load_config(args.config).store
+    path = Path(args.db) if store_config is None else store_config.path
+    key = None if store_config is None else store_config.key_file
     if not path.parent.is_dir():
         raise CliError(f"{path.parent}: no such folder")
-    users = UserStore(path)
+    users = UserStore(path, key)
     action = args.user_command
     try:
         if action == "list":
@@ -233,7 +257,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             detail, name = {"username": u.username}, f"user_{action}d"
     except UserError as exc:
         raise CliError(str(exc)) from None
-    with SqliteStore(path) as store:  # the change joins the audit chain
+    with SqliteStore(path, audit_key_file=key) as store:  # the change joins the audit chain
         store.add_records([OperatorAction(time.time(), _cli_actor(), name, detail=detail)])
     print(f"{name.removeprefix('user_').replace('_', ' ')}: {u.username} ({u.role}"
           f"{', disabled' if u.disabled else ''})")
@@ -428,11 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="the operator-action audit trail")
     audit = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     p = audit.add_parser("verify", help="check that no audited action was edited, deleted or forged",
-                         description="Check the hash chain of the operator actions (see docs/audit.md). "
-                         "Exit status: 0 OK, 1 tampering found, 2 bad input (e.g. no such database).")
+                         description="Check the hash chain of the operator actions, and every "
+                         "reading, alarm, session, event and user against the keyed integrity "
+                         "ledger (see docs/audit.md). Exit status: 0 OK, 1 tampering found, "
+                         "2 bad input (e.g. no such database, no key).")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", help="the bay's TOML configuration (its [store] path is checked)")
     where.add_argument("--db", help="the database file to check")
+    p.add_argument("--key", help="the ledger's key file (default: [store] audit_key_file, or "
+                   "<database>.audit-key)")
     p.set_defaults(func=cmd_audit_verify)
 
     p = sub.add_parser("user", help="accounts for the dashboard and the API",

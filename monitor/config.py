@@ -139,6 +139,20 @@ class StoreSection(_Model):
     # readings kept in memory while the disk cannot be written (about 200 bytes each); past
     # it the oldest unwritten readings are dropped and counted (never alarms or actions)
     max_pending_readings: int = Field(1_000_000, ge=1000)
+    # the integrity ledger's HMAC key (monitor.integrity): made on first use, mode 0600,
+    # never in the database; default <path>.audit-key
+    audit_key_file: Path | None = None
+    # mode of the database and its -wal/-shm: "0600", or "0640" to let the file's group read
+    # (e.g. a backup account); `chairside run` refuses a store more open than this
+    mode: Literal["0600", "0640"] = "0600"
+
+    @property
+    def key_file(self) -> Path:
+        return self.audit_key_file or Path(f"{self.path}.audit-key")
+
+    @property
+    def file_mode(self) -> int:
+        return int(self.mode, 8)
 
 
 class BufferSection(_Model):
@@ -508,6 +522,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | No
         config = config.with_store_path(base / config.store.path)
     if base is not None:
         config = _hl7_paths(config, base)
+    ledger_key = config.store.audit_key_file
+    if base is not None and ledger_key is not None and not ledger_key.is_absolute():
+        store = config.store.model_copy(update={"audit_key_file": base / ledger_key})
+        config = config.model_copy(update={"store": store})
     key = config.auth.secret_key_file
     if base is not None and key is not None and not key.is_absolute():
         auth = config.auth.model_copy(update={"secret_key_file": base / key})

@@ -38,6 +38,12 @@ Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order 
                      append-only (triggers), hash-chained: see :mod:`monitor.audit`
     audit_head       one row (id 1): actions, last_id, hash, updated_at: the chain's head,
                      updated in the transaction that appends actions
+    integrity_ledger id PK, time, tbl, first_id, last_id, row_key, digest, mac: keyed (HMAC)
+    integrity_head   entries sealing every batch of readings, events and actions and every
+                     write of alarms, sessions and users: see :mod:`monitor.integrity`
+
+The file is created with mode 0600 (``file_mode``; SQLite gives its -wal and -shm the same);
+the ledger's key lives in a file beside it (``audit_key_file``, default ``<path>.audit-key``).
 
 A PostgreSQL backend would implement :class:`Store` with the same semantics.
 """
@@ -60,6 +66,15 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from monitor.audit import ACTION_FIELDS, GENESIS, action_hash, canonical_json
+from monitor.integrity import (
+    LEDGER_SCHEMA,
+    Sealer,
+    default_key_path,
+    load_key,
+    private_file,
+    reading_rows,
+    seal_all,
+)
 from monitor.readings import Reading
 from monitor.records import (
     Alarm,
@@ -167,6 +182,16 @@ def _migrate_audit_chain(conn: sqlite3.Connection) -> None:
     log.info("audit chain: %d existing operator actions hashed, head %s", count, prev)
 
 
+def _migrate_integrity(conn: sqlite3.Connection, key: bytes | None = None) -> None:
+    """Migration 6: the keyed integrity ledger; every row already stored is sealed (with
+    the store's key: :meth:`SqliteStore._migrate` passes it)."""
+    if key is None:
+        raise StoreError("the integrity ledger migration needs the audit key")
+    for statement in _statements(LEDGER_SCHEMA):
+        conn.execute(statement)
+    seal_all(conn, key)
+
+
 #: Schema migrations, in order; migration i (1-based) takes the file to version i.
 #: To change the schema, append one entry, e.g. ``"ALTER TABLE readings ADD COLUMN unit TEXT"``.
 MIGRATIONS: list[Migration] = [
@@ -185,6 +210,8 @@ MIGRATIONS: list[Migration] = [
         WHERE id IN (SELECT max(id) FROM readings WHERE seq IS NOT NULL GROUP BY device)""",
     # 5: when an alarm's condition began (raised_at: when it was annunciated)
     "ALTER TABLE alarms ADD COLUMN onset_at REAL",
+    # 6: the keyed integrity ledger (monitor.integrity); existing rows are sealed here
+    _migrate_integrity,
 ]
 _UPSERT_SEQ = (
     "INSERT INTO device_seqs (device, seq, device_time, receive_time) VALUES (?, ?, ?, ?) "
@@ -247,6 +274,11 @@ assert _ALARM_COLS[-1] == "onset_at"  # the column migration 5 added, last
 _UPSERT_ALARM_V4 = _insert("alarms", _ALARM_COLS[:-1], upsert=True)
 _SQL = {cls: _insert(t, cols, upsert=cls is Session) for cls, (t, cols, _) in _TABLES.items()}
 _INSERT_ACTION = _SQL[OperatorAction]  # the writer chains these (see _write_batch)
+# what the writer seals per batch (monitor.integrity): appended tables, and rows that change
+_APPENDS = {_SQL[AlarmEvent]: "alarm_events", _SQL[SessionEvent]: "session_events",
+            _INSERT_ACTION: "operator_actions"}
+_UPSERTS = {_UPSERT_ALARM: "alarms", _UPSERT_ALARM_V4: "alarms", _SQL[Session]: "sessions"}
+assert _ALARM_COLS[0] == "id" and _cols(Session)[0] == "id"  # the key is params[0]
 
 
 def _action_params(rec: OperatorAction) -> tuple[Any, ...]:
@@ -351,6 +383,7 @@ class SqliteStore:
     def __init__(
         self, path: str | os.PathLike[str], *, commit_interval: float = 0.2,
         max_batch: int = 50_000, max_pending_readings: int = 1_000_000,
+        audit_key_file: str | os.PathLike[str] | None = None, file_mode: int = 0o600,
     ) -> None:  # fmt: skip
         if not 0.01 <= commit_interval <= 1.0:
             raise ValueError(f"commit_interval must be 0.01-1.0 s, not {commit_interval!r}")
@@ -379,9 +412,19 @@ class SqliteStore:
         self._stats["last_commit_seconds"] = 0.0
         self._thread: threading.Thread | None = None
         self._idle_readers: list[sqlite3.Connection] = []
+        if file_mode & ~0o640:
+            raise ValueError(f"file_mode must be 0600 or 0640, not {file_mode:04o}")
+        self._file_mode = file_mode
+        self.audit_key_file = default_key_path(self.path) if audit_key_file is None else audit_key_file
         self._conn = self._connect(write=True)
         try:
+            try:
+                self._key = load_key(self.audit_key_file)
+            except OSError as exc:
+                raise StoreError(f"cannot open store {self.path}: {exc}") from exc
             self._migrate(self._conn)
+            self._sealer = Sealer(self._key) if self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'integrity_ledger'").fetchone() else None
             # False only on a file whose MIGRATIONS stop before 2 (tests simulating an old one)
             self._chained = any(c[1] == "hash" for c in self._conn.execute(
                 "PRAGMA table_info(operator_actions)"))
@@ -408,6 +451,8 @@ class SqliteStore:
             raise StoreError(f"cannot open store {path}: file is not readable and writable")
         conn = None
         try:
+            if write:  # a new file is private from its first byte (and its -wal, -shm likewise)
+                private_file(path, self._file_mode)
             conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
             if not write:
                 conn.execute("PRAGMA query_only=ON")
@@ -437,7 +482,9 @@ class SqliteStore:
                 )
             for number in range(version + 1, len(migrations) + 1):
                 migration = migrations[number - 1]
-                if callable(migration):
+                if migration is _migrate_integrity:
+                    migration(conn, self._key)
+                elif callable(migration):
                     migration(conn)
                 else:
                     for statement in _statements(migration):
@@ -663,9 +710,14 @@ class SqliteStore:
         """One transaction, rolled back on any error."""
         conn = self._conn
         head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
+        sealer, sealed = self._sealer, None
+        tops: dict[str, int] = {}  # appended table -> its max id before this batch
+        changed: dict[str, list[Any]] = {}  # table -> keys of rows written
         conn.execute("BEGIN IMMEDIATE")
         try:
             if readings:
+                if sealer is not None:
+                    tops.update(sealer.tops(conn, ("readings",)))
                 conn.executemany(_INSERT_READING, readings)
                 if self._keeps_seqs:
                     last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
@@ -673,6 +725,11 @@ class SqliteStore:
                     conn.executemany(_UPSERT_SEQ, last.values())
             for ops in records:
                 for sql, params in ops:
+                    if sealer is not None:
+                        if (table := _APPENDS.get(sql)) is not None and table not in tops:
+                            tops.update(sealer.tops(conn, (table,)))
+                        elif (table := _UPSERTS.get(sql)) is not None:
+                            changed.setdefault(table, []).append(params[0])
                     if sql is _INSERT_ACTION and self._chained:
                         if head is None:
                             head = self._audit_head(conn)
@@ -683,6 +740,9 @@ class SqliteStore:
                         conn.execute(sql, params)
             if head is not None:
                 conn.execute(_UPSERT_HEAD, (*head, time.time()))
+            if sealer is not None:
+                written = {"readings": reading_rows(tops["readings"] + 1, readings)} if readings else None
+                sealed = sealer.seal(conn, tops, changed, written=written)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -691,6 +751,9 @@ class SqliteStore:
             raise
         if head is not None:  # a copy of the head outside the database, for docs/audit.md
             log.info("store %s: audit chain head: %d actions, row %d, hash %s", self.path, *head)
+            if sealed is not None:
+                log.info("store %s: integrity ledger head: %d entries, entry %d, mac %s",
+                         self.path, *sealed)
 
     def _audit_head(self, conn: sqlite3.Connection) -> list[Any]:
         """The chain head, read inside the write transaction (so a second process writing

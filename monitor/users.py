@@ -21,6 +21,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from monitor.integrity import Sealer
 from monitor.store import SqliteStore
 
 __all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "hash_password", "role_permissions"]
@@ -64,9 +65,12 @@ class User:
 class UserStore:
     """The accounts in a bay's SQLite file (opened, and migrated, on first use)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 audit_key_file: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path)
-        SqliteStore(self.path).close()  # create the file or bring its schema up to date
+        store = SqliteStore(self.path, audit_key_file=audit_key_file)  # create, or migrate
+        self._sealer = Sealer(store._key)  # every write to users is sealed in the ledger
+        store.close()
 
     def _conn(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
@@ -77,6 +81,19 @@ class UserStore:
         try:
             return conn.execute(sql, params).fetchall()
         finally:
+            conn.close()
+
+    def _write(self, username: str, sql: str, params: tuple[object, ...]) -> None:
+        """Change ``username``'s row and seal it in the integrity ledger, in one transaction."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(sql, params)
+            self._sealer.seal(conn, {}, {"users": [username]})
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             conn.close()
 
     @staticmethod
@@ -93,8 +110,9 @@ class UserStore:
         self._check(username, role, password)
         now = time.time()
         try:
-            self._run("INSERT INTO users (username, role, password_hash, disabled, created_at, updated_at) "
-                      "VALUES (?, ?, ?, 0, ?, ?)", (username, role, hash_password(password), now, now))
+            self._write(username, "INSERT INTO users (username, role, password_hash, disabled, "
+                        "created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
+                        (username, role, hash_password(password), now, now))
         except sqlite3.IntegrityError:
             raise UserError(f"user {username!r} exists") from None
         return self.require(username)
@@ -102,21 +120,21 @@ class UserStore:
     def set_password(self, username: str, password: str) -> User:
         self._check(username, password=password)
         self.require(username)
-        self._run("UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?",
-                  (hash_password(password), time.time(), username))
+        self._write(username, "UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?",
+                    (hash_password(password), time.time(), username))
         return self.require(username)
 
     def set_disabled(self, username: str, disabled: bool = True) -> User:
         self.require(username)
-        self._run("UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?",
-                  (int(disabled), time.time(), username))
+        self._write(username, "UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?",
+                    (int(disabled), time.time(), username))
         return self.require(username)
 
     def set_role(self, username: str, role: str) -> User:
         self._check(username, role)
         self.require(username)
-        self._run("UPDATE users SET role = ?, updated_at = ? WHERE username = ?",
-                  (role, time.time(), username))
+        self._write(username, "UPDATE users SET role = ?, updated_at = ? WHERE username = ?",
+                    (role, time.time(), username))
         return self.require(username)
 
     def get(self, username: str) -> User | None:
@@ -150,7 +168,7 @@ class UserStore:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if _hasher.check_needs_rehash(stored):
-            self._run("UPDATE users SET password_hash = ? WHERE username = ?",
-                      (hash_password(password), username))
+            self._write(username, "UPDATE users SET password_hash = ? WHERE username = ?",
+                        (hash_password(password), username))
         user = self.get(username)
         return user if user is not None and not user.disabled else None
