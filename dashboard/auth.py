@@ -18,6 +18,9 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
   cannot send JSON without a CORS preflight, which is never granted).
 - Login, logout (also by inactivity), failed logins and exports are operator actions in the
   audit chain.
+- Pages only some roles may open (:data:`PAGES`: ``/users``) answer 403 to the others, and
+  are never part of the wall display. The login and logout pages carry the bay's header
+  (its name, the not-a-medical-device notice).
 """
 
 from __future__ import annotations

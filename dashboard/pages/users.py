@@ -109,8 +109,8 @@ def layout(**_: Any) -> html.Div:
                 _field("Role", "users-new-role", _roles("users-new-role", "nurse")),
                 _field("Password", "users-new-password", _password("users-new-password")),
                 _field("Repeat it", "users-new-password2", _password("users-new-password2")),
-                html.Div(html.Button("Add account", id="users-add-btn", className="btn btn-primary", n_clicks=0),
-                         className="field field-button"),
+                html.Div(html.Button("Add account", id="users-add-btn", className="btn btn-primary",
+                                     n_clicks=0), className="field field-button"),
             ], className="field-row"),
         ], className="card"),
     ], className="users-page")
