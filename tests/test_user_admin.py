@@ -187,3 +187,23 @@ def test_login_and_logout_pages_look_like_the_bay(bay):
     client.post("/login", data={"username": "ann", "password": PASSWORD["ann"], "csrf": token})
     page = client.get("/logout").get_data(as_text=True)
     assert "Logged in as ann (nurse)." in page and NOTICE in page and "Infusion bay" in page
+
+
+def test_the_api_applies_the_same_rules(bay):
+    """The existing account routes go through the same checks: a charge nurse cannot make an
+    admin nor disable one over HTTP; nobody disables their own account."""
+    charge = bay.client("cat")
+    answer = charge.post("/api/v1/users", json={"username": "cat2", "role": "admin",
+                                                "password": "cat2-secret-12"})
+    assert answer.status_code == 403 and "only an administrator" in answer.get_json()["error"]
+    answer = charge.post("/api/v1/users/adm/disable", json={})
+    assert answer.status_code == 403 and not bay.users.get("adm").disabled
+    answer = bay.client("adm").post("/api/v1/users/adm/disable", json={})
+    assert answer.status_code == 403 and "your own account" in answer.get_json()["error"]
+    assert charge.post("/api/v1/users/nobody/disable", json={}).status_code == 404
+    assert charge.post("/api/v1/users/old/disable", json={}).status_code == 409  # already disabled
+    assert charge.post("/api/v1/users", json={"username": "dee", "role": "nurse",
+                                              "password": "dee-secret-12"}).status_code == 201
+    assert bay.users.get("cat2") is None
+    assert [(a.user, a.action, a.detail["username"]) for a in bay.actions() if a.action.startswith("user_")] \
+        == [("cat", "user_added", "dee")]
