@@ -26,8 +26,10 @@
     GET  /metrics                               Prometheus text format (dashboard.metrics)
     GET  /api/v1/openapi.json                   the OpenAPI 3.0 description of these (dashboard.openapi)
     GET  /api/v1/users                          accounts (charge, admin)
-    POST /api/v1/users                          {"username", "role", "password"}: add one (charge, admin)
-    POST /api/v1/users/<name>/disable           disable an account (charge, admin)
+    POST /api/v1/users                          {"username", "role", "password"}: add one (charge, admin;
+                                                403 for an admin account made by a charge nurse)
+    POST /api/v1/users/<name>/disable           disable an account (charge, admin; 403 for one's own
+                                                or, for a charge nurse, an admin's; 409 if disabled)
     GET  /api/v1/config                         the bay configuration (charge, admin)
 
 With ``[auth] enabled`` (dashboard.auth) every route but /healthz and /metrics needs a
@@ -66,6 +68,7 @@ from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import SessionEventKind as K
 from monitor.store import Store
 from monitor.timefmt import rfc3339
+from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
 
 __all__ = ["ApiError", "install_api"]
@@ -329,6 +332,9 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(409, "authentication is off in this bay's configuration")
         return UserStore(live.config.store.path, live.config.store.key_file)
 
+    def _admin() -> UserAdmin:
+        return UserAdmin(_accounts(), monitor.audit, remote=request.remote_addr or "")
+
     @api.get("/api/v1/users")
     def users() -> Any:
         require("users")
@@ -342,21 +348,23 @@ def install_api(server: Flask, live: LiveBay) -> None:
         name, role, password = body.get("username"), body.get("role"), body.get("password")
         if not all(isinstance(v, str) for v in (name, role, password)):
             raise ApiError(400, "the body needs \"username\", \"role\" and \"password\" strings")
-        try:
-            u = _accounts().add(name, role, password)
+        try:  # checked (a charge nurse makes no admin) and audited by UserAdmin
+            u = _admin().add(by, name, role, password)
+        except NotPermitted as exc:
+            raise ApiError(403, str(exc)) from None
         except UserError as exc:
             raise ApiError(400, str(exc)) from None
-        monitor.audit(by, "user_added", detail={"username": u.username, "role": u.role})
         return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled}), 201
 
     @api.post("/api/v1/users/<username>/disable")
     def disable_user(username: str) -> Any:
         by = _user(_body(), "users")
         try:
-            u = _accounts().set_disabled(username, True)
+            u = _admin().set_disabled(by, username, True)
+        except NotPermitted as exc:
+            raise ApiError(403, str(exc)) from None
         except UserError as exc:
-            raise ApiError(404, str(exc)) from None
-        monitor.audit(by, "user_disabled", detail={"username": u.username})
+            raise ApiError(404 if _accounts().get(username) is None else 409, str(exc)) from None
         return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled})
 
     @api.get("/api/v1/config")

@@ -31,9 +31,10 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import has_request_context
+from flask_login import current_user
 
 from dashboard.api import install_api
-from dashboard.auth import actor, current_name, install_auth, wall_view
+from dashboard.auth import actor, current_name, install_auth, may, wall_view
 from dashboard.components import NEED_NAME, popups
 from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
 from dashboard.live import LiveBay
@@ -78,6 +79,8 @@ def _shell(live: LiveBay, title: str) -> html.Div:
             dcc.Link("Bay", href="/", className="nav-link"),
             dcc.Link(["Alarms ", html.Span("0", id="nav-alarm-count", className="nav-count")],
                      href="/alarms", className="nav-link"),
+            *([dcc.Link("Users", href="/users", className="nav-link", id="nav-users")]
+              if live.config.auth.enabled and may("users") else []),
         ], className="hdr-nav"),
         html.Div([
             html.Button("ALARM SOUND OFF — click to enable", id="sound-enable", className="btn btn-sound"),
@@ -119,9 +122,11 @@ def _who(live: LiveBay) -> html.Div:
             html.Span("Read-only: log in to act", className="readonly-hint"),
             html.A("Log in", href="/login", className="nav-link"),
         ], className="hdr-nurse wall-display")
+    role = current_user.user.role
     return html.Div([
-        html.Label("Signed in", htmlFor="nurse-input", className="nurse-label"),
-        dcc.Input(id="nurse-input", type="text", value=name, readOnly=True, className="nurse-input"),
+        dcc.Input(id="nurse-input", type="hidden", value=name),  # who acts: the callbacks' State
+        html.Span("Signed in", className="nurse-label"),
+        html.Span(f"{name} ({role})", id="user-badge", className="user-badge", title=f"{name}, role {role}"),
         html.A("Log out", href="/logout", className="nav-link", id="logout-link"),
     ], className="hdr-nurse")
 

@@ -18,6 +18,9 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
   cannot send JSON without a CORS preflight, which is never granted).
 - Login, logout (also by inactivity), failed logins and exports are operator actions in the
   audit chain.
+- Pages only some roles may open (:data:`PAGES`: ``/users``) answer 403 to the others, and
+  are never part of the wall display. The login and logout pages carry the bay's header
+  (its name, the not-a-medical-device notice).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ CLOCK_KEY = "CHAIRSIDE_AUTH_CLOCK"  # seconds; tests replace it to move time
 PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/_favicon.ico"})
 STATIC = ("/assets/", "/_dash-component-suites/")
 DASH_JSON = ("/_dash-", "/_reload-hash")  # Dash's own JSON endpoints (layout, callbacks)
+PAGES = {"/users": "users"}  # pages only some roles may open: the permission they need (else 403)
 
 
 class LoginUser(UserMixin):
@@ -171,9 +175,19 @@ def _csrf_ok(sent: str | None) -> bool:
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
+    """A page of the login flow, in the bay's look: its header with the bay's name and the
+    not-a-medical-device notice, then a card headed by the title's first part."""
+    from dashboard.app import NOTICE  # (dashboard.app imports this module)
+
+    state = _state()
+    bay = state.live.config.bay.name if state is not None else ""
     html = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
-            "</title><link rel='stylesheet' href='/assets/chairside.css'></head><body class='login-page'>"
-            f"<main class='login'><h1>Chairside</h1>{body}</main></body></html>")
+            "</title><meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<link rel='stylesheet' href='/assets/chairside.css'></head><body class='login-page'>"
+            "<header class='hdr'><div class='hdr-left'><span class='brand'>Chairside</span>"
+            f"<span class='bay-name'>{escape(bay)}</span></div>"
+            f"<div class='notice'>{escape(NOTICE)}</div></header>"
+            f"<main class='login card'><h1>{escape(title.split(' - ')[0])}</h1>{body}</main></body></html>")
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -258,10 +272,16 @@ def install_auth(server: Flask, live: LiveBay) -> None:
             else:
                 if not _background():
                     session["last_active"] = now
+                need = PAGES.get(path)
+                if need is not None and need not in current_user.permissions:
+                    return _page("Not permitted - Chairside", (
+                        f"<p class='login-error' role='alert'>Your role ({escape(current_user.user.role)}) "
+                        "may not open this page.</p><p><a class='btn' href='/'>Back to the bay</a></p>"), 403)
                 return None
         if path == "/logout":
             return redirect("/login")
-        if config.auth.wall_display and request.method in ("GET", "HEAD") and not path.startswith("/api/"):
+        if (config.auth.wall_display and request.method in ("GET", "HEAD") and not path.startswith("/api/")
+                and path not in PAGES):
             return None  # the read-only wall display: pages
         if config.auth.wall_display and path.startswith(DASH_JSON):
             return None  # and their callbacks; acting ones check require() and get 401
@@ -303,10 +323,11 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     def logout() -> Any:
         if request.method == "GET":  # a confirmation form: logging out changes state
             return _page("Log out - Chairside", (
-                f"<p>Logged in as {escape(str(current_user.id))}.</p>"
+                f"<p>Logged in as {escape(str(current_user.id))} ({escape(current_user.user.role)}).</p>"
                 "<form method='post' action='/logout'>"
                 f"<input type='hidden' name='csrf' value='{escape(_csrf())}'>"
-                "<button type='submit' class='btn'>Log out</button> <a href='/'>Back</a></form>"))
+                "<button type='submit' class='btn btn-primary'>Log out</button> "
+                "<a class='btn' href='/'>Back to the bay</a></form>"))
         if not request.is_json and not _csrf_ok(request.form.get("csrf")):
             abort(400, "the form expired")
         name = str(current_user.id)

@@ -137,6 +137,17 @@ class UserStore:
                     (role, time.time(), username))
         return self.require(username)
 
+    def unlock(self, username: str) -> User:
+        """STUB (issue 12 point 8): lift a login lockout. The lockout itself (point 2,
+        branch issue12-sec-sessions) replaces this; here it only checks the account exists."""
+        return self.require(username)
+
+    def end_sessions(self, username: str) -> User:
+        """STUB (issue 12 point 8): end every open session of the account. Server-side
+        sessions (point 1, branch issue12-sec-sessions) replace this; here it only checks the
+        account exists."""
+        return self.require(username)
+
     def get(self, username: str) -> User | None:
         rows = self._run("SELECT username, role, disabled, created_at, updated_at FROM users "
                          "WHERE username = ?", (username,))

@@ -4,6 +4,7 @@
     overview.py   /                    the bay: one tile per chair (the wall screen)
     chair.py      /chair/<chair_id>    one chair: trends, session workflow, limits, alarms
     alarms.py     /alarms              open alarms and the alarm history
+    users.py      /users               accounts (charge, admin; 403 for the other roles)
 
 Callbacks reach the running bay through :func:`current_live` (the ``LiveBay`` that
 ``create_app`` put in the Flask config), never through module state.
