@@ -17,8 +17,9 @@ TOOLS        ?= .venv-tools
 TOOLS_LOCK   := requirements-tools.lock
 # extra pip-compile options: `make lock LOCK_ARGS="--upgrade-package dash"`
 LOCK_ARGS    ?=
-# where pip-audit reads advisories: pypi (default) or osv
+# where pip-audit reads advisories: pypi (default) or osv; AUDIT_ARGS="--osv-url URL" for a mirror
 AUDIT_SERVICE ?= pypi
+AUDIT_ARGS    ?=
 COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
@@ -86,8 +87,13 @@ lock-tools: $(TOOLS)/.installed
 # Needs the advisory service: PyPI's JSON API per release (default) or OSV. --strict: a
 # package that could not be looked up fails the target instead of passing unaudited.
 audit-deps: $(TOOLS)/.installed
-	$(TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
-		--vulnerability-service $(AUDIT_SERVICE) --requirement $(LOCK)
+	@echo "pip-audit of $(LOCK) against $(AUDIT_SERVICE) $(AUDIT_ARGS)"
+	@$(TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+		--vulnerability-service $(AUDIT_SERVICE) $(AUDIT_ARGS) --requirement $(LOCK) || { \
+	echo "audit-deps failed. 'Dependency not found on PyPI' or a connection error: the advisory" >&2; \
+	echo "data is out of reach from here; run it where it is (AUDIT_SERVICE=osv, or" >&2; \
+	echo "AUDIT_ARGS='--osv-url URL' for a mirror). A vulnerability listed: raise that pin with" >&2; \
+	echo "make lock LOCK_ARGS='--upgrade-package NAME', then make test and commit." >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .ruff_cache .hypothesis
