@@ -1,11 +1,29 @@
 # Set-up and everyday commands. `make demo` and `make test` do all the set-up on a fresh
 # Debian/Ubuntu machine: system packages (via apt-get), a .venv, the package and its extras.
+# Python packages come only from the lock files, each file checked against its sha256 there
+# (docs/security.md, "Supply chain"); `make lock` writes them, `make audit-deps` checks them.
 
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test bench lint screenshots sysdeps clean
+# runtime + test extras, hashed: what `make demo` and `make test` install and the tests prove
+LOCK         := requirements.lock
+# runtime only, the same versions: what a site installs (pip install --require-hashes -r ...)
+RUNTIME_LOCK := requirements-runtime.lock
+# pip-tools and pip-audit, in a venv of their own, from their own hashed lock
+TOOLS        ?= .venv-tools
+TOOLS_LOCK   := requirements-tools.lock
+# extra pip-compile options: `make lock LOCK_ARGS="--upgrade-package dash"`
+LOCK_ARGS    ?=
+# where pip-audit reads advisories: pypi (default) or osv; AUDIT_ARGS="--osv-url URL" for a mirror
+AUDIT_SERVICE ?= pypi
+AUDIT_ARGS    ?=
+COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+.PHONY: demo test bench lint screenshots sysdeps clean lock lock-upgrade lock-tools audit-deps
 
 demo: sysdeps $(VENV)/.installed
 	$(VENV)/bin/chairside demo
@@ -31,10 +49,51 @@ lint: $(VENV)/.installed
 sysdeps:
 	@bash deploy/system-deps.sh
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency (and setuptools, the build backend) from the lock with its hashes; then
+# Chairside itself, with nothing fetched for it (no deps, no isolated build environment).
+# `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "Installing the locked dependencies into $(VENV) (a few minutes the first time)"
+	$(PIP) install --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check || { echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $@
 
+$(TOOLS)/.installed: $(TOOLS_LOCK)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --disable-pip-version-check --require-hashes -r $(TOOLS_LOCK)
+	touch $@
+
+# Re-resolve the locks after a change to pyproject.toml, keeping every pin that still fits.
+# The runtime lock starts from the full one, so that both name the same versions.
+lock: $(TOOLS)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(COMPILE) --build-deps-for editable --extra test \
+		$(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
+	cp $(LOCK) $(RUNTIME_LOCK)
+	CUSTOM_COMPILE_COMMAND="make lock" $(COMPILE) --build-deps-for editable \
+		--output-file $(RUNTIME_LOCK) pyproject.toml
+
+# Every dependency to its newest release within pyproject.toml's bounds (the update routine
+# in docs/security.md: then `make audit-deps`, `make test`, read the diff, commit).
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
+
+lock-tools: $(TOOLS)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock-tools" $(COMPILE) $(LOCK_ARGS) \
+		--output-file $(TOOLS_LOCK) requirements-tools.in
+
+# Known vulnerabilities in the locked versions (the runtime lock is a subset of $(LOCK)).
+# Needs the advisory service: PyPI's JSON API per release (default) or OSV. --strict: a
+# package that could not be looked up fails the target instead of passing unaudited.
+audit-deps: $(TOOLS)/.installed
+	@echo "pip-audit of $(LOCK) against $(AUDIT_SERVICE) $(AUDIT_ARGS)"
+	@$(TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+		--vulnerability-service $(AUDIT_SERVICE) $(AUDIT_ARGS) --requirement $(LOCK) || { \
+	echo "audit-deps failed. 'Dependency not found on PyPI' or a connection error: the advisory" >&2; \
+	echo "data is out of reach from here; run it where it is (AUDIT_SERVICE=osv, or" >&2; \
+	echo "AUDIT_ARGS='--osv-url URL' for a mirror). A vulnerability listed: raise that pin with" >&2; \
+	echo "make lock LOCK_ARGS='--upgrade-package NAME', then make test and commit." >&2; exit 1; }
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .ruff_cache .hypothesis
