@@ -38,6 +38,7 @@ Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order 
                      append-only (triggers), hash-chained: see :mod:`monitor.audit`
     audit_head       one row (id 1): actions, last_id, hash, updated_at: the chain's head,
                      updated in the transaction that appends actions
+    users            accounts (monitor.users); auth_sessions, login_failures (monitor.logins)
 
 A PostgreSQL backend would implement :class:`Store` with the same semantics.
 """
@@ -185,6 +186,15 @@ MIGRATIONS: list[Migration] = [
         WHERE id IN (SELECT max(id) FROM readings WHERE seq IS NOT NULL GROUP BY device)""",
     # 5: when an alarm's condition began (raised_at: when it was annunciated)
     "ALTER TABLE alarms ADD COLUMN onset_at REAL",
+    # 6: server-side login sessions (id: sha256 of the cookie's token) and failed-login
+    # counters per account and per client address (monitor.logins)
+    """CREATE TABLE auth_sessions (id TEXT PRIMARY KEY, username TEXT NOT NULL,
+        created_at REAL NOT NULL, last_active REAL NOT NULL, expires_at REAL NOT NULL,
+        remote TEXT, ended_at REAL, end_reason TEXT);
+    CREATE INDEX auth_sessions_open ON auth_sessions (username) WHERE ended_at IS NULL;
+    CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+        first_at REAL NOT NULL, last_at REAL NOT NULL, locked_until REAL,
+        refused INTEGER NOT NULL DEFAULT 0)""",
 ]
 _UPSERT_SEQ = (
     "INSERT INTO device_seqs (device, seq, device_time, receive_time) VALUES (?, ?, ?, ?) "
