@@ -23,7 +23,12 @@
     GET  /api/v1/openapi.json                   the OpenAPI 3.0 description of these (dashboard.openapi)
     GET  /api/v1/users                          accounts (charge, admin)
     POST /api/v1/users                          {"username", "role", "password"}: add one (charge, admin)
-    POST /api/v1/users/<name>/disable           disable an account (charge, admin)
+    POST /api/v1/users/<name>/disable           disable an account; its sessions end (charge, admin)
+    POST /api/v1/users/<name>/enable            enable it again (charge, admin)
+    POST /api/v1/users/<name>/password          {"password": "..."}: set it; the sessions end (charge, admin)
+    POST /api/v1/users/<name>/role              {"role": "nurse|charge|admin"} (charge, admin)
+    POST /api/v1/users/<name>/end-sessions      end every login session of the account (charge, admin)
+    POST /api/v1/users/<name>/unlock            forget its failed logins, and so a lockout (charge, admin)
     GET  /api/v1/config                         the bay configuration (charge, admin)
 
 With ``[auth] enabled`` (dashboard.auth) every route but /healthz and /metrics needs a
@@ -40,10 +45,10 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.auth import install_auth, require
+from dashboard.auth import CLOCK_KEY, install_auth, require
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
@@ -61,7 +66,7 @@ from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.store import Store
 from monitor.timefmt import rfc3339
-from monitor.users import UserError, UserStore
+from monitor.users import User, UserError, UserStore
 
 __all__ = ["ApiError", "install_api"]
 
@@ -282,11 +287,21 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(409, "authentication is off in this bay's configuration")
         return UserStore(live.config.store.path)
 
+    def _now() -> float:
+        return float(current_app.config[CLOCK_KEY]())
+
     @api.get("/api/v1/users")
     def users() -> Any:
         require("users")
-        return jsonify({"users": [{"username": u.username, "role": u.role, "disabled": u.disabled}
-                                  for u in _accounts().list()]})
+        accounts = _accounts()
+        now = _now()
+        locked = accounts.locked_until(now)
+        open_ = [s.username for s in accounts.sessions.open_sessions(now=now)]
+        return jsonify({"users": [{
+            "username": u.username, "role": u.role, "disabled": u.disabled,
+            "sessions": open_.count(u.username),
+            "locked_until": rfc3339(locked[u.username]) if u.username in locked else None,
+        } for u in accounts.list()]})
 
     @api.post("/api/v1/users")
     def add_user() -> Any:
@@ -311,6 +326,70 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(404, str(exc)) from None
         monitor.audit(by, "user_disabled", detail={"username": u.username})
         return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled})
+
+    def _account(u: User, **extra: Any) -> Any:
+        return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled, **extra})
+
+    def _existing(username: str) -> User:
+        try:
+            return _accounts().require(username)
+        except UserError as exc:
+            raise ApiError(404, str(exc)) from None
+
+    @api.post("/api/v1/users/<username>/enable")
+    def enable_user(username: str) -> Any:
+        by = _user(_body(), "users")
+        _existing(username)
+        u = _accounts().set_disabled(username, False)
+        monitor.audit(by, "user_enabled", detail={"username": u.username})
+        return _account(u)
+
+    @api.post("/api/v1/users/<username>/password")
+    def set_user_password(username: str) -> Any:
+        body = _body()
+        by = _user(body, "users")
+        _existing(username)
+        password = body.get("password")
+        if not isinstance(password, str):
+            raise ApiError(400, "the body needs \"password\": the new password (a string)")
+        try:
+            u = _accounts().set_password(username, password)  # ends the account's sessions
+        except UserError as exc:
+            raise ApiError(400, str(exc)) from None
+        monitor.audit(by, "user_password_set", detail={"username": u.username})
+        return _account(u)
+
+    @api.post("/api/v1/users/<username>/role")
+    def set_user_role(username: str) -> Any:
+        body = _body()
+        by = _user(body, "users")
+        old = _existing(username)
+        role = body.get("role")
+        if not isinstance(role, str):
+            raise ApiError(400, "the body needs \"role\": nurse, charge or admin")
+        try:
+            u = _accounts().set_role(username, role)
+        except UserError as exc:
+            raise ApiError(400, str(exc)) from None
+        monitor.audit(by, "user_role_changed", detail={"username": u.username, "old": old.role,
+                                                       "new": u.role})
+        return _account(u)
+
+    @api.post("/api/v1/users/<username>/end-sessions")
+    def end_user_sessions(username: str) -> Any:
+        by = _user(_body(), "users")
+        u = _existing(username)
+        ended = _accounts().end_sessions(username, "ended_by_admin", _now())
+        monitor.audit(by, "user_sessions_ended", detail={"username": u.username, "sessions": ended})
+        return _account(u, sessions_ended=ended)
+
+    @api.post("/api/v1/users/<username>/unlock")
+    def unlock_user(username: str) -> Any:
+        by = _user(_body(), "users")
+        u = _existing(username)
+        failures = _accounts().unlock(username)
+        monitor.audit(by, "user_unlocked", detail={"username": u.username, "failures": failures})
+        return _account(u, failures_forgotten=failures)
 
     @api.get("/api/v1/config")
     def config() -> Any:
