@@ -81,17 +81,16 @@ def test_a_password_change_from_the_command_line_ends_every_session(bay, monkeyp
     assert main(["user", "passwd", "--db", str(bay.h.config.store.path), "ann", "--password-stdin"]) == 0
     for client in (nurse, other_tab, thief):
         assert client.get("/api/v1/chairs").status_code == 401
-    assert bay.client().post("/login", json={"username": "ann", "password": PASSWORD["ann"]}).status_code == 401
-    assert bay.client().post("/login", json={"username": "ann",
-                                              "password": "ann-new-secret-2"}).status_code == 200
+    assert _login(bay.client(), "ann", PASSWORD["ann"]).status_code == 401
+    assert _login(bay.client(), "ann", "ann-new-secret-2").status_code == 200
 
 
 def test_admin_password_reset_disable_and_end_sessions_revoke_at_once(bay):
     admin = bay.client("adm")
     nurse, nurse_2 = bay.client("ann"), bay.client("ann")
     charge = bay.client("cat")
-    assert [u for u in admin.get("/api/v1/users").get_json()["users"] if u["username"] == "ann"][0][
-        "sessions"] == 2
+    listed = {u["username"]: u for u in admin.get("/api/v1/users").get_json()["users"]}
+    assert listed["ann"]["sessions"] == 2
     assert nurse.post("/api/v1/users/cat/end-sessions", json={}).status_code == 403  # a nurse may not
     answer = admin.post("/api/v1/users/ann/end-sessions", json={})
     assert answer.status_code == 200 and answer.get_json()["sessions_ended"] == 2
@@ -111,7 +110,8 @@ def test_admin_password_reset_disable_and_end_sessions_revoke_at_once(bay):
     assert nurse.get("/api/v1/config").status_code == 200  # the new role applies at once
     assert admin.post("/api/v1/users/ann/role", json={"role": "root"}).status_code == 400
     assert admin.post("/api/v1/users/nobody/unlock", json={}).status_code == 404
-    done = [(a.action, a.user, a.detail.get("username")) for a in bay.actions() if a.action.startswith("user_")]
+    done = [(a.action, a.user, a.detail.get("username")) for a in bay.actions()
+            if a.action.startswith("user_")]
     assert done == [("user_sessions_ended", "adm", "ann"), ("user_password_set", "adm", "cat"),
                     ("user_disabled", "adm", "ann"), ("user_enabled", "adm", "ann"),
                     ("user_role_changed", "adm", "ann")]
