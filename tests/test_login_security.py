@@ -348,7 +348,8 @@ def test_eight_parallel_guessers_do_not_hold_the_web_server(tmp_path):
     """Throttling off (huge limits), so only the bound on password checks protects the
     server: of 8 guessers at once most are told "busy" at once, and /healthz and the bay's
     pages keep answering from the threads that logins may not take."""
-    b = AuthBay(tmp_path, login_free_failures=1000, address_free_failures=1000)
+    b = AuthBay(tmp_path, login_free_failures=1000, address_free_failures=1000, lockout_failures=0,
+                address_lockout_failures=0)
     server = WebServer(b.server, port=0, threads=4, auth_enabled=True)
     server.start()
     answers: list[tuple[int, dict[str, str]]] = []
