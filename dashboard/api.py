@@ -30,6 +30,11 @@
                                                 403 for an admin account made by a charge nurse)
     POST /api/v1/users/<name>/disable           disable an account (charge, admin; 403 for one's own
                                                 or, for a charge nurse, an admin's; 409 if disabled)
+    POST /api/v1/users/<name>/enable            enable it again (charge, admin)
+    POST /api/v1/users/<name>/password          {"password": "..."}: set it; the sessions end (charge, admin)
+    POST /api/v1/users/<name>/role              {"role": "nurse|charge|admin"} (charge, admin)
+    POST /api/v1/users/<name>/end-sessions      end every login session of the account (charge, admin)
+    POST /api/v1/users/<name>/unlock            forget its failed logins, and so a lockout (charge, admin)
     GET  /api/v1/config                         the bay configuration (charge, admin)
 
 With ``[auth] enabled`` (dashboard.auth) every route but /healthz and /metrics needs a
@@ -46,10 +51,10 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.auth import install_auth, require
+from dashboard.auth import CLOCK_KEY, install_auth, require
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
@@ -335,11 +340,21 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def _admin() -> UserAdmin:
         return UserAdmin(_accounts(), monitor.audit, remote=request.remote_addr or "")
 
+    def _now() -> float:
+        return float(current_app.config[CLOCK_KEY]())
+
     @api.get("/api/v1/users")
     def users() -> Any:
         require("users")
-        return jsonify({"users": [{"username": u.username, "role": u.role, "disabled": u.disabled}
-                                  for u in _accounts().list()]})
+        accounts = _accounts()
+        now = _now()
+        locked = accounts.locked_until(now)
+        open_ = [s.username for s in accounts.sessions.open_sessions(now=now)]
+        return jsonify({"users": [{
+            "username": u.username, "role": u.role, "disabled": u.disabled,
+            "sessions": open_.count(u.username),
+            "locked_until": rfc3339(locked[u.username]) if u.username in locked else None,
+        } for u in accounts.list()]})
 
     @api.post("/api/v1/users")
     def add_user() -> Any:
@@ -356,16 +371,60 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(400, str(exc)) from None
         return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled}), 201
 
+    def _manage(username: str, change: Any, key: str | None = None) -> Any:
+        """An account change through UserAdmin (the same rules and audit as the /users
+        page): 403 where a rule refuses, 404 for no such account, 409 when it is so already,
+        400 for a bad role or password. ``key``: the change also returns a count, answered
+        under it."""
+        try:
+            done = change(_admin())
+        except NotPermitted as exc:
+            raise ApiError(403, str(exc)) from None
+        except UserError as exc:  # no such account; already so (409); a bad role or password
+            status = 404 if _accounts().get(username) is None else 409 if "already" in str(exc) else 400
+            raise ApiError(status, str(exc)) from None
+        u, extra = (done[0], {key: done[1]}) if key else (done, {})
+        return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled, **extra})
+
+    def _string(body: dict[str, Any], key: str, what: str) -> str:
+        value = body.get(key)
+        if not isinstance(value, str):
+            raise ApiError(400, f"the body needs \"{key}\": {what}")
+        return value
+
     @api.post("/api/v1/users/<username>/disable")
     def disable_user(username: str) -> Any:
         by = _user(_body(), "users")
-        try:
-            u = _admin().set_disabled(by, username, True)
-        except NotPermitted as exc:
-            raise ApiError(403, str(exc)) from None
-        except UserError as exc:
-            raise ApiError(404 if _accounts().get(username) is None else 409, str(exc)) from None
-        return jsonify({"username": u.username, "role": u.role, "disabled": u.disabled})
+        return _manage(username, lambda admin: admin.set_disabled(by, username, True))
+
+    @api.post("/api/v1/users/<username>/enable")
+    def enable_user(username: str) -> Any:
+        by = _user(_body(), "users")
+        return _manage(username, lambda admin: admin.set_disabled(by, username, False))
+
+    @api.post("/api/v1/users/<username>/password")
+    def set_user_password(username: str) -> Any:  # the account's sessions end
+        body = _body()
+        by = _user(body, "users")
+        password = _string(body, "password", "the new password (a string)")
+        return _manage(username, lambda admin: admin.set_password(by, username, password))
+
+    @api.post("/api/v1/users/<username>/role")
+    def set_user_role(username: str) -> Any:
+        body = _body()
+        by = _user(body, "users")
+        role = _string(body, "role", "nurse, charge or admin")
+        return _manage(username, lambda admin: admin.set_role(by, username, role))
+
+    @api.post("/api/v1/users/<username>/end-sessions")
+    def end_user_sessions(username: str) -> Any:
+        by = _user(_body(), "users")
+        return _manage(username, lambda admin: admin.end_sessions(by, username), "sessions_ended")
+
+    @api.post("/api/v1/users/<username>/unlock")
+    def unlock_user(username: str) -> Any:
+        by = _user(_body(), "users")
+        return _manage(username, lambda admin: admin.unlock(by, username), "failures_forgotten")
 
     @api.get("/api/v1/config")
     def config() -> Any:

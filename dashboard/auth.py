@@ -8,16 +8,25 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
 
 - Accounts live in the store (``users`` table; ``chairside user add|passwd|disable|list``),
   passwords as argon2id hashes.
+- Sessions live on the server (``auth_sessions``, :mod:`monitor.logins`): the cookie holds
+  a random token whose record every request checks, so logout, a password change, disabling
+  the account and an admin's "end sessions" end every copy of the cookie at once. The
+  cookie is set at login only (not renewed by use); a session ends after
+  ``session_max_hours`` whatever the activity.
 - Automatic logoff: a session with no activity for ``inactivity_minutes`` is ended (the
   dashboard's own once-a-second refresh does not count as activity).
+- Failed logins are throttled per account and per client address (delays, then a lockout;
+  429 with Retry-After at once, never a sleeping server thread); password checks run at most
+  ``login_parallel`` at a time (503 "busy" beyond), so guessing cannot slow the bay screen.
 - ``wall_display = true``: without login the pages show the bay, read-only: no action
   buttons (:func:`wall_view`), and every action still needs a logged-in user.
 - The secret key is made on first run and kept with mode 0600 next to the database.
 - Cookies: HttpOnly, SameSite=Strict, Secure with ``secure_cookies = true`` (behind TLS).
   The login form carries a per-session CSRF token; JSON logins need none (a cross-site page
   cannot send JSON without a CORS preflight, which is never granted).
-- Login, logout (also by inactivity), failed logins and exports are operator actions in the
-  audit chain.
+- Login, logout (also by inactivity or lifetime), failed logins (with their count in a
+  row), lockouts, refused attempts (one counted record) and exports are operator actions in
+  the audit chain.
 - Pages only some roles may open (:data:`PAGES`: ``/users``) answer 403 to the others, and
   are never part of the wall display. The login and logout pages carry the bay's header
   (its name, the not-a-medical-device notice).
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import os
 import secrets
 import stat
@@ -50,7 +60,16 @@ from flask import (
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from dashboard.live import LiveBay
-from monitor.config import BayConfig
+from monitor.config import AuthSection, BayConfig
+from monitor.logins import (
+    CheckGate,
+    Failures,
+    LoginThrottle,
+    SessionStore,
+    ThrottlePolicy,
+    address_key,
+    user_key,
+)
 from monitor.users import USERNAME_RE, User, UserStore
 
 __all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "may", "require", "secret_key",
@@ -81,6 +100,18 @@ class _Auth:
         self.config = config.auth
         self.live = live
         self.users = UserStore(config.store.path, config.store.key_file) if self.config.enabled else None
+        self.sessions = SessionStore(config.store.path)
+        self.throttle = throttle_for(config.auth, config.store.path)
+        self.checks = CheckGate(config.auth.login_parallel)
+
+
+def throttle_for(auth: AuthSection, path: Path) -> LoginThrottle:
+    """The failed-login throttle the ``[auth]`` section configures."""
+    def policy(free: int, lockout: int) -> ThrottlePolicy:
+        return ThrottlePolicy(free, auth.login_delay_seconds, auth.login_max_delay_seconds, lockout,
+                              auth.lockout_minutes * 60)
+    return LoginThrottle(path, policy(auth.login_free_failures, auth.lockout_failures),
+                         policy(auth.address_free_failures, auth.address_lockout_failures))
 
 
 def secret_key(path: Path) -> bytes:
@@ -217,6 +248,24 @@ def _background() -> bool:
     return bool(changed) and all(str(c).endswith(".n_intervals") for c in changed)
 
 
+def _refused(status: int, message: str, retry_s: int, as_json: bool, next_url: str) -> Response:
+    """A login attempt refused before its password is checked (429 throttled, 503 busy)."""
+    if as_json:
+        answer = jsonify({"error": message, "retry_after_s": retry_s})
+        answer.status_code = status
+    else:
+        answer = _login_form(message, status, next_url)
+    answer.headers["Retry-After"] = str(retry_s)
+    return answer
+
+
+def _report_refused(old: Failures | None, scope: str, name: str) -> None:
+    """One counted audit record for the attempts a (now forgotten) count refused."""
+    if old is not None and old.refused:
+        _audit(name, "login_refused", scope=scope, attempts=old.refused, failures=old.failures,
+               since=old.first_at)
+
+
 def install_auth(server: Flask, live: LiveBay) -> None:
     """Install login, roles and logoff on the server (once; ``install_api`` calls it too)."""
     if AUTH_KEY in server.config:
@@ -234,17 +283,26 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=config.auth.secure_cookies,
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Strict",
         REMEMBER_COOKIE_SECURE=config.auth.secure_cookies,
+        SESSION_REFRESH_EACH_REQUEST=False,  # the cookie is set at login, not renewed by use
     )
     manager = LoginManager(server)
     manager.session_protection = "strong"
     users = state.users
     assert users is not None
     idle_s = config.auth.inactivity_minutes * 60
+    max_age_s = config.auth.session_max_hours * 3600
 
     @manager.user_loader
     def load(username: str) -> LoginUser | None:
         user = users.get(username)  # a disabled account loses its sessions at once
-        return LoginUser(user) if user is not None and not user.disabled else None
+        token = session.get("sid")
+        if user is None or user.disabled or not isinstance(token, str):
+            return None
+        status = state.sessions.check(token, username, clock(), idle_s)  # its server-side record
+        if status in ("inactivity", "lifetime"):
+            _audit(username, "logout", reason=status)
+            log.info("user %s logged off (%s)", username, status)
+        return LoginUser(user) if status == "ok" else None
 
     def clock() -> float:
         fn: Callable[[], float] = server.config[CLOCK_KEY]
@@ -261,23 +319,16 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         if path in PUBLIC or path.startswith(STATIC):
             return None
         if current_user.is_authenticated:
-            now = clock()
-            last = session.get("last_active")
-            if not isinstance(last, int | float) or now - last > idle_s:
-                name = str(current_user.id)
-                logout_user()
-                session.clear()
-                _audit(name, "logout", reason="inactivity")
-                log.info("user %s logged off after inactivity", name)
-            else:
-                if not _background():
-                    session["last_active"] = now
-                need = PAGES.get(path)
-                if need is not None and need not in current_user.permissions:
-                    return _page("Not permitted - Chairside", (
-                        f"<p class='login-error' role='alert'>Your role ({escape(current_user.user.role)}) "
-                        "may not open this page.</p><p><a class='btn' href='/'>Back to the bay</a></p>"), 403)
-                return None
+            if not _background():
+                state.sessions.touch(session["sid"], clock())
+            need = PAGES.get(path)
+            if need is not None and need not in current_user.permissions:
+                return _page("Not permitted - Chairside", (
+                    f"<p class='login-error' role='alert'>Your role ({escape(current_user.user.role)}) "
+                    "may not open this page.</p><p><a class='btn' href='/'>Back to the bay</a></p>"), 403)
+            return None
+        if "_user_id" in session or "sid" in session:
+            session.clear()  # a cookie whose session has ended (logout, revoked, timed out)
         if path == "/logout":
             return redirect("/login")
         if (config.auth.wall_display and request.method in ("GET", "HEAD") and not path.startswith("/api/")
@@ -286,6 +337,19 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         if config.auth.wall_display and path.startswith(DASH_JSON):
             return None  # and their callbacks; acting ones check require() and get 401
         return unauthorized()
+
+    def failed(name: str, keys: list[str]) -> None:
+        """Count a checked, failed login on the account and the address; audit it with its
+        counts, a lock it causes, and what an expired count had refused."""
+        results = state.throttle.fail(keys, clock())
+        for (key, new, gone), scope in zip(results, ("account", "address"), strict=True):
+            _report_refused(gone, scope, name)
+            if new.locked_until is not None:
+                _audit(name, "login_locked", scope=scope, failures=new.failures,
+                       minutes=round((new.locked_until - new.last_at) / 60, 2))
+                log.warning("login locked for %s %s after %d failures", scope, key.split(":", 1)[1],
+                            new.failures)
+        _audit(name, "login_failed", failures=results[0][1].failures, address_failures=results[1][1].failures)
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Any:
@@ -303,16 +367,32 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         next_url = _safe_next(body.get("next"))
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
             username, password = "", ""
-        user = users.authenticate(username, password) if USERNAME_RE.fullmatch(username) else None
+        name = username if USERNAME_RE.fullmatch(username) else "(invalid name)"
+        remote = request.remote_addr or ""
+        keys = [user_key(name), address_key(remote)]
+        wait = state.throttle.wait(keys, clock())
+        if wait > 0:  # refused at once, the password unchecked: no thread sleeps, no hash runs
+            state.throttle.refuse(keys)
+            seconds = max(1, math.ceil(wait))
+            return _refused(429, f"Too many failed logins: try again in {seconds} s.", seconds, as_json,
+                            next_url)
+        if not state.checks.enter():
+            return _refused(503, "The server is busy checking other logins: try again in a moment.", 1,
+                            as_json, next_url)
+        try:
+            user = users.authenticate(username, password)  # the same cost for any name
+        finally:
+            state.checks.leave()
         if user is None:
-            _audit(username if USERNAME_RE.fullmatch(username) else "(invalid name)", "login_failed")
-            log.warning("failed login for %r from %s", username[:64], request.remote_addr)
+            failed(name, keys)
+            log.warning("failed login for %r from %s", username[:64], remote)
             if as_json:
                 return jsonify({"error": "wrong user name or password, or the account is disabled"}), 401
             return _login_form("Wrong user name or password, or the account is disabled.", 401, next_url)
+        _report_refused(state.throttle.clear(keys[0]), "account", name)
         session.clear()  # no session fixation: a fresh session (and CSRF token) per login
         login_user(LoginUser(user))
-        session["last_active"] = clock()
+        session["sid"] = state.sessions.create(user.username, clock(), max_age_s, remote)
         _csrf()
         _audit(user.username, "login", role=user.role)
         if as_json:
@@ -331,6 +411,7 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         if not request.is_json and not _csrf_ok(request.form.get("csrf")):
             abort(400, "the form expired")
         name = str(current_user.id)
+        state.sessions.end(session["sid"], clock(), "logout")  # every copy of the cookie with it
         logout_user()
         session.clear()
         _audit(name, "logout", reason="user")

@@ -368,7 +368,9 @@ _PATHS: dict[str, Any] = {
             "operationId": "listUsers",
             "summary": "accounts (charge nurse, admin); 409 when authentication is off",
             "responses": {"200": _json(_obj({"users": {"type": "array", "items": _obj(
-                {"username": _STR, "role": _STR, "disabled": {"type": "boolean"}})}}), "the accounts"),
+                {"username": _STR, "role": _STR, "disabled": {"type": "boolean"},
+                 "sessions": {"type": "integer", "description": "open login sessions"},
+                 "locked_until": _nullable(_TIME)})}}), "the accounts"),
                 **_errors(401, 403, 409)},
         },
         "post": {
@@ -390,6 +392,26 @@ _PATHS: dict[str, Any] = {
                                          "disabled": {"type": "boolean"}}), "the account"),
                       **_errors(400, 401, 403, 404, 409, 413)},
     }},
+    **{f"/api/v1/users/{{username}}/{action}": {"post": {
+        "operationId": op,
+        "summary": f"{summary} (charge nurse, admin); audited",
+        "parameters": [_path_param("username", {"type": "string", "minLength": 1}, "an account name")],
+        "requestBody": _body(_obj({"user": _USER, **fields}, required=list(fields))),
+        "responses": {"200": _json(_obj({"username": _STR, "role": _STR, "disabled": {"type": "boolean"},
+                                         **answer}), "the account"),
+                      **_errors(400, 401, 403, 404, 409, 413)},
+    }} for action, op, summary, fields, answer in (
+        ("enable", "enableUser", "enable a disabled account", {}, {}),
+        ("password", "setUserPassword", "set an account's password (NIST SP 800-63B rules: 8 characters, "
+         "12 for an admin, not a common one, not the user name); its login sessions end",
+         {"password": _STR}, {}),
+        ("role", "setUserRole", "change an account's role",
+         {"role": {"type": "string", "enum": ["nurse", "charge", "admin"]}}, {}),
+        ("end-sessions", "endUserSessions", "end every login session of an account at once", {},
+         {"sessions_ended": {"type": "integer"}}),
+        ("unlock", "unlockUser", "forget an account's failed logins, ending a lockout", {},
+         {"failures_forgotten": {"type": "integer"}}),
+    )},
     "/api/v1/config": {"get": {
         "operationId": "getConfig",
         "summary": "the bay configuration (charge nurse, admin)",

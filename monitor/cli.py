@@ -7,7 +7,8 @@
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
     chairside audit verify --config bay.toml | --db PATH [--key FILE]   check the audit chain and
                                            every record against the keyed integrity ledger
-    chairside user add|passwd|disable|enable|list --config bay.toml | --db PATH ...   dashboard accounts
+    chairside user add|passwd|disable|enable|end-sessions|unlock|list --config bay.toml | --db PATH ...
+                                           accounts (passwd, disable and end-sessions end its logins)
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
 no such database), 1 anything unexpected; for ``audit verify``, 1 means tampering was found.
@@ -250,8 +251,15 @@ def cmd_user(args: argparse.Namespace) -> int:
             name = "user_added"
         elif action == "passwd":
             users.require(args.username)
-            u = users.set_password(args.username, _read_password(args))
+            u = users.set_password(args.username, _read_password(args))  # its sessions end
             detail, name = {"username": u.username}, "user_password_set"
+        elif action == "end-sessions":
+            u = users.require(args.username)
+            detail, name = {"username": u.username, "sessions": users.end_sessions(u.username)}, \
+                "user_sessions_ended"
+        elif action == "unlock":
+            u = users.require(args.username)
+            detail, name = {"username": u.username, "failures": users.unlock(u.username)}, "user_unlocked"
         else:
             u = users.set_disabled(args.username, action == "disable")
             detail, name = {"username": u.username}, f"user_{action}d"
@@ -487,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     user_parser("disable", "disable an account (it can no longer log in)")
     user_parser("enable", "enable a disabled account")
+    user_parser("end-sessions", "end every login session of the account at once")
+    user_parser("unlock", "forget the account's failed logins (ends a lockout)")
     user_parser("list", "list the accounts", username=False)
     return parser
 

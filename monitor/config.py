@@ -233,6 +233,16 @@ class AuthSection(_Model):
     wall_display: bool = False  # a read-only view of the bay without login (cannot act)
     secure_cookies: bool = False  # set when served behind TLS (a reverse proxy)
     secret_key_file: Path | None = None  # default: <store path>.secret, mode 0600
+    session_max_hours: float = Field(12, gt=0, le=7 * 24)  # absolute lifetime of a login
+    # failed logins (monitor.logins): per account, then per client address
+    login_free_failures: int = Field(3, ge=1, le=1000)  # failures in a row before delays
+    login_delay_seconds: float = Field(1, ge=0, le=3600)  # the first delay, doubled per failure
+    login_max_delay_seconds: float = Field(60, ge=0, le=3600)
+    lockout_failures: int = Field(10, ge=0, le=100_000)  # an account locked after this many (0: never)
+    lockout_minutes: float = Field(15, gt=0, le=24 * 60)  # how long; also when failures are forgotten
+    address_free_failures: int = Field(10, ge=1, le=100_000)
+    address_lockout_failures: int = Field(30, ge=0, le=100_000)  # a client address likewise (0: never)
+    login_parallel: int = Field(1, ge=1, le=16)  # password checks at once (argon2 is slow by design)
 
 
 class LimitProfile(_Model):

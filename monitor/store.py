@@ -38,6 +38,7 @@ Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order 
                      append-only (triggers), hash-chained: see :mod:`monitor.audit`
     audit_head       one row (id 1): actions, last_id, hash, updated_at: the chain's head,
                      updated in the transaction that appends actions
+    users            accounts (monitor.users); auth_sessions, login_failures (monitor.logins)
     integrity_ledger id PK, time, tbl, first_id, last_id, row_key, digest, mac: keyed (HMAC)
     integrity_head   entries sealing every batch of readings, events and actions and every
                      write of alarms, sessions and users: see :mod:`monitor.integrity`
@@ -212,6 +213,15 @@ MIGRATIONS: list[Migration] = [
     "ALTER TABLE alarms ADD COLUMN onset_at REAL",
     # 6: the keyed integrity ledger (monitor.integrity); existing rows are sealed here
     _migrate_integrity,
+    # 7: server-side login sessions (id: sha256 of the cookie's token) and failed-login
+    # counters per account and per client address (monitor.logins)
+    """CREATE TABLE auth_sessions (id TEXT PRIMARY KEY, username TEXT NOT NULL,
+        created_at REAL NOT NULL, last_active REAL NOT NULL, expires_at REAL NOT NULL,
+        remote TEXT, ended_at REAL, end_reason TEXT);
+    CREATE INDEX auth_sessions_open ON auth_sessions (username) WHERE ended_at IS NULL;
+    CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+        first_at REAL NOT NULL, last_at REAL NOT NULL, locked_until REAL,
+        refused INTEGER NOT NULL DEFAULT 0)""",
 ]
 _UPSERT_SEQ = (
     "INSERT INTO device_seqs (device, seq, device_time, receive_time) VALUES (?, ?, ?, ?) "

@@ -93,10 +93,14 @@ class UserAdmin:
         u = self.users.set_disabled(username, disabled)
         return self._record(by, "user_disabled" if disabled else "user_enabled", u)
 
-    def unlock(self, by: str, username: str) -> User:
+    def unlock(self, by: str, username: str) -> tuple[User, int]:
+        """Forget the account's failed logins: the account, and how many there were."""
         self._check(by, "unlock", username)
-        return self._record(by, "user_unlocked", self.users.unlock(username))
+        failures = self.users.unlock(username)
+        return self._record(by, "user_unlocked", self.users.require(username), failures=failures), failures
 
-    def end_sessions(self, by: str, username: str) -> User:
+    def end_sessions(self, by: str, username: str) -> tuple[User, int]:
+        """End every login session of the account: the account, and how many were open."""
         self._check(by, "end_sessions", username)
-        return self._record(by, "user_sessions_ended", self.users.end_sessions(username))
+        ended = self.users.end_sessions(username)
+        return self._record(by, "user_sessions_ended", self.users.require(username), sessions=ended), ended

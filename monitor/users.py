@@ -1,7 +1,11 @@
 """Accounts for the dashboard and the API: the ``users`` table (store migration 3).
 
 Passwords are kept only as argon2id hashes (``argon2-cffi``, its RFC 9106 low-memory
-profile); a password never reaches the command line's argv or the log. Roles:
+profile); a password never reaches the command line's argv or the log. A new password
+follows NIST SP 800-63B (:func:`password_problem`): at least 8 characters (12 for an admin),
+at most 1024, not one of the common passwords shipped in ``monitor/data``, not the user
+name, not one character repeated. Changing a password or disabling an account ends the
+account's login sessions (:class:`monitor.logins.SessionStore`). Roles:
 
     nurse    acknowledge, pause audio, session steps, exports
     charge   what a nurse may, and session limit changes, users, configuration
@@ -11,6 +15,8 @@ profile); a password never reaches the command line's argv or the log. Roles:
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import os
 import re
 import sqlite3
@@ -22,12 +28,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from monitor.integrity import Sealer
+from monitor.logins import LoginThrottle, SessionStore, user_key
 from monitor.store import SqliteStore
 
-__all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "hash_password", "role_permissions"]
+__all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "common_passwords", "hash_password",
+           "password_problem", "role_permissions"]
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
+MIN_ADMIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+COMMON_PASSWORDS = Path(__file__).with_name("data") / "common-passwords.txt.gz"
 
 NURSE = frozenset({"view", "acknowledge", "pause", "sessions", "export"})
 CHARGE = NURSE | {"limits", "users", "config"}
@@ -43,6 +54,31 @@ def role_permissions(role: str) -> frozenset[str]:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common (breached) passwords, lower case."""
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+        return frozenset(line.strip() for line in fh if line.strip())
+
+
+def password_problem(password: str, username: str, role: str) -> str | None:
+    """Why ``password`` may not be ``username``'s (in ``role``), or None when it may."""
+    least = MIN_ADMIN_PASSWORD if role == "admin" else MIN_PASSWORD
+    if len(password) < least:
+        return f"password must have at least {least} characters" + (
+            "" if role == "admin" else f" ({MIN_ADMIN_PASSWORD} for an admin)")
+    if len(password) > MAX_PASSWORD:
+        return f"password must have at most {MAX_PASSWORD} characters"
+    if len(set(password)) == 1:
+        return "password must not be one character repeated"
+    folded = password.casefold()
+    if username.casefold() in (folded, folded.strip("0123456789!?.,;:-_#*+ ")):
+        return "password must not be the user name"
+    if folded in common_passwords() or folded.strip() in common_passwords():
+        return "password is a commonly used one (on the list of breached passwords); choose another"
+    return None
 
 
 class UserError(ValueError):
@@ -71,6 +107,7 @@ class UserStore:
         store = SqliteStore(self.path, audit_key_file=audit_key_file)  # create, or migrate
         self._sealer = Sealer(store._key)  # every write to users is sealed in the ledger
         store.close()
+        self.sessions = SessionStore(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
@@ -103,8 +140,10 @@ class UserStore:
                             f"(got {username!r})")
         if role is not None and role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if password is not None and len(password) < MIN_PASSWORD:
-            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        if password is not None:
+            problem = password_problem(password, username, role or "nurse")
+            if problem:
+                raise UserError(problem)
 
     def add(self, username: str, role: str, password: str) -> User:
         self._check(username, role, password)
@@ -118,34 +157,43 @@ class UserStore:
         return self.require(username)
 
     def set_password(self, username: str, password: str) -> User:
-        self._check(username, password=password)
-        self.require(username)
+        """A new password; every session of the account ends (a copied cookie with it)."""
+        self._check(username)
+        self._check(username, self.require(username).role, password)
         self._write(username, "UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?",
                     (hash_password(password), time.time(), username))
+        self.end_sessions(username, "password_changed")
         return self.require(username)
 
     def set_disabled(self, username: str, disabled: bool = True) -> User:
+        """Disable (every session ends) or enable an account."""
         self.require(username)
         self._write(username, "UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?",
                     (int(disabled), time.time(), username))
+        if disabled:
+            self.end_sessions(username, "disabled")
         return self.require(username)
+
+    def end_sessions(self, username: str, reason: str = "ended_by_admin", now: float | None = None) -> int:
+        """End every login session of ``username`` at once: how many were open."""
+        return self.sessions.end_all(username, time.time() if now is None else now, reason)
+
+    def unlock(self, username: str) -> int:
+        """Forget the account's failed logins (and so its lock): how many there were."""
+        self.require(username)
+        old = LoginThrottle(self.path).clear(user_key(username))
+        return old.failures if old else 0
+
+    def locked_until(self, now: float | None = None) -> dict[str, float]:
+        """The accounts locked now after failed logins, with when their lock ends."""
+        locked = LoginThrottle(self.path).locked(time.time() if now is None else now)
+        return {k.removeprefix("user:"): v for k, v in locked.items() if k.startswith("user:")}
 
     def set_role(self, username: str, role: str) -> User:
         self._check(username, role)
         self.require(username)
         self._write(username, "UPDATE users SET role = ?, updated_at = ? WHERE username = ?",
                     (role, time.time(), username))
-        return self.require(username)
-
-    def unlock(self, username: str) -> User:
-        """STUB (issue 12 point 8): lift a login lockout. The lockout itself (point 2,
-        branch issue12-sec-sessions) replaces this; here it only checks the account exists."""
-        return self.require(username)
-
-    def end_sessions(self, username: str) -> User:
-        """STUB (issue 12 point 8): end every open session of the account. Server-side
-        sessions (point 1, branch issue12-sec-sessions) replace this; here it only checks the
-        account exists."""
         return self.require(username)
 
     def get(self, username: str) -> User | None:
@@ -167,8 +215,9 @@ class UserStore:
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user when the password is right and the account enabled; else None (an
-        unknown name costs the same hashing time as a wrong password)."""
-        rows = self._run("SELECT password_hash FROM users WHERE username = ?", (username,))
+        unknown, empty or malformed name costs the same hashing as a wrong password)."""
+        valid = USERNAME_RE.fullmatch(username) is not None
+        rows = self._run("SELECT password_hash FROM users WHERE username = ?", (username,)) if valid else []
         if not rows:
             with contextlib.suppress(VerificationError):
                 _hasher.verify(_DUMMY, password + "x")
