@@ -100,7 +100,10 @@ def test_200_start_stop_cycles_with_requests_in_flight_raise_in_no_thread(thread
     # (waitress logs a request thread's exception, such as EBADF on its trigger, instead of
     # raising it)
     wait_until(lambda: threading.active_count() <= baseline, timeout=10, what="threads to end")
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # (waitress says "Task queue depth is N" when its threads are all busy: load on a shared
+    # machine, not a fault of stopping)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+            and not r.getMessage().startswith("Task queue depth")] == []
 
 
 def test_stop_before_start_and_twice_is_harmless(thread_errors):
