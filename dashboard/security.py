@@ -148,7 +148,8 @@ def _check_callback(app: dash.Dash, body: Any) -> Response | None:
     if live is not None:
         chairs = {c.id for c in live.config.chairs}
         for entry in _entries(inputs, "inputs") + _entries(state, "state"):
-            if entry["id"] == CHAIR_STORE and entry.get("value") not in chairs:
+            value = entry.get("value")
+            if entry["id"] == CHAIR_STORE and not (isinstance(value, str) and value in chairs):
                 return _error(404, f"no chair {str(entry.get('value'))[:64]!r} in this bay")
     return None
 
