@@ -22,7 +22,10 @@
                                                 open alarms it would close) unless patient_left
     POST /api/v1/sessions/<id>/manual-nibp      {"sys": 120, "dia": 80, "map": 93}: a nurse's NIBP
     GET  /api/v1/sessions/<id>/export?format=csv|zip|fhir|hl7|pdf
-    GET  /healthz                               each adapter's state, the store's (503 when unwell)
+    GET  /healthz                               ok or degraded (503 when unwell), each adapter's state;
+                                                with login on no details (no addresses, paths, ids)
+    GET  /api/v1/health                         the detailed health (charge, admin): adapters' settings
+                                                and counters, the store's
     GET  /metrics                               Prometheus text format (dashboard.metrics)
     GET  /api/v1/openapi.json                   the OpenAPI 3.0 description of these (dashboard.openapi)
     GET  /api/v1/users                          accounts (charge, admin)
@@ -39,8 +42,11 @@
 
 With ``[auth] enabled`` (dashboard.auth) every route but /healthz and /metrics needs a
 logged-in user (401 otherwise) whose role allows the action (403 otherwise); the user of an
-action is the logged-in one. With authentication off (loopback only) actions name their
-user in the body: ``{"user": "..."}``.
+action is the logged-in one. Those two are public and tell no device path, broker address,
+client id or user name: /healthz then answers only ``status``, ``store_writable``, each
+adapter's name, kind and state, and which sources' links are down (:func:`public_health`).
+With authentication off (loopback only) actions name their user in the body:
+``{"user": "..."}``.
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UTC.
 """
@@ -54,10 +60,11 @@ from typing import IO, Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.auth import CLOCK_KEY, install_auth, require
+from dashboard.auth import CLOCK_KEY, DASH_JSON, auth_enabled, install_auth, require
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
+from dashboard.security import limit_json
 from dashboard.views import (
     alarm_event_json,
     alarm_json,
@@ -76,9 +83,11 @@ from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
 
-__all__ = ["ApiError", "install_api"]
+__all__ = ["HEALTH_PERMISSION", "ApiError", "install_api", "public_health"]
 
 MAX_BODY = 16 * 1024
+HEALTH_PERMISSION = "config"  # the detailed health tells what the configuration does: same readers
+LINK_DOWN = "link down (details: GET /api/v1/health)"
 
 
 class ApiError(Exception):
@@ -106,8 +115,20 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def public_health(body: dict[str, Any]) -> dict[str, Any]:
+    """What /healthz tells anyone when login is on: ``status``, ``store_writable``, each
+    adapter's name, kind and state (site-chosen names, not addresses), and which sources'
+    links are down; never a device path, broker address, client id, user name or counter."""
+    return {
+        "status": body["status"], "store_writable": body["store_writable"],
+        "adapters": [{key: a.get(key) for key in ("name", "kind", "state")} for a in body["adapters"]],
+        "source_problems": dict.fromkeys(body["source_problems"], LINK_DOWN),
+    }
+
+
 def install_api(server: Flask, live: LiveBay) -> None:
     install_auth(server, live)
+    limit_json(server)
     api = Blueprint("chairside_api", __name__)
     monitor = live.monitor
     metrics = install_metrics(server, live)
@@ -204,8 +225,8 @@ def install_api(server: Flask, live: LiveBay) -> None:
                    "Cache-Control": "no-store"}
         if fmt == "csv":  # streamed row batch by row batch as the store yields them
             end = s.ended_at if s.ended_at is not None else now
-            return Response(csv_chunks(csv_rows(store, s, end), CSV_COLUMNS), mimetype=spec.mimetype,
-                            headers=headers)
+            return Response(csv_chunks(csv_rows(store, s, end), CSV_COLUMNS, neutralised=True),
+                            mimetype=spec.mimetype, headers=headers)
         # the other formats are written whole first (to memory, or to a temporary file past
         # 8 MiB), so that a failure is an error status rather than a truncated download
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (closed by _file_chunks)
@@ -431,10 +452,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
         require("config")
         return jsonify(live.config.model_dump(mode="json"))
 
-    @api.get("/healthz")
-    def healthz() -> Any:
-        """200 when well; 503 (same body) when the store cannot write or an adapter FAILED,
-        for a load balancer or monitoring system."""
+    def health_body() -> tuple[dict[str, Any], int]:
         body = live.health()
         stats = body.get("store")
         body["store_writable"] = stats is None or (
@@ -442,9 +460,25 @@ def install_api(server: Flask, live: LiveBay) -> None:
         failed = any(a.get("state") == SourceState.FAILED.value for a in body["adapters"]) \
             or bool(body["source_problems"])
         if body["store_writable"] and not failed:
-            return jsonify(body)
+            return body, 200
         body["status"] = "degraded"
-        return jsonify(body), 503
+        return body, 503
+
+    @api.get("/healthz")
+    def healthz() -> Any:
+        """200 when well; 503 when the store cannot write, an adapter FAILED or a source's
+        link is down, for a load balancer or monitoring system. Public: with login on, no
+        details (:func:`public_health`); without login (loopback only) the detailed body."""
+        body, status = health_body()
+        return jsonify(public_health(body) if auth_enabled() else body), status
+
+    @api.get("/api/v1/health")
+    def health() -> Any:
+        """The detailed health: adapters' settings (ports, broker, client id) and counters,
+        the store's statistics (who may read the configuration may read this)."""
+        require(HEALTH_PERMISSION)
+        body, status = health_body()
+        return jsonify(body), status
 
     @api.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:
@@ -466,7 +500,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
 
     @server.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        if request.path.startswith("/api/"):  # the API answers JSON, even for a wrong URL
+        if request.path.startswith(("/api/", *DASH_JSON)):  # JSON, even for a wrong URL
             return jsonify({"error": exc.description or exc.name}), exc.code
         return exc
 

@@ -19,7 +19,11 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
   429 with Retry-After at once, never a sleeping server thread); password checks run at most
   ``login_parallel`` at a time (503 "busy" beyond), so guessing cannot slow the bay screen.
 - ``wall_display = true``: without login the pages show the bay, read-only: no action
-  buttons (:func:`wall_view`), and every action still needs a logged-in user.
+  buttons (:func:`wall_view`), and every action still needs a logged-in user. Only to
+  clients whose address is in ``wall_display_from`` (default: loopback only); everyone
+  else gets the login page (401 for Dash's JSON).
+- ``next`` (where the login sends the user) must be a path on this server: ``//host``,
+  ``/\\host``, a scheme, control characters or white space in it answer 400 with a message.
 - The secret key is made on first run and kept with mode 0600 next to the database.
 - Cookies: HttpOnly, SameSite=Strict, Secure with ``secure_cookies = true`` (behind TLS).
   The login form carries a per-session CSRF token; JSON logins need none (a cross-site page
@@ -35,9 +39,11 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import math
 import os
+import re
 import secrets
 import stat
 import time
@@ -45,6 +51,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from flask import (
     Flask,
@@ -58,6 +65,7 @@ from flask import (
     session,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.urls import iri_to_uri
 
 from dashboard.live import LiveBay
 from monitor.config import AuthSection, BayConfig
@@ -72,8 +80,8 @@ from monitor.logins import (
 )
 from monitor.users import USERNAME_RE, User, UserStore
 
-__all__ = ["AUTH_KEY", "LoginUser", "actor", "auth_enabled", "install_auth", "may", "require", "secret_key",
-           "wall_view"]
+__all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "install_auth", "may", "require",
+           "secret_key", "wall_client", "wall_view"]
 
 log = logging.getLogger("chairside.auth")
 
@@ -233,19 +241,49 @@ def _login_form(error: str = "", status: int = 200, next_url: str = "/") -> Resp
         "required></label><button type='submit' class='btn'>Log in</button></form>"), status)
 
 
+class BadNext(ValueError):
+    """A login's ``next`` that is not a path on this server."""
+
+
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f-\x9f\\]{0,2000}")
+BAD_NEXT = "next must be a path on this server (like /alarms); after logging in you see the bay"
+
+
 def _safe_next(url: str | None) -> str:
-    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+    """Where a login sends the user: ``url`` when it is a path on this server, "/" when none
+    is given. Raises :class:`BadNext` for anything a browser could take elsewhere: ``//host``
+    and ``/\\host``, a scheme, and control characters or white space (browsers drop TAB, CR and
+    LF, so ``/<TAB>/host`` is ``//host``; CR LF would split the Location header)."""
+    if url is None or url == "":
         return "/"
-    return url
+    if not _LOCAL_PATH.fullmatch(url) or any(char.isspace() for char in url):
+        raise BadNext(BAD_NEXT)
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        raise BadNext(BAD_NEXT)
+    return iri_to_uri(url)  # ASCII only in the Location header
+
+
+def wall_client(networks: tuple[Any, ...]) -> bool:
+    """The request comes from an address the wall display may be shown to (``networks``:
+    ``[auth] wall_display_from``; an IPv4 client seen as ``::ffff:a.b.c.d`` counts as a.b.c.d)."""
+    try:
+        addr = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
 
 
 def _background() -> bool:
     """A request the screen makes by itself (an interval's tick), not a person's activity."""
     if request.path != "/_dash-update-component":
         return False
-    body = request.get_json(silent=True) or {}
-    changed = body.get("changedPropIds") or []
-    return bool(changed) and all(str(c).endswith(".n_intervals") for c in changed)
+    body = request.get_json(silent=True)
+    changed = body.get("changedPropIds") if isinstance(body, dict) else None
+    return isinstance(changed, list) and bool(changed) and all(
+        str(c).endswith(".n_intervals") for c in changed)
 
 
 def _refused(status: int, message: str, retry_s: int, as_json: bool, next_url: str) -> Response:
@@ -311,7 +349,9 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     def unauthorized() -> Any:
         if request.path.startswith(("/api/", *DASH_JSON)):
             return jsonify({"error": "login required"}), 401
-        return redirect(f"/login?next={request.full_path.rstrip('?')}" if request.path != "/" else "/login")
+        if request.path == "/":
+            return redirect("/login")
+        return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/"))
 
     @server.before_request
     def gate() -> Any:
@@ -331,10 +371,10 @@ def install_auth(server: Flask, live: LiveBay) -> None:
             session.clear()  # a cookie whose session has ended (logout, revoked, timed out)
         if path == "/logout":
             return redirect("/login")
-        if (config.auth.wall_display and request.method in ("GET", "HEAD") and not path.startswith("/api/")
-                and path not in PAGES):
+        wall = config.auth.wall_display and wall_client(config.auth.wall_display_from)
+        if wall and request.method in ("GET", "HEAD") and not path.startswith("/api/") and path not in PAGES:
             return None  # the read-only wall display: pages
-        if config.auth.wall_display and path.startswith(DASH_JSON):
+        if wall and path.startswith(DASH_JSON):
             return None  # and their callbacks; acting ones check require() and get 401
         return unauthorized()
 
@@ -354,7 +394,10 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Any:
         if request.method == "GET":
-            return _login_form(next_url=_safe_next(request.args.get("next")))
+            try:
+                return _login_form(next_url=_safe_next(request.args.get("next")))
+            except BadNext as exc:
+                return _login_form(str(exc), 400)
         as_json = request.is_json
         if as_json:
             body = request.get_json(silent=True)
@@ -364,7 +407,12 @@ def install_auth(server: Flask, live: LiveBay) -> None:
             if not _csrf_ok(body.get("csrf")):
                 return _login_form("The form expired; please log in again.", 400)
         username, password = body.get("username"), body.get("password")
-        next_url = _safe_next(body.get("next"))
+        try:
+            next_url = _safe_next(body.get("next") if isinstance(body.get("next"), str | None) else "?")
+        except BadNext as exc:
+            if as_json:
+                return jsonify({"error": str(exc)}), 400
+            return _login_form(str(exc), 400)
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
             username, password = "", ""
         name = username if USERNAME_RE.fullmatch(username) else "(invalid name)"

@@ -168,6 +168,9 @@ _SCHEMAS: dict[str, Any] = {
         "readings_rejected": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     }),
 }
+# what /healthz tells anyone while login is on: no addresses, paths, ids or counters
+_SCHEMAS["PublicHealth"] = _obj({key: _SCHEMAS["Health"]["properties"][key]
+                                 for key in ("status", "store_writable", "adapters", "source_problems")})
 # a $ref sibling is ignored in OpenAPI 3.0: a nullable reference is an allOf
 _SCHEMAS["Chair"]["properties"]["session"] = {"allOf": [_ref("Session")], "nullable": True}
 
@@ -424,10 +427,19 @@ _PATHS: dict[str, Any] = {
     }},
     "/healthz": {"get": {
         "operationId": "health",
-        "summary": "each adapter's state and the store's",
+        "summary": "ok or degraded, each adapter's state (public: with login on nothing more; "
+                   "without login, on loopback, the detailed body of /api/v1/health)",
+        "responses": {"200": _json(_ref("PublicHealth"), "well"),
+                      "503": _json(_ref("PublicHealth"), "the store cannot write, an adapter FAILED, or a "
+                                   "source's link is down")},
+    }},
+    "/api/v1/health": {"get": {
+        "operationId": "healthDetail",
+        "summary": "the detailed health: adapters' settings and counters, the store's (charge nurse, admin)",
         "responses": {"200": _json(_ref("Health"), "well"),
                       "503": _json(_ref("Health"), "the store cannot write, an adapter FAILED, or a "
-                                   "source's link is down")},
+                                   "source's link is down"),
+                      **_errors(401, 403)},
     }},
     "/metrics": {"get": {
         "operationId": "metrics",

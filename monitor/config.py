@@ -13,6 +13,7 @@ import ipaddress
 import re
 import tomllib
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
     model_validator,
@@ -231,6 +233,8 @@ class AuthSection(_Model):
     enabled: bool = True  # false only for a loopback-bound bay (tests, a local demo)
     inactivity_minutes: float = Field(15, gt=0, le=24 * 60)  # automatic logoff
     wall_display: bool = False  # a read-only view of the bay without login (cannot act)
+    # the client addresses (networks) the wall display may be seen from; everyone else logs in
+    wall_display_from: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
     secure_cookies: bool = False  # set when served behind TLS (a reverse proxy)
     secret_key_file: Path | None = None  # default: <store path>.secret, mode 0600
     session_max_hours: float = Field(12, gt=0, le=7 * 24)  # absolute lifetime of a login

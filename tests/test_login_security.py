@@ -224,7 +224,8 @@ def test_an_admin_unlocks_a_locked_account(tmp_path, monkeypatch):
         assert answer.status_code == 200 and answer.get_json()["failures_forgotten"] == 2
         assert _login(client, "ann", PASSWORD["ann"]).status_code == 200
         (unlock,) = _actions(b, "user_unlocked")
-        assert (unlock.user, unlock.detail) == ("adm", {"username": "ann", "failures": 2, "remote": "127.0.0.1"})
+        assert (unlock.user, unlock.detail) == (
+            "adm", {"username": "ann", "failures": 2, "remote": "127.0.0.1"})
         # and from the command line
         b.now[0] += 1
         for i in range(2):

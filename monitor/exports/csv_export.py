@@ -15,6 +15,11 @@ had not ended at export time) holding
 - ``session.csv``: one row: patient, chair, protocol, the session's times and baseline, and
   ``export_status`` (``complete`` or ``partial``), export time, software version.
 
+No cell is a formula (OWASP "CSV injection"): a text cell beginning with ``=``, ``+``, ``-``,
+``@``, TAB, CR or LF (or their full-width forms, which some spreadsheets read alike) gets a
+leading apostrophe (``'=HYPERLINK(...)``), so a spreadsheet shows the text instead of running
+it. A number stays a number: ``-3`` and ``-0.5`` are left as they are (:func:`neutralise`).
+
 Everything is streamed: rows are produced from ``Store.iter_readings`` (fetched in batches)
 and written in chunks, each zip member through ``ZipFile.open(name, "w")``, so a 12-hour
 session of many chairs never sits in memory whole, and the output may be a pipe.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -45,6 +51,7 @@ __all__ = [
     "SESSION_COLUMNS",
     "csv_chunks",
     "csv_rows",
+    "neutralise",
     "write_csv",
     "write_readings_csv",
     "write_zip",
@@ -66,49 +73,86 @@ SESSION_COLUMNS = (
     "exported_at_utc", "covers_until_utc", "readings", "software_version",
 )
 _CHUNK_ROWS = 2000
+FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")  # = + - @ TAB CR LF, full-width = + - @
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise(cell: Any) -> Any:
+    """``cell`` safe for a spreadsheet: text a spreadsheet would take for a formula gets a
+    leading apostrophe; numbers (also written as text, like ``-3``) and other cells as they are."""
+    if isinstance(cell, str) and cell and cell[0] in FORMULA_START and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def csv_rows(store: Store, session: Session, until: float) -> Iterator[tuple[str, ...]]:
-    """One row per reading of the session's chair from its start to its end (or ``until``)."""
+    """One row per reading of the session's chair from its start to its end (or ``until``),
+    :func:`neutralise`-d (the chair, parameter, unit, flags and time are never formulas; the
+    device, as a device sent it, may be)."""
     end = session.ended_at if session.ended_at is not None else until
     units = {p.key: p.unit for p in PARAMETERS}
     flag_text: dict[int, str] = {0: ""}
-    sid = session.id
+    devices: dict[str, str] = {}  # the device as sent -> neutralised: the one free-text cell
+    sid = neutralise(session.id)
     when = Rfc3339Formatter()
     for r in store.iter_readings(session.chair, session.started_at, end):
         flags = flag_text.get(r.flags)
         if flags is None:
             flags = flag_text[r.flags] = "|".join(flag_names(r.flags))
+        device = devices.get(r.device)
+        if device is None:
+            device = devices[r.device] = neutralise(r.device)
         value = r.value
         yield (
             when(r.device_time), r.chair, sid, r.parameter,
-            "" if value is None else f"{value:g}", units.get(r.parameter, ""), r.device, flags,
+            "" if value is None else f"{value:g}", units.get(r.parameter, ""), device, flags,
         )
 
 
 def csv_chunks(rows: Iterator[tuple[Any, ...]], columns: tuple[str, ...],
-               chunk_rows: int = _CHUNK_ROWS) -> Iterator[str]:
-    """The CSV text of ``columns`` and ``rows``, a chunk of ``chunk_rows`` rows at a time."""
+               chunk_rows: int = _CHUNK_ROWS, *, neutralised: bool = False) -> Iterator[str]:
+    """The CSV text of ``columns`` and ``rows``, a chunk of ``chunk_rows`` rows at a time.
+    Every cell is :func:`neutralise`-d, unless the rows come so (``neutralised``, as
+    :func:`csv_rows` makes them: the per-cell check would slow the largest export down); a
+    cell holding a CR is quoted either way."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    batch: list[tuple[Any, ...]] = []
+    single = io.StringIO()
+    quoting = csv.writer(single, lineterminator="\r\n")  # quotes a cell holding CR (or LF)
+    batch: list[Any] = []
+
+    def write_batch() -> None:
+        mark = buffer.tell()
+        safe = batch if neutralised else [[neutralise(c) for c in row] for row in batch]
+        writer.writerows(safe)
+        # csv.writer quotes a cell for a LF but not for a CR when lines end in LF only, and a
+        # spreadsheet may take a CR for a row's end: write such a chunk again row by row
+        if buffer.getvalue().find("\r", mark) >= 0:
+            buffer.seek(mark)
+            buffer.truncate()
+            for row in safe:
+                single.seek(0)
+                single.truncate()
+                quoting.writerow(row)
+                buffer.write(single.getvalue()[:-2] + "\n")
+        batch.clear()
+
     for row in rows:
         batch.append(row)
         if len(batch) >= chunk_rows:
-            writer.writerows(batch)
-            batch.clear()
+            write_batch()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-    writer.writerows(batch)
+    write_batch()
     yield buffer.getvalue()
 
 
 def write_csv(store: Store, session: Session, out: TextIO, until: float) -> int:
     """Write the readings CSV to a text file; returns the number of readings written."""
     counter = _Counter(csv_rows(store, session, until))
-    for chunk in csv_chunks(iter(counter), CSV_COLUMNS):
+    for chunk in csv_chunks(iter(counter), CSV_COLUMNS, neutralised=True):
         out.write(chunk)
     return counter.n
 
@@ -116,7 +160,7 @@ def write_csv(store: Store, session: Session, out: TextIO, until: float) -> int:
 def write_readings_csv(store: Store, ctx: ExportContext, out: BinaryIO) -> int:
     """The ``csv`` format: the readings CSV, UTF-8; returns the number of readings."""
     counter = _Counter(csv_rows(store, ctx.session, ctx.end))
-    for chunk in csv_chunks(iter(counter), CSV_COLUMNS):
+    for chunk in csv_chunks(iter(counter), CSV_COLUMNS, neutralised=True):
         out.write(chunk.encode("utf-8"))
     return counter.n
 
@@ -132,15 +176,16 @@ def write_zip(store: Store, record: SessionRecord, out: BinaryIO) -> int:
     sid, chair = ctx.session.id, ctx.session.chair
     folder = zip_folder(ctx.session)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        def member(name: str, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
+        def member(name: str, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]],
+                   neutralised: bool = False) -> None:
             info = zipfile.ZipInfo(f"{folder}/{name}", _zip_time(ctx.now))
             info.compress_type = zipfile.ZIP_DEFLATED
             with zf.open(info, "w", force_zip64=True) as fh:
-                for chunk in csv_chunks(rows, columns):
+                for chunk in csv_chunks(rows, columns, neutralised=neutralised):
                     fh.write(chunk.encode("utf-8"))
 
         readings = _Counter(csv_rows(store, ctx.session, ctx.end))
-        member("readings.csv", CSV_COLUMNS, iter(readings))
+        member("readings.csv", CSV_COLUMNS, iter(readings), neutralised=True)
         member("alarms.csv", ALARM_COLUMNS, iter([
             (_t(e.time), chair, sid, e.alarm_id, e.alarm.code, e.alarm.kind.value,
              e.alarm.priority.label, e.alarm.parameter or "", e.old_state.value if e.old_state else "",
