@@ -32,13 +32,19 @@ def layout(**_: Any) -> html.Div:
     gen = uuid.uuid4().hex[:8]
     cols, rows = grid_shape(len(snap.chairs))
     tiles = [tile(c.chair, c.label, data["chairs"][c.chair], gen) for c in snap.chairs]
-    size = "large" if len(snap.chairs) <= 8 else "medium" if len(snap.chairs) <= 16 else "small"
+    size = tile_density(len(snap.chairs))
     return html.Div([
         dcc.Interval(id="spark-tick", interval=5000),
         html.Div(tiles, id="bay-grid", className=f"bay-grid tiles-{size}",
                  style={"gridTemplateColumns": f"repeat({cols}, minmax(0, 1fr))",
                         "gridTemplateRows": f"repeat({rows}, minmax(0, 1fr))"}),
     ], className="overview")
+
+
+def tile_density(chairs: int) -> str:
+    """The grid's density class by chair count; within it, the tiles adapt to their size on
+    the screen (container queries in chairside.css): large, medium, small, xsmall."""
+    return "large" if chairs <= 8 else "medium" if chairs <= 16 else "small" if chairs <= 30 else "xsmall"
 
 
 def spark_limits(rules: tuple[LimitRule, ...], parameter: str) -> tuple[float | None, float | None]:

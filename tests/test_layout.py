@@ -1,0 +1,113 @@
+"""The bay screen at every size (issue 14, point 3), in headless Chromium against the real app:
+a 1366x768 laptop, a 1920x1080 wall screen and a 3840x2160 (4K) wall screen, each with 8, 24
+and 48 chairs. Measured in the DOM: nothing overflows its box, the header and the alarm
+pop-ups fit the screen, and the numbers are large enough to read across the bay."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from conftest import wait_until
+from test_dashboard_ui import populate
+from ui_support import click, js, screenshot, set_nurse, start
+
+SIZES = [(1366, 768), (1920, 1080), (3840, 2160)]
+
+#: The smallest font sizes (px) at 1920x1080, by chair count: HR and SpO2, NIBP.
+MINIMUM_1080P = {8: (48, 24), 24: (48, 24), 48: (36, 24)}
+
+# what must stay inside its box: the values, labels and texts of the tiles, the header's
+# parts, the pop-ups' texts and buttons
+OVERFLOW_JS = """
+const inside = (e, box) => {
+    const r = e.getBoundingClientRect();
+    return r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1
+        && r.bottom <= box.bottom + 1;
+};
+const clipped = e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== 'ellipsis';
+const visible = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+const bad = [];
+for (const e of document.querySelectorAll(
+        '.tile .val, .tile .nibp-map, .tile .news, .tile .chair-name, .tile .vhead, .tile .conn, '
+        + '.tile .sub-line, .tile .proto, .tile .alarmbar, .tile .spark')) {
+    if (!visible(e)) continue;
+    const cell = (e.closest('.vital') || e.closest('.tile')).getBoundingClientRect();
+    const tile = e.closest('.tile').getBoundingClientRect();
+    const r = e.getBoundingClientRect();
+    if (clipped(e) || r.right > cell.right + 1 || r.left < cell.left - 1 || r.bottom > tile.bottom + 1
+            || r.top < tile.top - 1) bad.push('tile: ' + e.className + ' ' + e.textContent);
+}
+const hdr = document.querySelector('.hdr').getBoundingClientRect();
+for (const e of document.querySelectorAll('.hdr > *, .hdr .nav-link, .hdr .nurse-input, .hdr .sound-state')) {
+    if (!visible(e) || e.id === 'sound-enable') continue;
+    if (!inside(e, hdr) || clipped(e)) bad.push('header: ' + e.className + ' ' + e.textContent);
+}
+for (const p of document.querySelectorAll('.popup, .popup-more')) {
+    if (!inside(p, {left: 0, top: 0, right: innerWidth, bottom: innerHeight}))
+        bad.push('popup off screen: ' + p.textContent);
+    const box = p.getBoundingClientRect();
+    for (const e of p.querySelectorAll('*')) {
+        if (!visible(e)) continue;
+        if (!inside(e, box) || clipped(e)) bad.push('popup: ' + e.className + ' ' + e.textContent);
+    }
+}
+return bad;
+"""
+
+SIZES_JS = """
+const px = sel => [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length)
+    .map(e => parseFloat(getComputedStyle(e).fontSize));
+return {hr: px('.tile .val-hr'), spo2: px('.tile .val-spo2'), nibp: px('.tile .val-nibp'),
+        hdr: document.querySelector('.hdr').getBoundingClientRect().toJSON(),
+        hdr_scroll: document.querySelector('.hdr').scrollWidth,
+        page_width: document.documentElement.scrollWidth};
+"""
+
+
+def viewport(dash_duo: Any, width: int, height: int) -> None:
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    wait_until(lambda: js(dash_duo, "return [innerWidth, innerHeight]") == [width, height], 5,
+               f"a {width}x{height} viewport")
+
+
+@pytest.mark.parametrize("chairs", [8, 24, 48])
+@pytest.mark.screenshots
+def test_the_bay_fits_and_reads_at_every_size(make_bay, dash_duo, chairs, shots):
+    bay = make_bay(chairs=chairs, start=time.time() - 300)
+    populate(bay, minutes=5)
+    assert {a.priority.label for a in bay.monitor.open_alarms()} >= {"high", "medium"}
+    start(dash_duo, bay)
+    click(dash_duo, "#sound-enable")
+    set_nurse(dash_duo, "Anna Berg")
+    wait_until(lambda: js(dash_duo, "return [...document.querySelectorAll('img.spark')].every(i => i.src)"),
+               30, "sparklines drawn")
+    dash_duo.wait_for_element(".popup", timeout=10)
+    assert len(dash_duo.find_elements(".tile")) == chairs
+    for width, height in SIZES:
+        viewport(dash_duo, width, height)
+        # every tile on the screen, none overlapping the header or the pop-ups
+        boxes = [t.rect for t in dash_duo.find_elements(".tile")]
+        popups_top = min(p.rect["y"] for p in dash_duo.find_elements(".popup"))
+        header_bottom = js(dash_duo, "return document.querySelector('.hdr').getBoundingClientRect().bottom")
+        assert all(b["x"] >= 0 and b["y"] >= header_bottom and b["x"] + b["width"] <= width
+                   and b["y"] + b["height"] <= popups_top for b in boxes), (width, height)
+        assert js(dash_duo, OVERFLOW_JS) == [], (width, height)
+        sizes = js(dash_duo, SIZES_JS)
+        # the whole header shows: as wide as the screen, nothing cut off, no sideways scrolling
+        assert sizes["hdr"]["width"] <= width and sizes["hdr_scroll"] <= width, (width, sizes)
+        assert sizes["page_width"] <= width
+        assert len(sizes["hr"]) + len(sizes["spo2"]) >= chairs  # (oximeter-only chairs: SpO2 only)
+        if (width, height) == (1920, 1080):
+            big, nibp = MINIMUM_1080P[chairs]
+            assert min(sizes["hr"] + sizes["spo2"]) >= big, sizes
+            assert min(sizes["nibp"]) >= nibp, sizes
+            at_1080p = sizes
+        if width == 3840:  # the 4K wall screen scales up
+            assert min(sizes["hr"] + sizes["spo2"]) > min(at_1080p["hr"] + at_1080p["spo2"])
+            assert min(sizes["nibp"]) > min(at_1080p["nibp"])
+            assert sizes["hdr"]["height"] > at_1080p["hdr"]["height"]
+        screenshot(dash_duo, shots, f"overview-{chairs}-{width}x{height}.png")
+    assert not [e for e in dash_duo.get_logs() if "favicon" not in e.get("message", "")]
