@@ -426,7 +426,8 @@ def test_login_acts_as_the_user_and_logs_off_after_inactivity(make_bay, dash_duo
     dash_duo.wait_for_element(".hdr", timeout=10)
     name = dash_duo.find_element("#nurse-input")
     wait_until(lambda: name.get_attribute("value") == "nurse.ann", 5, "the logged-in name")
-    assert name.get_attribute("readonly") is not None
+    assert name.get_attribute("type") == "hidden"  # not editable: who acts is the login
+    dash_duo.wait_for_contains_text("#user-badge", "nurse.ann (nurse)", timeout=5)
     dash_duo.wait_for_element(".popup[data-chair='c01'] .btn-ack", timeout=5).click()
     dash_duo.wait_for_no_elements('.popup[data-chair="c01"]', timeout=5)
     assert bay.monitor.store.flush(timeout=5)
