@@ -54,7 +54,7 @@ Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UT
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -83,7 +83,7 @@ from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
 
-__all__ = ["HEALTH_PERMISSION", "ApiError", "install_api", "public_health"]
+__all__ = ["HEALTH_PERMISSION", "ApiError", "EncodedJson", "install_api", "public_health"]
 
 MAX_BODY = 16 * 1024
 HEALTH_PERMISSION = "config"  # the detailed health tells what the configuration does: same readers
@@ -133,13 +133,15 @@ def install_api(server: Flask, live: LiveBay) -> None:
     monitor = live.monitor
     metrics = install_metrics(server, live)
 
+    bay_json, alarms_json = EncodedJson(), EncodedJson()
+
     @api.get("/api/v1/chairs")
     def chairs() -> Any:
         require("view")
-        snap = live.snapshot()
+        snap = live.snapshot()  # encoded once per snapshot, however many clients ask
         bay = live.config.bay.id
-        return jsonify({"time": rfc3339(snap.time),
-                        "chairs": [chair_json(c, bay, snap.time) for c in snap.chairs]})
+        return bay_json.response(snap, lambda: {
+            "time": rfc3339(snap.time), "chairs": [chair_json(c, bay, snap.time) for c in snap.chairs]})
 
     @api.get("/api/v1/chairs/<chair>")
     def chair(chair: str) -> Any:
@@ -154,8 +156,9 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def alarms() -> Any:
         require("view")
         state = request.args.get("state", "active")
-        if state == "active":
-            return jsonify({"alarms": [alarm_json(a) for a in monitor.open_alarms()]})
+        if state == "active":  # encoded again only when an open alarm changed
+            found = tuple(monitor.open_alarms())
+            return alarms_json.response(found, lambda: {"alarms": [alarm_json(a) for a in found]}, equal=True)
         if state == "all":  # the same shape: each alarm as it stands now, cleared ones too
             limit = _int_arg("limit", 500, 1, 10_000)
             found = _committed(monitor).alarms(limit) if monitor.store else monitor.open_alarms()
@@ -509,6 +512,29 @@ def install_api(server: Flask, live: LiveBay) -> None:
         if request.path.startswith(("/api/", "/healthz")):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+class EncodedJson:
+    """The JSON bytes of a view, kept with the value they were made from (its ``key``) and
+    reused while the key stays the same: the snapshot itself (``equal=False``: the same
+    object), or a value compared with ``==`` (the open alarms). Threads may race to encode
+    the same key; each gets correct bytes and the last one is kept."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, bytes] | None = None
+        self.encoded = 0  # how often it encoded (the rest reused the bytes)
+
+    def get(self, key: Any, build: Callable[[], Any], *, equal: bool = False) -> bytes:
+        last = self._last
+        if last is not None and (last[0] is key or (equal and last[0] == key)):
+            return last[1]
+        data = (current_app.json.dumps(build()) + "\n").encode("utf-8")
+        self._last = (key, data)
+        self.encoded += 1
+        return data
+
+    def response(self, key: Any, build: Callable[[], Any], *, equal: bool = False) -> Response:
+        return Response(self.get(key, build, equal=equal), mimetype="application/json")
 
 
 #: The workflow steps of POST /api/v1/sessions/<id>/steps.
