@@ -375,7 +375,7 @@ class Monitor:
                                missing, self.clock.now()))
 
     def report_source(self, source: str, ok: bool, detail: str,
-                      chairs: Sequence[str] | None = None) -> None:
+                      chairs: Sequence[str] | None = None, kind: str = "") -> None:
         """A source's own link failed (e.g. its broker session was taken over) or is back:
         a technical alarm on each of ``chairs`` (None: every chair) while it lasts."""
         with self._lock:
@@ -388,7 +388,7 @@ class Monitor:
             for chair in chairs or list(self._chairs):
                 if chair in self._chairs:
                     self._alarm(SetConnection(chair, f"link:{source}", ok, now, detail,
-                                              transport=self.config.source_kind(source)))
+                                              transport=kind or self.config.source_kind(source)))
 
     # --- time --------------------------------------------------------------------------
 

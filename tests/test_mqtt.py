@@ -264,8 +264,8 @@ class HeldSink:
     def report_gap(self, *args: Any) -> None:
         self.monitor.report_gap(*args)
 
-    def report_source(self, *args: Any) -> None:
-        self.monitor.report_source(*args)
+    def report_source(self, *args: Any, **kw: Any) -> None:
+        self.monitor.report_source(*args, **kw)
 
     def release(self) -> None:
         held, self.held = self.held, []
