@@ -77,6 +77,7 @@ from devices.source import SourceState
 from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
+from monitor.records import Session
 from monitor.records import SessionEventKind as K
 from monitor.store import Store
 from monitor.timefmt import rfc3339
@@ -132,6 +133,11 @@ def install_api(server: Flask, live: LiveBay) -> None:
     api = Blueprint("chairside_api", __name__)
     monitor = live.monitor
     metrics = install_metrics(server, live)
+
+    def _changed(s: Session) -> Any:
+        """A session after an action: the screens see it at once, the caller gets it."""
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
 
     bay_json, alarms_json = EncodedJson(), EncodedJson()
 
@@ -264,15 +270,12 @@ def install_api(server: Flask, live: LiveBay) -> None:
         rules = body.get("rules")
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
             raise ApiError(400, "rules must be a list of limit rule objects")
-        confirm = body.get("confirm", False)
-        if not isinstance(confirm, bool):
-            raise ApiError(400, "confirm must be true or false")
+        confirm = _flag(body, "confirm")
         try:  # a widening unconfirmed: 409 with "confirm": [changes] (ConfirmationRequired)
             s = monitor.set_limits(session_id, rules, user, confirm=confirm)
         except ValueError as exc:  # InvalidLimits: "rules[1].low: not a finite number (nan)"
             raise ApiError(400, str(exc)) from None
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/baseline")
     def set_baseline(session_id: str) -> Any:
@@ -286,8 +289,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
         else:
             raise ApiError(400, 'send {"confirm": true} to take the proposed baseline, or '
                                 '{"values": {"nibp_sys": 128, ...}} to enter one')
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/steps")
     def session_step(session_id: str) -> Any:
@@ -303,9 +305,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
                                 "NIBP and the end of the session have their own routes)")
         if not isinstance(detail, str) or len(detail) > 2000:
             raise ApiError(400, "detail must be a text of at most 2000 characters")
-        confirm = body.get("confirm", False)
-        if not isinstance(confirm, bool):
-            raise ApiError(400, "confirm must be true or false")
+        confirm = _flag(body, "confirm")
         s = monitor.session(session_id)
         if kind is K.INFUSION_STARTED and not s.baseline and not confirm and s.state.is_open:
             proposal = monitor.baseline_proposal(s.chair)
@@ -321,19 +321,15 @@ def install_api(server: Flask, live: LiveBay) -> None:
                 raise ApiError(400, "minutes must be a number from 0 to 1440")
             data = {"minutes": minutes}
         s = monitor.session_step(session_id, kind, user, detail, data)
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/end")
     def end_session(session_id: str) -> Any:
         body = _body()
         user = _user(body, "sessions")
-        left = body.get("patient_left", False)
-        if not isinstance(left, bool):
-            raise ApiError(400, "patient_left must be true or false")
+        left = _flag(body, "patient_left")
         s = monitor.end_session(session_id, user, patient_left=left)
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/manual-nibp")
     def manual_nibp(session_id: str) -> Any:
@@ -541,6 +537,14 @@ class EncodedJson:
 _WORKFLOW = {k.value: k for k in (K.INFUSION_STARTED, K.INFUSION_PAUSED, K.INFUSION_RESUMED,
                                   K.INFUSION_STOPPED, K.RATE_CHANGED, K.BOLUS, K.NOTE,
                                   K.OBSERVATION_STARTED)}
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """A true/false field of a request body (absent: false)."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return value
 
 
 def _committed(monitor: Monitor) -> Store:
