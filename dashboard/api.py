@@ -54,7 +54,7 @@ Errors are JSON ``{"error": "..."}`` with a 4xx status; times are RFC 3339 in UT
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -77,13 +77,14 @@ from devices.source import SourceState
 from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
+from monitor.records import Session
 from monitor.records import SessionEventKind as K
 from monitor.store import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
 
-__all__ = ["HEALTH_PERMISSION", "ApiError", "install_api", "public_health"]
+__all__ = ["HEALTH_PERMISSION", "ApiError", "EncodedJson", "install_api", "public_health"]
 
 MAX_BODY = 16 * 1024
 HEALTH_PERMISSION = "config"  # the detailed health tells what the configuration does: same readers
@@ -133,13 +134,20 @@ def install_api(server: Flask, live: LiveBay) -> None:
     monitor = live.monitor
     metrics = install_metrics(server, live)
 
+    def _changed(s: Session) -> Any:
+        """A session after an action: the screens see it at once, the caller gets it."""
+        live.invalidate()
+        return jsonify(session_json(s, monitor.clock.now()))
+
+    bay_json, alarms_json = EncodedJson(), EncodedJson()
+
     @api.get("/api/v1/chairs")
     def chairs() -> Any:
         require("view")
-        snap = live.snapshot()
+        snap = live.snapshot()  # encoded once per snapshot, however many clients ask
         bay = live.config.bay.id
-        return jsonify({"time": rfc3339(snap.time),
-                        "chairs": [chair_json(c, bay, snap.time) for c in snap.chairs]})
+        return bay_json.response(snap, lambda: {
+            "time": rfc3339(snap.time), "chairs": [chair_json(c, bay, snap.time) for c in snap.chairs]})
 
     @api.get("/api/v1/chairs/<chair>")
     def chair(chair: str) -> Any:
@@ -154,8 +162,9 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def alarms() -> Any:
         require("view")
         state = request.args.get("state", "active")
-        if state == "active":
-            return jsonify({"alarms": [alarm_json(a) for a in monitor.open_alarms()]})
+        if state == "active":  # encoded again only when an open alarm changed
+            found = tuple(monitor.open_alarms())
+            return alarms_json.response(found, lambda: {"alarms": [alarm_json(a) for a in found]}, equal=True)
         if state == "all":  # the same shape: each alarm as it stands now, cleared ones too
             limit = _int_arg("limit", 500, 1, 10_000)
             found = _committed(monitor).alarms(limit) if monitor.store else monitor.open_alarms()
@@ -261,15 +270,12 @@ def install_api(server: Flask, live: LiveBay) -> None:
         rules = body.get("rules")
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
             raise ApiError(400, "rules must be a list of limit rule objects")
-        confirm = body.get("confirm", False)
-        if not isinstance(confirm, bool):
-            raise ApiError(400, "confirm must be true or false")
+        confirm = _flag(body, "confirm")
         try:  # a widening unconfirmed: 409 with "confirm": [changes] (ConfirmationRequired)
             s = monitor.set_limits(session_id, rules, user, confirm=confirm)
         except ValueError as exc:  # InvalidLimits: "rules[1].low: not a finite number (nan)"
             raise ApiError(400, str(exc)) from None
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/baseline")
     def set_baseline(session_id: str) -> Any:
@@ -283,8 +289,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
         else:
             raise ApiError(400, 'send {"confirm": true} to take the proposed baseline, or '
                                 '{"values": {"nibp_sys": 128, ...}} to enter one')
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/steps")
     def session_step(session_id: str) -> Any:
@@ -300,9 +305,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
                                 "NIBP and the end of the session have their own routes)")
         if not isinstance(detail, str) or len(detail) > 2000:
             raise ApiError(400, "detail must be a text of at most 2000 characters")
-        confirm = body.get("confirm", False)
-        if not isinstance(confirm, bool):
-            raise ApiError(400, "confirm must be true or false")
+        confirm = _flag(body, "confirm")
         s = monitor.session(session_id)
         if kind is K.INFUSION_STARTED and not s.baseline and not confirm and s.state.is_open:
             proposal = monitor.baseline_proposal(s.chair)
@@ -318,19 +321,15 @@ def install_api(server: Flask, live: LiveBay) -> None:
                 raise ApiError(400, "minutes must be a number from 0 to 1440")
             data = {"minutes": minutes}
         s = monitor.session_step(session_id, kind, user, detail, data)
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/end")
     def end_session(session_id: str) -> Any:
         body = _body()
         user = _user(body, "sessions")
-        left = body.get("patient_left", False)
-        if not isinstance(left, bool):
-            raise ApiError(400, "patient_left must be true or false")
+        left = _flag(body, "patient_left")
         s = monitor.end_session(session_id, user, patient_left=left)
-        live.invalidate()
-        return jsonify(session_json(s, monitor.clock.now()))
+        return _changed(s)
 
     @api.post("/api/v1/sessions/<session_id>/manual-nibp")
     def manual_nibp(session_id: str) -> Any:
@@ -511,10 +510,41 @@ def install_api(server: Flask, live: LiveBay) -> None:
         return response
 
 
+class EncodedJson:
+    """The JSON bytes of a view, kept with the value they were made from (its ``key``) and
+    reused while the key stays the same: the snapshot itself (``equal=False``: the same
+    object), or a value compared with ``==`` (the open alarms). Threads may race to encode
+    the same key; each gets correct bytes and the last one is kept."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, bytes] | None = None
+        self.encoded = 0  # how often it encoded (the rest reused the bytes)
+
+    def get(self, key: Any, build: Callable[[], Any], *, equal: bool = False) -> bytes:
+        last = self._last
+        if last is not None and (last[0] is key or (equal and last[0] == key)):
+            return last[1]
+        data = (current_app.json.dumps(build()) + "\n").encode("utf-8")
+        self._last = (key, data)
+        self.encoded += 1
+        return data
+
+    def response(self, key: Any, build: Callable[[], Any], *, equal: bool = False) -> Response:
+        return Response(self.get(key, build, equal=equal), mimetype="application/json")
+
+
 #: The workflow steps of POST /api/v1/sessions/<id>/steps.
 _WORKFLOW = {k.value: k for k in (K.INFUSION_STARTED, K.INFUSION_PAUSED, K.INFUSION_RESUMED,
                                   K.INFUSION_STOPPED, K.RATE_CHANGED, K.BOLUS, K.NOTE,
                                   K.OBSERVATION_STARTED)}
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """A true/false field of a request body (absent: false)."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return value
 
 
 def _committed(monitor: Monitor) -> Store:

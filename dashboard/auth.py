@@ -94,9 +94,10 @@ PAGES = {"/users": "users"}  # pages only some roles may open: the permission th
 
 
 class LoginUser(UserMixin):
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, last_active: float = -math.inf) -> None:
         self.user = user
         self.id = user.username
+        self.last_active = last_active  # the session's, as this request found it
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -332,15 +333,19 @@ def install_auth(server: Flask, live: LiveBay) -> None:
 
     @manager.user_loader
     def load(username: str) -> LoginUser | None:
-        user = users.get(username)  # a disabled account loses its sessions at once
         token = session.get("sid")
-        if user is None or user.disabled or not isinstance(token, str):
+        if not isinstance(token, str):
             return None
-        status = state.sessions.check(token, username, clock(), idle_s)  # its server-side record
-        if status in ("inactivity", "lifetime"):
-            _audit(username, "logout", reason=status)
-            log.info("user %s logged off (%s)", username, status)
-        return LoginUser(user) if status == "ok" else None
+        # its server-side record and the account's, in one query on this thread's kept
+        # connection: a revocation or a disabled account applies to the next request
+        found = state.sessions.verify(token, username, clock(), idle_s)
+        if found.status in ("inactivity", "lifetime"):
+            _audit(username, "logout", reason=found.status)
+            log.info("user %s logged off (%s)", username, found.status)
+        if found.status != "ok":
+            return None
+        return LoginUser(User(username, found.role, found.disabled, found.created_at, found.updated_at),
+                         found.last_active)
 
     def clock() -> float:
         fn: Callable[[], float] = server.config[CLOCK_KEY]
@@ -359,8 +364,9 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         if path in PUBLIC or path.startswith(STATIC):
             return None
         if current_user.is_authenticated:
-            if not _background():
-                state.sessions.touch(session["sid"], clock())
+            now = clock()
+            if not _background() and now - current_user.last_active >= state.sessions.TOUCH_S:
+                state.sessions.touch(session["sid"], now)  # (a write at most once a second)
             need = PAGES.get(path)
             if need is not None and need not in current_user.permissions:
                 return _page("Not permitted - Chairside", (

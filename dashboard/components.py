@@ -32,8 +32,9 @@ _FIELDS = {f for f, _ in TILE_FIELDS}
 def _field(vm: dict[str, str], chair: str, gen: str, name: str, base: str = "",
            tag: Any = html.Span) -> Any:
     assert name in _FIELDS, name
+    extra = {"title": vm.get(f"{name}_title", "")} if (name, "title") in TILE_FIELDS else {}
     return tag(vm.get(name, ""), id={"type": "tf", "chair": chair, "f": name, "g": gen},
-               className=vm.get(f"{name}_cls", base))
+               className=vm.get(f"{name}_cls", base), **extra)
 
 
 def tile(chair: str, label: str, vm: dict[str, str], gen: str, *, sparklines: bool = True,

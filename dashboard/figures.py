@@ -64,7 +64,8 @@ COLOURS = {
 
 #: The live fields of a tile: (field, property). The page renders an element per field with
 #: the id {"type": "tf", "chair": ..., "f": field, "g": render}; one clientside callback
-#: copies ``tile[field]`` into ``children`` and ``tile[field + "_cls"]`` into ``className``.
+#: copies ``tile[field]`` into ``children``, ``tile[field + "_cls"]`` into ``className`` and
+#: ``tile[field + "_title"]`` into ``title`` (the tooltip: the full text a tile truncates).
 TILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("tile", "className"),
     ("conn", "children"), ("conn", "className"),
@@ -74,7 +75,7 @@ TILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("nibp", "children"), ("nibp", "className"), ("nibp_map", "children"),
     ("nibp_age", "children"), ("nibp_age", "className"),
     ("news", "children"), ("news", "className"), ("news_note", "children"),
-    ("alarmbar", "className"), ("alarm", "children"), ("alarm_state", "children"),
+    ("alarmbar", "className"), ("alarm", "children"), ("alarm", "title"), ("alarm_state", "children"),
 )
 
 _OPEN_UNACKED = (AlarmState.ACTIVE, AlarmState.PAUSED, AlarmState.LATCHED)
@@ -271,9 +272,11 @@ def tile_view(status: ChairStatus, now: float) -> dict[str, str]:
 
     if not alarms:
         out["alarm"], out["alarmbar_cls"], out["alarm_state"] = "", "alarmbar alarm-none", ""
+        out["alarm_title"] = ""
     else:
         top_alarm = alarms[0]
         out["alarm"] = alarm_text(top_alarm)
+        out["alarm_title"] = "\n".join(alarm_text(a) for a in alarms)  # in full, every one
         cls = f"alarmbar alarm-{top_alarm.priority.label}"
         if top_alarm.kind is AlarmKind.TECHNICAL:
             cls += " tech"

@@ -520,7 +520,8 @@ class MqttSource(SourceBase):
         self.link_problem = problem
         chairs = sorted(set(self.config.chairs.values())) or None  # None: every chair of the bay
         try:
-            self.sink.report_source(self.name, problem is None, problem or "link back", chairs)
+            self.sink.report_source(self.name, problem is None, problem or "link back", chairs,
+                                    kind=self.kind)
         except Exception:
             self.log.exception("cannot report the link state to the core")
 

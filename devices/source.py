@@ -91,9 +91,10 @@ class Sink(Protocol):
         ...
 
     def report_source(self, source: str, ok: bool, detail: str,
-                      chairs: Sequence[str] | None = None) -> None:
+                      chairs: Sequence[str] | None = None, kind: str = "") -> None:
         """A source's own link (to its broker, its port) failed or recovered: a technical
-        alarm on each of ``chairs`` (None: every chair of the bay) until it is back."""
+        alarm on each of ``chairs`` (None: every chair of the bay) until it is back.
+        ``kind`` (mqtt, serial, hl7) names the transport in the alarm's message."""
         ...
 
     def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None: ...

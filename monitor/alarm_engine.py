@@ -72,6 +72,7 @@ from monitor.alarm_rules import AlarmSettings, LimitRule
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
+from monitor.wording import limit_text
 
 __all__ = [
     "Acknowledge",
@@ -191,6 +192,7 @@ class SetConnection:
     now: float
     detail: str = ""
     parameters: frozenset[str] | None = None  # what the source delivers; None: every one
+    transport: str = ""  # the source's kind (mqtt, serial, hl7), named in the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,9 +322,9 @@ class AlarmEngine(Episodes):
                 self._disarm(self._chair(chair), now, user, note, events)
             case SetBaseline(chair, baseline, now):
                 self._chair(chair).baseline = dict(baseline)
-            case SetConnection(chair, source, online, now, detail, parameters):
+            case SetConnection(chair, source, online, now, detail, parameters, transport):
                 self._connection(self._chair(chair), source, online, now, detail, events,
-                                 CONTINUOUS if parameters is None else parameters)
+                                 CONTINUOUS if parameters is None else parameters, transport)
             case SetSchedule(chair=chair):
                 self._set_schedule(self._chair(chair), cmd, events)
             case Notice(chair=chair):
@@ -374,7 +376,9 @@ class AlarmEngine(Episodes):
         self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind, priority: Priority,
         message: str, now: float, events: list[AlarmEvent], parameter: str | None = None,
         value: float | None = None, limit: float | None = None, onset: float | None = None,
+        detail: str = "",
     ) -> None:
+        """Raise an alarm; ``detail`` (technical: source, device) goes to the event's note."""
         paused = chair.paused_until is not None and priority <= chair.paused_priority
         alarm = Alarm(
             id=self._next_id, chair=chair.name, code=code, rule=rule_id, kind=kind,
@@ -386,7 +390,7 @@ class AlarmEngine(Episodes):
         self._next_id += 1
         chair.open[rule_id] = alarm
         self._by_id[alarm.id] = (chair, rule_id)
-        note = "raised during audio pause" if paused else "raised"
+        note = ("raised during audio pause" if paused else "raised") + (f": {detail}" if detail else "")
         events.append(AlarmEvent(now, chair.name, alarm.id, None, alarm.state, alarm, None, note))
 
     def _change(
@@ -504,11 +508,12 @@ class AlarmEngine(Episodes):
 
     @staticmethod
     def _limit_message(chair: _Chair, rule: LimitRule, value: float, limit: float) -> str:
-        """``SpO2 86 < 90``, or with the baseline a relative limit is taken from."""
+        """``SpO2 86 % < 90 %`` (:mod:`monitor.wording`), or with the baseline a relative
+        limit is taken from."""
         param = by_key(rule.parameter)
         assert param is not None
         low = rule.direction == "low"
-        message = f"{param.label} {param.format(value)} {'<' if low else '>'} {limit:g}"
+        message = limit_text(rule.parameter, value, limit, low)
         if rule.relative:
             message += f" (baseline {chair.baseline[rule.parameter]:g} {'-' if low else '+'}" \
                        f"{rule.baseline_pct:g}%)"
@@ -576,7 +581,7 @@ class AlarmEngine(Episodes):
                 last = chair.heard.get(param, chair.armed_at)
                 if rid not in chair.open and now - last >= s.no_data_after_s:
                     self._raise(chair, rid, code="NO_DATA", kind=AlarmKind.TECHNICAL,
-                                priority=s.no_data_priority, message=f"No data: {_label(param)}",
+                                priority=s.no_data_priority, message=f"No {_label(param)} data",
                                 now=now, events=events, parameter=param)
             if chair.nibp_interval_s is not None and "nibp_overdue" not in chair.open and (
                     chair.nibp_expected or chair.last_nibp is not None):
@@ -585,7 +590,7 @@ class AlarmEngine(Episodes):
                     minutes = (now - last) / 60
                     self._raise(chair, "nibp_overdue", code="NIBP_OVERDUE",
                                 kind=AlarmKind.TECHNICAL, priority=s.nibp_overdue_priority,
-                                message=f"NIBP overdue ({minutes:.0f} min)", now=now,
+                                message=f"NIBP overdue (none for {minutes:.0f} min)", now=now,
                                 events=events, parameter="nibp_sys")
 
     # --- operator actions --------------------------------------------------------------

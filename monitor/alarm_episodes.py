@@ -24,6 +24,7 @@ from monitor.nibp_cycle import NIBP, cycle_breaches, cycle_message, holding
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import QualityFlag
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
+from monitor.wording import sensor_name, transport_name
 
 if TYPE_CHECKING:
     from monitor.alarm_engine import ClockSkew, Notice, _Chair
@@ -46,7 +47,8 @@ class Episodes:
         def _raise(self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind,
                    priority: Priority, message: str, now: float, events: list[AlarmEvent],
                    parameter: str | None = None, value: float | None = None,
-                   limit: float | None = None, onset: float | None = None) -> None: ...
+                   limit: float | None = None, onset: float | None = None,
+                   detail: str = "") -> None: ...
 
         def _change(self, chair: _Chair, alarm: Alarm, state: AlarmState, now: float,
                     events: list[AlarmEvent], note: str, user: str | None = None,
@@ -75,8 +77,8 @@ class Episodes:
         if rid not in chair.open and chair.armed:
             self._raise(chair, rid, code="DEVICE_CLOCK", kind=AlarmKind.TECHNICAL,
                         priority=self.settings.device_clock_priority,
-                        message=f"Device clock wrong: {cmd.device} is {cmd.ahead_s:.0f} s ahead",
-                        now=cmd.now, events=events)
+                        message=f"Monitor clock wrong ({cmd.ahead_s:.0f} s ahead)",
+                        now=cmd.now, events=events, detail=f"device {cmd.device}")
 
     def _clock_ok(self, chair: _Chair, now: float, events: list[AlarmEvent]) -> None:
         for device, seen in list(chair.skewed.items()):
@@ -147,12 +149,11 @@ class Episodes:
         # the oximeter's sensor is named as SpO2 when its pulse rate is off with it
         param = "spo2" if "spo2" in chair.missing else next(iter(chair.missing))
         flags = chair.missing[param]
-        label = _label(param)
-        what = "no sensor" if flags & QualityFlag.NO_SENSOR else "sensor off"
+        what = "not connected" if flags & QualityFlag.NO_SENSOR else "off"
         if flags & QualityFlag.DEFECTIVE_SENSOR:
-            what = "defective sensor"
+            what = "defective"
         self._raise(chair, "sensor_off", code="SENSOR_OFF", kind=AlarmKind.TECHNICAL,
-                    priority=self.settings.sensor_off_priority, message=f"{label} {what}",
+                    priority=self.settings.sensor_off_priority, message=f"{sensor_name(param)} {what}",
                     now=now, events=events, parameter=param, onset=since)
 
     def _heard(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
@@ -183,13 +184,16 @@ class Episodes:
             names = ", ".join(_label(p) for p in sorted(chair.delayed, key=_ORDER.__getitem__))
             self._raise(chair, "data_delayed", code="DATA_DELAYED", kind=AlarmKind.TECHNICAL,
                         priority=s.data_delayed_priority,
-                        message=f"Data delayed: {names} {max(chair.delayed.values()):.0f} s behind",
+                        message=f"{names} data delayed ({max(chair.delayed.values()):.0f} s behind)",
                         now=now, events=events, parameter=param)
 
     def _connection(
         self, chair: _Chair, source: str, online: bool, now: float, detail: str,
-        events: list[AlarmEvent], parameters: frozenset[str],
+        events: list[AlarmEvent], parameters: frozenset[str], transport: str = "",
     ) -> None:
+        """A source (``link:<name>``: a source's own link, e.g. its broker) went away or is
+        back. The message names the transport a nurse can act on (``Monitor offline
+        (MQTT)``); the source's name and ``detail`` go to the event's note."""
         rid = f"offline_{source}"
         alarm = chair.open.get(rid)
         if online:
@@ -206,11 +210,15 @@ class Episodes:
             self._change(chair, alarm, A.CLEARED, now, events, "device back online")
         elif not online and alarm is None and chair.armed:
             link = source.startswith("link:")  # a source's own link (its broker), not a device
-            message = (f"Data link {source[5:]} down" if link else f"Device {source} offline") + (
-                f": {detail}" if detail else "")
+            via = transport_name(transport)
+            if link:
+                message = f"Monitor link lost ({via} broker)" if via else "Monitor link lost"
+            else:
+                message = f"Monitor offline ({via})" if via else "Monitor offline"
             self._raise(chair, rid, code="LINK_DOWN" if link else "DEVICE_OFFLINE", kind=AlarmKind.TECHNICAL,
                         priority=self.settings.device_offline_priority, message=message,
-                        now=now, events=events)
+                        now=now, events=events,
+                        detail=f"source {source[5:] if link else source}" + (f", {detail}" if detail else ""))
 
 
 def _label(key: str) -> str:

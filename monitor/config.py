@@ -451,6 +451,14 @@ class BayConfig(_Model):
                 return SERIAL_PARAMETERS[src.protocol] if isinstance(src, SerialSource) else None
         return None
 
+    def source_kind(self, name: str) -> str:
+        """The kind (``mqtt``, ``serial``, ``hl7``) of the source ``name``: a configured one's,
+        ``mqtt`` for a name such as ``mqtt:c1``; empty when unknown."""
+        for src in self.sources:
+            if src.name == name:
+                return src.kind
+        return "mqtt" if name.startswith("mqtt:") else ""
+
     def nibp_can_arrive(self, chair: str) -> bool:
         """Whether a configured source can deliver NIBP for ``chair``. A chair no source
         names (fed by MQTT topic, or by a simulator) may get NIBP from anywhere: True."""

@@ -358,7 +358,8 @@ class Monitor:
             log.info("chair %s: source %s %s%s", chair, source, "online" if online else "offline",
                      f" ({detail})" if detail else "")
             self._alarm(SetConnection(chair, source, online, now, detail,
-                                      self.config.source_parameters(source)))
+                                      self.config.source_parameters(source),
+                                      self.config.source_kind(source)))
 
     def report_gap(self, chair: str, device: str, missing: int, after_seq: int, seq: int) -> None:
         """A source saw ``missing`` messages of a device's sequence never arrive (accepted by
@@ -370,11 +371,11 @@ class Monitor:
             log.error("chair %s: %d message(s) from device %s never arrived (seq %d to %d)",
                       chair, missing, device, after_seq + 1, seq - 1)
             self._alarm(Notice(chair, f"gap_{device}", "DATA_GAP",
-                               f"{{count}} readings missing from {device} (gap in its sequence)",
+                               "{count} readings lost in transmission",
                                missing, self.clock.now()))
 
     def report_source(self, source: str, ok: bool, detail: str,
-                      chairs: Sequence[str] | None = None) -> None:
+                      chairs: Sequence[str] | None = None, kind: str = "") -> None:
         """A source's own link failed (e.g. its broker session was taken over) or is back:
         a technical alarm on each of ``chairs`` (None: every chair) while it lasts."""
         with self._lock:
@@ -386,7 +387,8 @@ class Monitor:
             log.log(logging.INFO if ok else logging.ERROR, "source %s: %s", source, detail)
             for chair in chairs or list(self._chairs):
                 if chair in self._chairs:
-                    self._alarm(SetConnection(chair, f"link:{source}", ok, now, detail))
+                    self._alarm(SetConnection(chair, f"link:{source}", ok, now, detail,
+                                              transport=kind or self.config.source_kind(source)))
 
     # --- time --------------------------------------------------------------------------
 

@@ -27,8 +27,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CheckGate", "Failures", "LoginThrottle", "OpenSession", "SessionStore", "ThrottlePolicy",
-           "address_key", "after_failure", "user_key", "wait_s"]
+__all__ = ["CheckGate", "Failures", "LoginThrottle", "OpenSession", "SessionCheck", "SessionStore",
+           "ThrottlePolicy", "address_key", "after_failure", "user_key", "wait_s"]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -51,13 +51,74 @@ class OpenSession:
     remote: str
 
 
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """A request's session as :meth:`SessionStore.verify` found it, with its account's row.
+    ``status``: ``"ok"``; ``"disabled"`` (the account); ``"inactivity"`` or ``"lifetime"``
+    when this check ended it; ``"ended"`` when it was over already (or has no account)."""
+
+    status: str
+    role: str = ""
+    disabled: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    last_active: float = 0.0
+
+
 class SessionStore:
-    """The ``auth_sessions`` table of a bay's SQLite file (already migrated)."""
+    """The ``auth_sessions`` table of a bay's SQLite file (already migrated).
+
+    The per-request check (:meth:`verify`, :meth:`touch`) runs on one connection kept per
+    thread, one indexed query each, so that a busy API opens no connection per request; it
+    reads the committed rows every time, so a revocation (also by another process) applies
+    to the very next request."""
 
     TOUCH_S = 1.0  # last_active is written when it moves by at least this much
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._local = threading.local()
+        self._kept: list[sqlite3.Connection] = []
+        self._kept_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's kept connection (made on its first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            self._local.conn = conn
+            with self._kept_lock:
+                self._kept.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close the kept connections (at the server's end; a later use opens new ones)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        self._local = threading.local()
+        for conn in kept:
+            conn.close()
+
+    def verify(self, token: str, username: str, now: float, idle_s: float) -> SessionCheck:
+        """The check every request makes: the session's record and its account's in one
+        query (by primary keys) on this thread's kept connection. Ends a session past its
+        lifetime or idle too long (as :meth:`check`)."""
+        conn = self._conn()
+        key = _digest(token)
+        rows = conn.execute("SELECT s.username, s.last_active, s.expires_at, s.ended_at, u.role, u.disabled, "
+                            "u.created_at, u.updated_at FROM auth_sessions s JOIN users u "
+                            "ON u.username = s.username WHERE s.id = ?", (key,)).fetchall()
+        row = rows[0] if rows else None  # (fetchall: no read transaction left open)
+        if row is None or row[3] is not None or row[0] != username:
+            return SessionCheck("ended")
+        if row[5]:
+            return SessionCheck("disabled")
+        reason = "lifetime" if now >= row[2] else "inactivity" if now - row[1] > idle_s else "ok"
+        if reason != "ok":
+            cur = conn.execute("UPDATE auth_sessions SET ended_at = ?, end_reason = ? "
+                               "WHERE id = ? AND ended_at IS NULL", (now, reason, key))
+            return SessionCheck(reason if cur.rowcount == 1 else "ended")  # a parallel request was first
+        return SessionCheck("ok", str(row[4]), False, float(row[6]), float(row[7]), float(row[1]))
 
     def _run(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
         conn = _connect(self.path)
@@ -97,8 +158,8 @@ class SessionStore:
 
     def touch(self, token: str, now: float) -> None:
         """The user did something: the inactivity timer starts again (never the lifetime)."""
-        self._run("UPDATE auth_sessions SET last_active = ? WHERE id = ? AND ended_at IS NULL "
-                  "AND last_active <= ?", (now, _digest(token), now - self.TOUCH_S))
+        self._conn().execute("UPDATE auth_sessions SET last_active = ? WHERE id = ? AND ended_at IS NULL "
+                             "AND last_active <= ?", (now, _digest(token), now - self.TOUCH_S))
 
     def end(self, token: str, now: float, reason: str) -> bool:
         cur = self._run("UPDATE auth_sessions SET ended_at = ?, end_reason = ? WHERE id = ? "

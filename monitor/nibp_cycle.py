@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from monitor.alarm_rules import LimitRule
 from monitor.parameters import PARAMETERS, by_key
 from monitor.records import Priority
+from monitor.wording import limit_text
 
 __all__ = ["NIBP", "Breach", "cycle_breaches", "cycle_message", "holding"]
 
@@ -82,8 +83,9 @@ def holding(rules: Iterable[LimitRule], named: Iterable[str], values: Mapping[st
 
 def cycle_message(values: Mapping[str, float], breaches: Iterable[Breach],
                   baseline: Mapping[str, float]) -> str:
-    """``NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65`` for a full cycle; a cycle of one
-    value reads like any limit message, ``NIBP sys 185 > 180``."""
+    """``NIBP 75/40 mmHg (MAP 50): sys 75 < 80, MAP 50 < 65`` for a full cycle (the unit
+    once, in the head); a cycle of one value reads like any limit message,
+    ``NIBP sys 185 mmHg > 180`` (:mod:`monitor.wording`)."""
 
     def fmt(key: str) -> str:
         param = by_key(key)
@@ -96,14 +98,16 @@ def cycle_message(values: Mapping[str, float], breaches: Iterable[Breach],
         param = by_key(b.rule.parameter)
         assert param is not None
         low = b.rule.direction == "low"
-        label = _SHORT[param.key] if full else param.label
-        text = f"{label} {param.format(b.value)} {'<' if low else '>'} {b.limit:g}"
+        if full:
+            text = f"{_SHORT[param.key]} {param.format(b.value)} {'<' if low else '>'} {b.limit:g}"
+        else:
+            text = limit_text(param.key, b.value, b.limit, low)
         if b.rule.relative:
             text += f" (baseline {baseline[param.key]:g} {'-' if low else '+'}{b.rule.baseline_pct:g}%)"
         parts.append(text)
     if not full:
         return ", ".join(parts)
-    head = f"NIBP {fmt('nibp_sys')}/{fmt('nibp_dia')}"
+    head = f"NIBP {fmt('nibp_sys')}/{fmt('nibp_dia')} mmHg"
     if "nibp_map" in values:
         head += f" (MAP {fmt('nibp_map')})"
     return f"{head}: {', '.join(parts)}"

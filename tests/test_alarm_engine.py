@@ -75,7 +75,7 @@ def test_spo2_low_waits_for_its_annunciation_delay():
     alarm = event.alarm
     assert (event.old_state, event.new_state) == (None, A.ACTIVE)
     assert alarm.code == "SPO2_LOW" and alarm.priority is Priority.MEDIUM
-    assert alarm.message == "SpO2 88 < 90"
+    assert alarm.message == "SpO2 88 % < 90 %"
     assert (alarm.value, alarm.limit, alarm.kind) == (88, 90, AlarmKind.PHYSIOLOGICAL)
     assert alarm.raised_at == T0 + 15 and alarm.sounding
 
@@ -103,7 +103,7 @@ def test_high_heart_rate_and_low_heart_rate_defaults():
     bay.series("hr", 125, 0, 9)
     assert bay.open() == []
     bay.feed("hr", 125, 10)
-    assert bay.only().message == "HR 125 > 120"
+    assert bay.only().message == "HR 125 bpm > 120"
     bay.series("hr", 45, 11, 21)  # 45 clears HR_HIGH at once, HR_LOW after 10 s
     assert [a.code for a in bay.open()] == ["HR_LOW"]
 
@@ -111,7 +111,7 @@ def test_high_heart_rate_and_low_heart_rate_defaults():
 def test_nibp_has_no_delay_and_clears_on_the_next_reading_with_hysteresis():
     bay = Bay()
     (event,) = bay.feed("nibp_sys", 185, 0)
-    assert event.alarm.message == "NIBP sys 185 > 180"
+    assert event.alarm.message == "NIBP sys 185 mmHg > 180"
     assert bay.feed("nibp_sys", 178, 900) == []  # inside the 5 mmHg band
     assert bay.feed("nibp_sys", 175, 1800)[0].new_state is A.CLEARED
 
@@ -275,7 +275,7 @@ def test_systolic_more_than_20_percent_below_baseline():
     (event,) = bay.feed("nibp_sys", 110, 600)
     assert event.alarm.code == "NIBP_SYS_BELOW_BASELINE"
     assert event.alarm.limit == 112 and event.alarm.priority is Priority.MEDIUM
-    assert event.alarm.message == "NIBP sys 110 < 112 (baseline 140 -20%)"
+    assert event.alarm.message == "NIBP sys 110 mmHg < 112 (baseline 140 -20%)"
     assert bay.feed("nibp_sys", 118, 900)[0].new_state is A.CLEARED
 
 
@@ -298,7 +298,7 @@ def test_no_data_after_30_seconds_only_while_armed():
     assert bay.tick(130.9) == []
     (event,) = bay.tick(131)
     assert event.alarm.code == "NO_DATA" and event.alarm.kind is AlarmKind.TECHNICAL
-    assert event.alarm.message == "No data: SpO2" and event.alarm.priority is Priority.MEDIUM
+    assert event.alarm.message == "No SpO2 data" and event.alarm.priority is Priority.MEDIUM
     assert bay.tick(200) == []  # raised once
     assert bay.feed("spo2", 96, 201)[0].new_state is A.CLEARED
 
@@ -326,18 +326,37 @@ def test_no_sensor_flag_has_its_own_message():
     bay.do(Arm("c1", T0))
     for t in range(11):
         bay.feed("pr", None, t, QualityFlag.NO_SENSOR)
-    assert bay.only().message == "PR no sensor"
+    assert bay.only().message == "SpO2 sensor not connected"
 
 
 def test_device_offline_reported_by_an_adapter():
     bay = Bay()
     assert bay.do(SetConnection("c1", "rad97-1", False, T0)) == []  # not armed
     bay.do(Arm("c1", T0))
-    (event,) = bay.do(SetConnection("c1", "rad97-1", False, T0 + 1, "port closed"))
+    (event,) = bay.do(SetConnection("c1", "rad97-1", False, T0 + 1, "port closed", transport="serial"))
     assert event.alarm.code == "DEVICE_OFFLINE"
-    assert event.alarm.message == "Device rad97-1 offline: port closed"
+    # words a nurse uses; the source's name and the detail go to the event's note (and the log)
+    assert event.alarm.message == "Monitor offline (serial line)"
+    assert event.note == "raised: source rad97-1, port closed"
     assert bay.do(SetConnection("c1", "rad97-1", False, T0 + 2)) == []
     assert bay.do(SetConnection("c1", "rad97-1", True, T0 + 3))[0].new_state is A.CLEARED
+
+
+@pytest.mark.parametrize("source, transport, message", [
+    ("mqtt:c06", "mqtt", "Monitor offline (MQTT)"),
+    ("ox-3", "serial", "Monitor offline (serial line)"),
+    ("gw1", "hl7", "Monitor offline (HL7 gateway)"),
+    ("link:broker1", "mqtt", "Monitor link lost (MQTT broker)"),
+    ("odd", "", "Monitor offline"),
+])
+def test_offline_messages_name_the_transport_never_the_source(source, transport, message):
+    bay = Bay()
+    bay.do(Arm("c1", T0))
+    (event,) = bay.do(SetConnection("c1", source, False, T0 + 1, "MQTT status offline, device sim-c06",
+                                    transport=transport))
+    assert event.alarm.message == message
+    assert source.removeprefix("link:") not in event.alarm.message and "sim-c06" not in event.alarm.message
+    assert event.note == f"raised: source {source.removeprefix('link:')}, MQTT status offline, device sim-c06"
 
 
 def test_nibp_overdue_after_interval_plus_grace():
@@ -374,7 +393,7 @@ def test_changing_rules_applies_new_limits_and_drops_removed_rules():
     bay.series("spo2", 88, 17, 40)
     assert bay.open() == []
     bay.series("spo2", 85, 41, 46)
-    assert bay.only().message == "SpO2 85 < 86"
+    assert bay.only().message == "SpO2 85 % < 86 %"
 
 
 def test_disarm_clears_every_open_alarm_of_the_chair_only():
@@ -456,7 +475,7 @@ def test_an_nibp_cycle_breaking_several_limits_is_one_alarm_naming_every_value()
     alarm = event.alarm
     assert (alarm.priority, alarm.code, alarm.kind) == (
         Priority.HIGH, "NIBP_SYS_LOW", AlarmKind.PHYSIOLOGICAL)
-    assert alarm.message == "NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65"
+    assert alarm.message == "NIBP 75/40 mmHg (MAP 50): sys 75 < 80, MAP 50 < 65"
     assert (alarm.value, alarm.limit, alarm.parameter) == (75, 80, "nibp_sys")
     # one acknowledge and nothing is left to acknowledge
     bay.do(Acknowledge(alarm.id, "nurse.ann", T0 + 10))
@@ -473,7 +492,7 @@ def test_an_nibp_cycle_names_only_the_highest_rung_of_a_ladder_and_the_baseline(
     bay = Bay()
     bay.do(SetBaseline("c1", {"nibp_sys": 140}, T0))
     (event,) = _cycle(bay, 85, 50, 60, 0)
-    assert event.alarm.message == ("NIBP 85/50 (MAP 60): MAP 60 < 65, sys 85 < 90, "
+    assert event.alarm.message == ("NIBP 85/50 mmHg (MAP 60): MAP 60 < 65, sys 85 < 90, "
                                    "sys 85 < 112 (baseline 140 -20%)")
     assert event.alarm.priority is Priority.HIGH and event.alarm.code == "NIBP_MAP_LOW"
 
@@ -482,7 +501,7 @@ def test_a_worse_nibp_cycle_supersedes_and_a_better_one_latches_and_steps_down()
     bay = Bay()
     (medium,) = _cycle(bay, 88, 50, 66, 0)
     assert medium.alarm.priority is Priority.MEDIUM
-    assert medium.alarm.message == "NIBP 88/50 (MAP 66): sys 88 < 90"
+    assert medium.alarm.message == "NIBP 88/50 mmHg (MAP 66): sys 88 < 90"
     events = _cycle(bay, 78, 45, 55, 300)
     assert [(e.alarm.priority, e.new_state, e.note) for e in events] == [
         (Priority.MEDIUM, A.CLEARED, "superseded by high priority"), (Priority.HIGH, A.ACTIVE, "raised")]
@@ -490,13 +509,13 @@ def test_a_worse_nibp_cycle_supersedes_and_a_better_one_latches_and_steps_down()
     events = _cycle(bay, 88, 60, 71, 600)
     assert [(e.alarm.priority, e.new_state) for e in events] == [
         (Priority.HIGH, A.LATCHED), (Priority.MEDIUM, A.ACTIVE)]
-    assert events[1].alarm.message == "NIBP 88/60 (MAP 71): sys 88 < 90"
+    assert events[1].alarm.message == "NIBP 88/60 mmHg (MAP 71): sys 88 < 90"
     # back to high: the latched alarm sounds again, the medium one is superseded
     events = _cycle(bay, 70, 40, 50, 900)
     assert [(e.alarm.priority, e.new_state, e.note) for e in events] == [
         (Priority.MEDIUM, A.CLEARED, "superseded by high priority"),
         (Priority.HIGH, A.ACTIVE, "condition returned")]
-    assert events[1].alarm.message == "NIBP 70/40 (MAP 50): sys 70 < 80, MAP 50 < 65"
+    assert events[1].alarm.message == "NIBP 70/40 mmHg (MAP 50): sys 70 < 80, MAP 50 < 65"
     assert len(bay.open()) == 1
 
 
@@ -523,11 +542,11 @@ def test_a_device_offline_raises_no_no_data_for_the_parameters_it_delivers():
         bay.tick(t)
     assert [a.code for a in bay.open()] == ["DEVICE_OFFLINE"]  # one event, one alarm
     # the ECG source's own parameter still raises its "No data" (not over-suppressed)
-    assert bay.tick(150)[0].alarm.message == "No data: HR"
+    assert bay.tick(150)[0].alarm.message == "No HR data"
     # back online: "No data" counts from the reconnection, not from before the outage
     bay.do(SetConnection("c1", "ox", True, T0 + 200, parameters=frozenset({"spo2", "pr"})))
     assert bay.tick(229) == []
-    assert sorted(e.alarm.message for e in bay.tick(230)) == ["No data: PR", "No data: SpO2"]
+    assert sorted(e.alarm.message for e in bay.tick(230)) == ["No PR data", "No SpO2 data"]
 
 
 def test_a_device_going_offline_takes_over_the_no_data_alarms_already_raised():
@@ -556,7 +575,7 @@ def test_sensor_off_is_sensor_off_and_never_also_no_data():
     assert (alarm.code, alarm.message) == ("SENSOR_OFF", "SpO2 sensor off")
     assert not any(e.alarm.code == "NO_DATA" for e in bay.events)
     # the device stops sending at all: now it is "No data"
-    assert {e.alarm.message for e in bay.tick(150)} == {"No data: SpO2", "No data: PR"}
+    assert {e.alarm.message for e in bay.tick(150)} == {"No SpO2 data", "No PR data"}
 
 
 def test_a_sensor_off_report_clears_a_no_data_alarm():
@@ -614,7 +633,7 @@ def test_delayed_data_is_a_technical_alarm_that_clears_when_current():
     (event,) = _late(bay, "spo2", 97, 5, -75)  # lasting 5 s on the monitor's clock
     alarm = event.alarm
     assert (alarm.code, alarm.kind, alarm.priority) == ("DATA_DELAYED", AlarmKind.TECHNICAL, Priority.MEDIUM)
-    assert alarm.message == "Data delayed: SpO2 75 s behind"
+    assert alarm.message == "SpO2 data delayed (75 s behind)"
     assert _late(bay, "spo2", 97, 6, -75) == []  # raised once
     (event,) = _late(bay, "spo2", 97, 7, -1)
     assert (event.new_state, event.note) == (A.CLEARED, "data current again")
@@ -635,7 +654,7 @@ def test_delayed_is_tracked_without_a_session_but_alarms_only_with_one():
         _late(bay, "hr", 72, t, -120)
     assert bay.engine.delayed("c1") == {"hr": 120} and bay.open() == []
     bay.do(Arm("c1", T0 + 20))
-    assert _late(bay, "hr", 72, 21, -120)[0].alarm.message == "Data delayed: HR 120 s behind"
+    assert _late(bay, "hr", 72, 21, -120)[0].alarm.message == "HR data delayed (120 s behind)"
 
 
 # --- NIBP overdue only where NIBP is expected (issue 10 point 6) --------------------------

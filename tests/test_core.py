@@ -114,7 +114,7 @@ def test_alarm_events_are_stored_and_heard(harness: Harness):
     harness.monitor.subscribe(heard.extend)
     harness.feed("spo2", 86, seconds=16)
     (alarm,) = harness.monitor.open_alarms()
-    assert alarm.message == "SpO2 86 < 90" and heard[0].alarm.id == alarm.id
+    assert alarm.message == "SpO2 86 % < 90 %" and heard[0].alarm.id == alarm.id
     acked = harness.monitor.acknowledge(alarm.id, "nurse.ann")
     assert acked.state is AlarmState.ACKNOWLEDGED
     harness.flush()
@@ -231,7 +231,7 @@ def test_nurse_changes_session_limits(harness: Harness):
     assert s.limit_overrides == ({"parameter": "hr", "high": 100.0, "priority": "medium",
                                   "delay_s": 5.0},)
     harness.feed("hr", 105, seconds=6)
-    assert [a.message for a in m.open_alarms()] == ["HR 105 > 100"]
+    assert [a.message for a in m.open_alarms()] == ["HR 105 bpm > 100"]
     with pytest.raises(MonitorError, match=r"rules\[0\].parameter: unknown parameter 'xx'"):
         m.set_limits(s.id, [{"parameter": "xx", "low": 1}], "n")
 

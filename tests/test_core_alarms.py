@@ -108,7 +108,8 @@ def test_a_manual_nibp_is_judged_against_the_limits_like_any_cycle(bay):
     assert client.post(f"/api/v1/sessions/{sid}/manual-nibp",
                        json={"user": "ann", "sys": 75, "dia": 40, "map": 50}).status_code == 201
     (alarm,) = client.get("/api/v1/alarms").get_json()["alarms"]
-    assert (alarm["priority"], alarm["message"]) == ("high", "NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65")
+    assert (alarm["priority"], alarm["message"]) == (
+        "high", "NIBP 75/40 mmHg (MAP 50): sys 75 < 80, MAP 50 < 65")
 
 
 @pytest.mark.parametrize(("body", "status", "error"), [
@@ -151,7 +152,7 @@ def test_one_cuff_cycle_breaking_two_limits_is_one_alarm_in_the_api(bay):
     _cycle(h, 75, 40, 50)
     (alarm,) = client.get("/api/v1/alarms?state=active").get_json()["alarms"]
     assert (alarm["priority"], alarm["code"], alarm["message"]) == (
-        "high", "NIBP_SYS_LOW", "NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65")
+        "high", "NIBP_SYS_LOW", "NIBP 75/40 mmHg (MAP 50): sys 75 < 80, MAP 50 < 65")
 
 
 def test_an_unplugged_oximeter_is_one_technical_alarm(bay):
@@ -166,7 +167,7 @@ def test_an_unplugged_oximeter_is_one_technical_alarm(bay):
         h.feed("hr", 70, device="ecg")
     alarms = client.get("/api/v1/alarms").get_json()["alarms"]
     assert [(a["code"], a["message"]) for a in alarms] == [
-        ("DEVICE_OFFLINE", "Device ox1 offline: read error")]
+        ("DEVICE_OFFLINE", "Monitor offline (serial line)")]  # ox1: a serial source; its name in the note
 
 
 def test_acknowledge_a_whole_chair_in_one_action_audited_per_alarm(bay):
@@ -206,7 +207,7 @@ def test_delayed_data_shows_in_the_api_and_raises_a_technical_alarm(bay):
     assert chair["delayed"] is True and chair["delayed_s"] == {"spo2": 75}
     (alarm,) = chair["alarms"]
     assert (alarm["code"], alarm["kind"], alarm["message"]) == (
-        "DATA_DELAYED", "technical", "Data delayed: SpO2 75 s behind")
+        "DATA_DELAYED", "technical", "SpO2 data delayed (75 s behind)")
     h.feed("spo2", 97)  # current again
     chair = client.get("/api/v1/chairs/c1").get_json()
     assert chair["delayed"] is False and chair["delayed_s"] == {} and chair["alarms"] == []

@@ -81,7 +81,7 @@ def test_sigkill_mid_stream_loses_no_committed_reading(tmp_path):
         assert monitor.status("c1").session == session
         (alarm,) = monitor.open_alarms()
         assert alarm.id == int(found["alarm"]) and alarm.state is AlarmState.ACTIVE
-        assert alarm.message == "NIBP sys 210 > 200"
+        assert alarm.message == "NIBP sys 210 mmHg > 200"
         assert monitor.trend("c2", "hr", 3600, max_points=10**6).times.size >= last
     finally:
         monitor.close()

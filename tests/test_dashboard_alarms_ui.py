@@ -33,7 +33,7 @@ def test_one_click_acknowledges_every_alarm_of_a_chair(make_bay, dash_duo):
     order = js(dash_duo, "return [...document.querySelectorAll('.popup')].map(p => p.dataset.chair)")
     assert order == ["c01", "c02"]
     popup = dash_duo.find_element(".popup[data-chair='c01']")
-    assert "*** NIBP 75/40 (MAP 50): sys 75 < 80, MAP 50 < 65" in popup.text
+    assert "*** NIBP 75/40 mmHg (MAP 50): sys 75 < 80, MAP 50 < 65" in popup.text
     assert "+1 more on this chair" in popup.text
     assert dash_duo.find_element(".popup[data-chair='c01'] .btn-ack").text == "Acknowledge all 2"
 
@@ -65,7 +65,7 @@ def test_late_data_shows_delayed_and_a_manual_bp_is_entered_on_the_chair_page(ma
     dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .conn", "DELAYED 1 min", timeout=5)
     assert "conn-delayed" in dash_duo.find_element(".tile[data-chair='c01']").get_attribute("class")
     dash_duo.wait_for_contains_text(".tile[data-chair='c01'] .alarm-text",
-                                    "Data delayed: PR, SpO2 75 s behind", timeout=5)
+                                    "PR, SpO2 data delayed (75 s behind)", timeout=5)
     bay.second({"c01": {"spo2": 97, "pr": 70}})  # current again
     dash_duo.wait_for_text_to_equal(".tile[data-chair='c01'] .conn", "ONLINE", timeout=5)
 

@@ -98,7 +98,7 @@ def test_tile_follows_an_alarm_through_acknowledge(harness):
     view = tile_view(status, harness.clock.now())
     assert "alarm-medium" in view["tile_cls"] and "flash-medium" in view["tile_cls"]
     assert "in-alarm in-medium" in view["spo2_cls"] and "in-alarm" not in view["hr_cls"]
-    assert view["alarm"] == "** SpO2 86 < 90"
+    assert view["alarm"] == "** SpO2 86 % < 90 %"
     (alarm,) = status.alarms
     harness.monitor.acknowledge(alarm.id, "Anna")
     view = tile_view(harness.monitor.status("c1"), harness.clock.now())
@@ -122,7 +122,7 @@ def test_a_high_alarm_flashes_red(harness):
         harness.clock.advance(1)
     view = tile_view(harness.monitor.status("c1"), harness.clock.now())
     assert "alarm-high" in view["tile_cls"] and "flash-high" in view["tile_cls"]
-    assert view["alarm"] == "*** SpO2 80 < 85"
+    assert view["alarm"] == "*** SpO2 80 % < 85 %"
 
 
 def test_technical_alarms_are_marked_distinctly(harness):
@@ -199,7 +199,7 @@ def test_popups_one_per_chair_most_urgent_first(harness):
     alarms = harness.monitor.open_alarms()
     popups = popup_views(alarms, {"c1": "Chair 1", "c2": "Chair 2"}, harness.clock.now())
     assert [(p["chair"], p["priority"]) for p in popups] == [("c2", "high"), ("c1", "medium")]
-    assert popups[0]["others"] == 1 and popups[0]["text"] == "*** SpO2 80 < 85"
+    assert popups[0]["others"] == 1 and popups[0]["text"] == "*** SpO2 80 % < 85 %"
     assert popups[1]["chair_label"] == "Chair 1" and popups[1]["state_text"] == "Sounding"
     before = popup_signature(popups)
     harness.monitor.pause_audio("c1", "Anna", 60)
@@ -232,7 +232,7 @@ def test_alarm_event_rows(harness):
     harness.flush()
     rows = [alarm_event_row(e) for e in harness.monitor.store.alarm_events(chair="c1")]
     assert [(r["change"], r["user"]) for r in rows] == [("active", ""), ("active → acknowledged", "Anna")]
-    assert rows[0]["message"] == "** SpO2 86 < 90" and rows[0]["priority"] == "medium"
+    assert rows[0]["message"] == "** SpO2 86 % < 90 %" and rows[0]["priority"] == "medium"
 
 
 # --- the limits form ------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def _trends(**kw) -> ChairTrends:
         "rules": DEFAULT_RULES, "baseline": {"nibp_sys": 125.0},
         "events": (SessionEvent("s1", "c1", T0, SessionEventKind.SESSION_STARTED, "ann"),
                    SessionEvent("s1", "c1", T0 + 120, SessionEventKind.RATE_CHANGED, "ann", "250 mL/h")),
-        "alarms": ((T0 + 300, "medium", "** SpO2 86 < 90"),),
+        "alarms": ((T0 + 300, "medium", "** SpO2 86 % < 90 %"),),
     }
     return ChairTrends(**(data | kw))
 
@@ -380,8 +380,8 @@ def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
     assert tick.status_code == 200
     answer = tick.get_json()["response"]
     store = answer["bay-store"]["data"]
-    assert store["sound"] == "medium" and store["chairs"]["c1"]["alarm"] == "** SpO2 86 < 90"
-    assert "** SpO2 86 < 90" in json.dumps(answer["popups"]["children"])
+    assert store["sound"] == "medium" and store["chairs"]["c1"]["alarm"] == "** SpO2 86 % < 90 %"
+    assert "** SpO2 86 % < 90 %" in json.dumps(answer["popups"]["children"])
     # the next tick with the same pop-ups does not resend them
     again = client.post("/_dash-update-component", json={
         "output": "..bay-store.data...popups.children...popup-sig.data..",
@@ -404,7 +404,7 @@ def test_a_tile_with_late_data_shows_delayed_not_online(harness):
     view = tile_view(harness.monitor.status("c1"), harness.clock.now())
     assert (view["conn"], view["conn_cls"]) == ("DELAYED 1 min", "conn conn-delayed")
     assert "conn-delayed" in view["tile_cls"] and "conn-online" not in view["tile_cls"]
-    assert view["alarm"] == "** Data delayed: SpO2 75 s behind" and "tech" in view["alarmbar_cls"]
+    assert view["alarm"] == "** SpO2 data delayed (75 s behind)" and "tech" in view["alarmbar_cls"]
     harness.feed("spo2", 97)
     view = tile_view(harness.monitor.status("c1"), harness.clock.now())
     assert (view["conn"], view["conn_cls"], view["alarm"]) == ("ONLINE", "conn conn-online", "")

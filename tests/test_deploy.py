@@ -128,9 +128,11 @@ def test_the_nginx_example_serves_chairside_over_tls_only(proxied):
 
     with pytest.raises(urllib.error.HTTPError) as plain:
         urllib.request.build_opener(NoRedirect).open(f"http://127.0.0.1:{http_port}/healthz", timeout=10)
+    plain.value.close()  # (an HTTPError holds its response open)
     assert plain.value.code == 301 and plain.value.headers["Location"].startswith("https://")
     big = urllib.request.Request(f"{url}/api/v1/chairs/c1/pause-audio", data=b"x" * (2 << 20),
                                  headers={"Content-Type": "application/json"}, method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(big, context=tls, timeout=10)
+    refused.value.close()
     assert refused.value.code == 413

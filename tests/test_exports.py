@@ -138,7 +138,7 @@ def test_zip_holds_every_record_of_the_session(bay):
         spo2 = [a for a in alarms if a["code"] == "SPO2_LOW"]
         assert [(a["new_state"], a["user"]) for a in spo2] == [
             ("active", ""), ("acknowledged", "nurse.bob"), ("cleared", "")]
-        assert spo2[0]["message"] == "SpO2 86 < 92" and spo2[0]["priority"] == "medium"
+        assert spo2[0]["message"] == "SpO2 86 % < 92 %" and spo2[0]["priority"] == "medium"
         nibp = [(a["new_state"], a["user"]) for a in alarms if a["code"] == "NIBP_SYS_HIGH"]
         assert nibp[:2] == [("active", ""), ("paused", "nurse.cat")] and nibp[-1][0] == "cleared"
         events = table("events.csv")
@@ -393,7 +393,7 @@ def test_pdf_report_carries_the_session_record(bay, tmp_path):
         # baseline (captured over the first 5 minutes) and trends
         "Baseline and range", "Trends", "SpO2 (%) 97",
         # the alarm log: who acknowledged or paused what
-        "SpO2 86 < 92", "08:10:30 nurse.bob", "NIBP 186/101 (MAP 129):", "sys 186 > 170",
+        "SpO2 86 % < 92 %", "08:10:30 nurse.bob", "NIBP 186/101 mmHg", "(MAP 129): sys 186 > 170",  # (wraps)
         "08:15:10 nurse.cat (to", "08:17:10)",
         # notes, escaped as text
         "Mild dizziness <reported> & fluids offered",
@@ -413,7 +413,7 @@ def test_pdf_of_a_running_session_is_marked_partial_on_every_page(bay, tmp_path)
     assert PARTIAL_PATIENT in text  # any label prints (embedded DejaVu Sans)
     flat = " ".join(text.split())
     assert "No NIBP reading in this session." in flat and "No notes." in flat
-    assert "08:03:29 medium ** No data: SpO2 (technical) — — still active" in flat  # c2's SpO2 stopped
+    assert "08:03:29 medium ** No SpO2 data (technical) — — still active" in flat  # c2's SpO2 stopped
     pdf = tmp_path / "running.pdf"  # and the first page renders (pdftoppm, poppler-utils)
     subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
                    check=True, timeout=60)

@@ -414,6 +414,8 @@ tls_client_ca = "{certs['ca.crt']}"\nallow = ["127.0.0.1", "CN=gateway-1"]\n""")
                                 cwd=root, stderr=subprocess.DEVNULL, text=True)
 
     def devices() -> set[str]:
+        if not (tmp_path / "bay.db").exists():  # (connecting would create it, world-readable)
+            return set()
         try:
             with closing(sqlite3.connect(tmp_path / "bay.db")) as conn:
                 return {d for (d,) in conn.execute("SELECT DISTINCT device FROM readings")}

@@ -181,7 +181,7 @@ def test_refused_limits_change_nothing_and_the_alarm_still_sounds(harness, rules
     assert limits_events(harness, s.id) == []
     harness.feed("spo2", 50, seconds=16)
     assert [(a.code, a.priority, a.message) for a in m.open_alarms()] == [
-        ("SPO2_LOW", Priority.HIGH, "SpO2 50 < 85")]
+        ("SPO2_LOW", Priority.HIGH, "SpO2 50 % < 85 %")]
 
 
 def test_widening_past_the_profile_default_needs_confirmation_and_is_audited(harness):
@@ -195,7 +195,7 @@ def test_widening_past_the_profile_default_needs_confirmation_and_is_audited(har
                                   "HR high limit (high priority) 150 /min → 160 /min")
     assert m.session(s.id).limit_overrides == () and limits_events(harness, s.id) == []
     harness.feed("spo2", 89, seconds=16)  # still the default's < 90
-    assert [a.message for a in m.open_alarms()] == ["SpO2 89 < 90"]
+    assert [a.message for a in m.open_alarms()] == ["SpO2 89 % < 90 %"]
 
     s = m.set_limits(s.id, wide, "charge.cat", confirm=True)
     assert {r.id: r.threshold for r in m.engine.rules("c1")}["spo2_low_limit_medium"] == 88

@@ -129,7 +129,9 @@ def test_unplug_raises_device_offline_and_the_port_comes_back_by_itself(rig):
     wait_until(lambda: any(a.code == "DEVICE_OFFLINE" for a in h.monitor.open_alarms()),
                what="device offline alarm")
     (alarm,) = [a for a in h.monitor.open_alarms() if a.code == "DEVICE_OFFLINE"]
-    assert alarm.state is AlarmState.ACTIVE and "ox-c1" in alarm.message
+    # in nurses' words; the source is named in the rule (and the event's note, the log)
+    assert alarm.state is AlarmState.ACTIVE and alarm.message.startswith("Monitor offline")
+    assert alarm.rule == "offline_ox-c1"
     assert h.monitor.status("c1").connection == "offline"
     device.plug()  # a new pty behind the same path, as a re-plugged USB adapter
     wait_until(lambda: source.state is SourceState.CONNECTED, what="reconnected")

@@ -99,7 +99,7 @@ def test_a_limit_change_judges_open_alarms_afresh_and_never_drops_a_latched_one(
     m.set_limits(s.id, [{"parameter": "spo2", "low": 89, "priority": "medium", "delay_s": 15}],
                  "charge.kim", confirm=True)  # below the profile's 90: confirmed
     (still,) = [a for a in m.open_alarms() if a.parameter == "spo2"]
-    assert (still.id, still.state, still.limit, still.message) == (spo2.id, A.ACTIVE, 89, "SpO2 88 < 89")
+    assert (still.id, still.state, still.limit, still.message) == (spo2.id, A.ACTIVE, 89, "SpO2 88 % < 89 %")
     assert sorted(a.id for a in m.open_alarms() if a.state is A.LATCHED) == latched
     # moved to 86: 88 no longer breaches it, so it clears (a medium alarm does not latch)
     m.set_limits(s.id, [{"parameter": "spo2", "low": 86, "priority": "medium", "delay_s": 15}],

@@ -25,7 +25,8 @@
         return outs.map(function (group) {
           return group.map(function (o) {
             var tile = chairs[o.id.chair];
-            var name = o.property === "className" ? o.id.f + "_cls" : o.id.f;
+            var name = o.property === "className" ? o.id.f + "_cls"
+              : o.property === "title" ? o.id.f + "_title" : o.id.f;
             if (!tile || !(name in tile)) { return dc.no_update; }
             var k = key(o.id, o.property);
             if (written[k] === tile[name]) { return dc.no_update; }
