@@ -3,19 +3,14 @@
 The shell holds what every page shares: the header (bay, clock, links, alarm sound, the
 nurse's name, the "not a medical device" notice), the alarm pop-ups and the one-second tick.
 
-Live updates, per browser tab:
-
-* every second one server callback (``refresh``) reads ``LiveBay.snapshot()`` (taken at
-  most twice a second for all tabs) and sends the bay's view model as JSON to the
-  ``bay-store``: per chair the strings and CSS classes of its tile (about 0.5 kB), the
-  sound state, the clock; plus the pop-ups, but only when they changed (without action
-  buttons on the read-only wall display). The tab sends its id and whether it can be heard
-  (``sound-store``: audible, blocked or off) with each tick, for ``/metrics`` and the alarms
-  page;
-* clientside callbacks (``assets/chairside.js``) copy those strings into the tiles (only
-  the ones that changed), the header and the alarm sound (``assets/audio.js``);
-* the overview's sparklines (inline SVG) refresh every 5 s, the chair page's plotly
-  figure every 5 s; neither is resent each tick.
+Live updates, per browser tab, are pushed (``dashboard.push``): one Server-Sent Events
+stream per tab carries what changed (tile strings and classes, header, sound, the pop-ups'
+signature) and ``assets/push.js`` writes it into the page's elements, the header and the
+alarm sound (``assets/audio.js``); no Dash callback runs for it. Only when the pop-ups'
+signature changes does the page ask Dash (``popup-sig`` -> ``render_popups``) to render
+them, with their action buttons (none on the read-only wall display). The overview's
+sparklines (inline SVG) refresh every 5 s and the chair page's trend is extended every
+5 s, by Dash callbacks of their own.
 
 Operator actions (acknowledge, pause audio, session steps, limits) call the core's methods
 with the nurse's name, then ``LiveBay.invalidate()`` so the next view shows their effect.
@@ -36,10 +31,10 @@ from flask_login import current_user
 from dashboard.api import install_api
 from dashboard.auth import actor, current_name, install_auth, may, wall_view
 from dashboard.components import NEED_NAME, popups
-from dashboard.figures import TILE_FIELDS, bay_view, fmt_duration, popup_signature
+from dashboard.figures import bay_view, fmt_duration
 from dashboard.live import LiveBay
-from dashboard.metrics import CLIENT_ID, note_client
 from dashboard.pages import LIVE_KEY, current_live
+from dashboard.push import install_push
 from dashboard.security import install_security
 from monitor.core import MonitorError
 
@@ -62,6 +57,7 @@ def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
     install_security(app)
     install_auth(app.server, live)
     install_api(app.server, live)
+    install_push(app.server, live)
     app.layout = (lambda: _shell(live, title)) if live.config.auth.enabled else _shell(live, title)
     _register_callbacks(app)
     return app
@@ -90,11 +86,8 @@ def _shell(live: LiveBay, title: str) -> html.Div:
         html.Div(NOTICE, className="notice"),
     ], className="hdr")
     return html.Div([
-        dcc.Store(id="bay-store"),
-        dcc.Store(id="popup-sig"),
+        dcc.Store(id="popup-sig"),  # the pop-ups' signature, set by push.js when they change
         dcc.Store(id="nurse-store", storage_type="local"),
-        dcc.Store(id="sound-store", data="off"),
-        dcc.Interval(id="tick", interval=1000),
         header,
         html.Div([], id="action-msg", className="action-msg"),
         html.Main(dash.page_container, className="page"),
@@ -136,54 +129,35 @@ def toast(text: str) -> html.Span:
     return html.Span(text, className="toast", key=uuid.uuid4().hex)
 
 
-def _refresh(live: LiveBay, sig: str | None, sound: str | None = None) -> tuple[dict[str, Any], Any, str]:
-    # the tab's popup-sig store is "<tab id>:<pop-ups signature>": the tab id (made here on
-    # its first tick) comes back with every tick, which counts the tab for /metrics, with
-    # whether it can be heard (``sound``; None: as last reported)
-    client, _, sig = (sig or "").partition(":")
-    if not CLIENT_ID.fullmatch(client):
-        client, sig = uuid.uuid4().hex, ""
-    note_client(client, sound)
-    snap = live.snapshot()
+def _popups(live: LiveBay) -> Any:
+    """The pop-ups as the bay is now (with action buttons, except on the wall display)."""
+    snap = live.snapshot(max_age=0)
     data, pops = bay_view(snap.chairs, snap.time, live.config.bay.name)
-    problem = live.recording_problem()
-    if problem is not None:  # a bay-wide technical alarm: shown on every screen, and it sounds
-        data["bay_alarm"] = problem
-        if data["sound"] in ("silent", "low"):
-            data["sound"] = "medium"
-    new_sig = f"{popup_signature(pops)}|{data['popups_more']}"
-    children = popups(pops, data["popups_more"], live.config.alarms.audio_pause_s,
-                      actions=not wall_view()) if new_sig != sig else no_update
-    return data, children, f"{client}:{new_sig}"
+    return popups(pops, data["popups_more"], live.config.alarms.audio_pause_s, actions=not wall_view())
 
 
 def _register_callbacks(app: dash.Dash) -> None:
-    @app.callback(
-        Output("bay-store", "data"), Output("popups", "children"), Output("popup-sig", "data"),
-        Input("tick", "n_intervals"), State("popup-sig", "data"), State("sound-store", "data"),
-    )
-    def refresh(_n: int | None, sig: str | None, sound: str | None) -> tuple[Any, Any, Any]:
-        return _refresh(current_live(), sig, sound if isinstance(sound, str) else "off")
+    @app.callback(Output("popups", "children"), Input("popup-sig", "data"))
+    def render_popups(_sig: str | None) -> Any:
+        return _popups(current_live())
 
     @app.callback(
         Output("action-msg", "children"), Output("action-msg", "className"),
-        Output("bay-store", "data", allow_duplicate=True),
         Output("popups", "children", allow_duplicate=True),
-        Output("popup-sig", "data", allow_duplicate=True),
         Input({"type": "ack", "alarm": ALL, "where": ALL}, "n_clicks"),
         Input({"type": "ackchair", "chair": ALL, "where": ALL}, "n_clicks"),
         Input({"type": "pause", "chair": ALL, "where": ALL}, "n_clicks"),
-        State("nurse-input", "value"), State("popup-sig", "data"),
+        State("nurse-input", "value"),
         prevent_initial_call=True,
     )
-    def alarm_action(_acks: list[int], _chair_acks: list[int], _pauses: list[int], nurse: str | None,
-                     sig: str | None) -> tuple[Any, ...]:
+    def alarm_action(_acks: list[int], _chair_acks: list[int], _pauses: list[int],
+                     nurse: str | None) -> tuple[Any, ...]:
         target = ctx.triggered_id
         if target is None or not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate  # buttons appearing, not a click
         user = actor("pause" if target["type"] == "pause" else "acknowledge", nurse)
         if not user:
-            return (toast(NEED_NAME), "action-msg error", no_update, no_update, no_update)
+            return (toast(NEED_NAME), "action-msg error", no_update)
         live = current_live()
         monitor = live.monitor
         try:
@@ -202,24 +176,10 @@ def _register_callbacks(app: dash.Dash) -> None:
                 pause = fmt_duration(live.config.alarms.audio_pause_s)
                 text = f"Audio paused for {pause} on {label} by {user}"
         except (MonitorError, KeyError) as exc:
-            return (toast(f"Not done: {exc}"), "action-msg error", no_update, no_update, no_update)
-        live.invalidate()
-        data, children, new_sig = _refresh(live, sig)
-        return (toast(text), "action-msg ok", data, children, new_sig)
+            return (toast(f"Not done: {exc}"), "action-msg error", no_update)
+        live.invalidate()  # the tiles follow over the push stream
+        return (toast(text), "action-msg ok", _popups(live))
 
-    app.clientside_callback(
-        ClientsideFunction(namespace="chairside", function_name="tiles"),
-        [Output({"type": "tf", "chair": ALL, "f": f, "g": ALL}, prop) for f, prop in TILE_FIELDS],
-        Input("bay-store", "data"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="chairside", function_name="header"),
-        Output("clock", "children"), Output("nav-alarm-count", "children"),
-        Output("nav-alarm-count", "className"), Output("sound-state", "children"),
-        Output("sound-state", "className"), Output("sound-store", "data"),
-        Output("bay-alarm", "children"), Output("bay-alarm", "className"),
-        Input("bay-store", "data"),
-    )
     app.clientside_callback(
         ClientsideFunction(namespace="chairside", function_name="nurse"),
         Output("nurse-input", "value"), Output("nurse-store", "data"),

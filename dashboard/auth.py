@@ -80,8 +80,8 @@ from monitor.logins import (
 )
 from monitor.users import USERNAME_RE, User, UserStore
 
-__all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "install_auth", "may", "require",
-           "secret_key", "wall_client", "wall_view"]
+__all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "install_auth", "login_check", "may",
+           "require", "secret_key", "wall_client", "wall_view"]
 
 log = logging.getLogger("chairside.auth")
 
@@ -90,6 +90,7 @@ CLOCK_KEY = "CHAIRSIDE_AUTH_CLOCK"  # seconds; tests replace it to move time
 PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/_favicon.ico"})
 STATIC = ("/assets/", "/_dash-component-suites/")
 DASH_JSON = ("/_dash-", "/_reload-hash")  # Dash's own JSON endpoints (layout, callbacks)
+PUSH = "/live/"  # the screens' push stream (dashboard.push): the screen's own, not a person's
 PAGES = {"/users": "users"}  # pages only some roles may open: the permission they need (else 403)
 
 
@@ -112,6 +113,7 @@ class _Auth:
         self.sessions = SessionStore(config.store.path)
         self.throttle = throttle_for(config.auth, config.store.path)
         self.checks = CheckGate(config.auth.login_parallel)
+        self.verify: Callable[[object, str], LoginUser | None] = lambda token, name: None
 
 
 def throttle_for(auth: AuthSection, path: Path) -> LoginThrottle:
@@ -189,6 +191,17 @@ def wall_view() -> bool:
     in (the gate lets such a request through only with ``wall_display = true``). Its screen
     offers no actions."""
     return has_request_context() and auth_enabled() and not current_user.is_authenticated
+
+
+def login_check() -> Callable[[], bool]:
+    """For a response that outlives its request (the push stream): a check, to call later in
+    the same app context, that the request's login still holds. Always true without login,
+    and for the wall display (its address lets it in, and that does not change)."""
+    state = _state()
+    if state is None or not state.config.enabled or not current_user.is_authenticated:
+        return lambda: True
+    token, name = session.get("sid"), str(current_user.id)
+    return lambda: state.verify(token, name) is not None
 
 
 def current_name() -> str | None:
@@ -278,7 +291,10 @@ def wall_client(networks: tuple[Any, ...]) -> bool:
 
 
 def _background() -> bool:
-    """A request the screen makes by itself (an interval's tick), not a person's activity."""
+    """A request the screen makes by itself (its push stream, an interval's tick), not a
+    person's activity."""
+    if request.path.startswith(PUSH):
+        return True
     if request.path != "/_dash-update-component":
         return False
     body = request.get_json(silent=True)
@@ -331,13 +347,12 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     idle_s = config.auth.inactivity_minutes * 60
     max_age_s = config.auth.session_max_hours * 3600
 
-    @manager.user_loader
-    def load(username: str) -> LoginUser | None:
-        token = session.get("sid")
+    def verify(token: object, username: str) -> LoginUser | None:
+        """The login of a session cookie, if it still holds: its server-side record and the
+        account's, in one query on this thread's kept connection, so a revocation or a
+        disabled account applies to the next request (and to an open push stream)."""
         if not isinstance(token, str):
             return None
-        # its server-side record and the account's, in one query on this thread's kept
-        # connection: a revocation or a disabled account applies to the next request
         found = state.sessions.verify(token, username, clock(), idle_s)
         if found.status in ("inactivity", "lifetime"):
             _audit(username, "logout", reason=found.status)
@@ -347,12 +362,18 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         return LoginUser(User(username, found.role, found.disabled, found.created_at, found.updated_at),
                          found.last_active)
 
+    state.verify = verify
+
+    @manager.user_loader
+    def load(username: str) -> LoginUser | None:
+        return verify(session.get("sid"), username)
+
     def clock() -> float:
         fn: Callable[[], float] = server.config[CLOCK_KEY]
         return fn()
 
     def unauthorized() -> Any:
-        if request.path.startswith(("/api/", *DASH_JSON)):
+        if request.path.startswith(("/api/", PUSH, *DASH_JSON)):
             return jsonify({"error": "login required"}), 401
         if request.path == "/":
             return redirect("/login")

@@ -2,9 +2,9 @@
 alarm tables. Each takes view models (plain dicts from :mod:`dashboard.figures`) and returns
 components; none reads the core.
 
-Component ids that callbacks match on:
+A tile's live fields carry ``data-tf="<chair>|<field>"`` (TILE_FIELDS): the push stream's
+keys, which ``assets/push.js`` writes into them. Component ids that callbacks match on:
 
-    {"type": "tf", "chair": c, "f": field, "g": render}   a live field of a tile (TILE_FIELDS)
     {"type": "spark", "chair": c, "p": param, "g": render} a tile's sparkline <img>
     {"type": "ack", "alarm": id, "where": w}             an Acknowledge button (one alarm)
     {"type": "ackchair", "chair": c, "where": w}         a pop-up's Acknowledge: every alarm of the chair
@@ -29,21 +29,21 @@ NEED_NAME = "Enter your name in the Nurse field (top right) first: every action 
 _FIELDS = {f for f, _ in TILE_FIELDS}
 
 
-def _field(vm: dict[str, str], chair: str, gen: str, name: str, base: str = "",
+def _field(vm: dict[str, str], chair: str, name: str, base: str = "",
            tag: Any = html.Span) -> Any:
     assert name in _FIELDS, name
     extra = {"title": vm.get(f"{name}_title", "")} if (name, "title") in TILE_FIELDS else {}
-    return tag(vm.get(name, ""), id={"type": "tf", "chair": chair, "f": name, "g": gen},
-               className=vm.get(f"{name}_cls", base), **extra)
+    return tag(vm.get(name, ""), className=vm.get(f"{name}_cls", base),
+               **{"data-tf": f"{chair}|{name}"}, **extra)
 
 
 def tile(chair: str, label: str, vm: dict[str, str], gen: str, *, sparklines: bool = True,
          link: bool = True) -> html.Div:
     """One chair's tile. ``vm`` is :func:`dashboard.figures.tile_view`; ``gen`` makes the
-    ids of this rendering unique, so the clientside fan-out knows fresh elements."""
+    sparklines' ids of this rendering unique."""
 
     def f(name: str, base: str = "", tag: Any = html.Span) -> Any:
-        return _field(vm, chair, gen, name, base, tag)
+        return _field(vm, chair, name, base, tag)
 
     def spark(param: str) -> Any:
         if not sparklines:
@@ -78,11 +78,10 @@ def tile(chair: str, label: str, vm: dict[str, str], gen: str, *, sparklines: bo
         f("news", "news"),
     ], className="vital vital-news")
     bar = html.Div([f("alarm", "alarm-text"), f("alarm_state", "alarm-state")],
-                   id={"type": "tf", "chair": chair, "f": "alarmbar", "g": gen},
-                   className=vm.get("alarmbar_cls", "alarmbar alarm-none"))
+                   className=vm.get("alarmbar_cls", "alarmbar alarm-none"),
+                   **{"data-tf": f"{chair}|alarmbar"})
     return html.Div([head, sub, hr, spo2, nibp, news, bar],
-                    id={"type": "tf", "chair": chair, "f": "tile", "g": gen},
-                    className=vm.get("tile_cls", "tile"), **{"data-chair": chair})
+                    className=vm.get("tile_cls", "tile"), **{"data-chair": chair, "data-tf": f"{chair}|tile"})
 
 
 def confirm_dialog(title: str, text: str, items: Sequence[str],

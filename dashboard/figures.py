@@ -463,9 +463,10 @@ def make_sparkline_svg(
                 continue
             if last_t is None or not (i > 0 and ok[i - 1]) or (gap and t[i] - last_t > max(gap, 5.0)):
                 segments.append([])
-            segments[-1].append(f"{xs[i]:.1f},{ys[i]:.1f}")
+            segments[-1].append(f"{xs[i]:.0f},{ys[i]:.0f}")  # whole units: half the bytes
             last_t = float(t[i])
-        d = " ".join("M" + " L".join(seg) for seg in segments if seg)
+        d = " ".join(f"M{seg[0]}" + (f" L{' '.join(seg[1:])}" if len(seg) > 1 else "")
+                     for seg in segments if seg)
         # the latest point as a dot (a zero-length stroke: round at any scale), so a single
         # reading still shows
         i = int(np.flatnonzero(inside)[-1])

@@ -1,8 +1,9 @@
 """The running bay as the web side sees it: one per server process.
 
-Every browser tab and API client reads through :meth:`LiveBay.snapshot`, which asks the core
-for the bay's state at most once per ``max_age`` seconds and shares the answer, so ten open
-tabs cost the core what one does. Actions go straight to the core's entry points.
+Every API client reads through :meth:`LiveBay.snapshot`, which asks the core for the bay's
+state at most once per ``max_age`` seconds and shares the answer; the screens get the bay
+pushed by one :class:`~dashboard.push.BayFeed` (``LiveBay.feed``), so ten open tabs cost
+the core what one does. Actions go straight to the core's entry points.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.source import Source
 from monitor.config import BayConfig
 from monitor.core import ChairStatus, Monitor
+
+if TYPE_CHECKING:
+    from dashboard.push import BayFeed
 
 __all__ = ["BaySnapshot", "LiveBay"]
 
@@ -38,14 +42,26 @@ class LiveBay:
         self._snapshot: BaySnapshot | None = None
         self._taken = 0.0  # time.monotonic() of the snapshot
         self.snapshots_taken = 0  # how often the core was asked (one per max_age at most)
+        self._feed: BayFeed | None = None
+
+    @property
+    def feed(self) -> BayFeed:
+        """The push channel's view of the bay (made on first use)."""
+        with self._lock:
+            if self._feed is None:
+                from dashboard.push import BayFeed  # push builds on this module
+                self._feed = BayFeed(self)
+            return self._feed
 
     @property
     def config(self) -> BayConfig:
         return self.monitor.config
 
-    def snapshot(self) -> BaySnapshot:
+    def snapshot(self, max_age: float | None = None) -> BaySnapshot:
+        """The bay's state, at most ``max_age`` (default: the bay's) seconds old."""
+        max_age = self.max_age if max_age is None else max_age
         with self._lock:
-            if self._snapshot is None or time.monotonic() - self._taken >= self.max_age:
+            if self._snapshot is None or time.monotonic() - self._taken >= max_age:
                 now = self.monitor.clock.now()
                 chairs = tuple(self.monitor.status(c) for c in self.monitor.chair_ids)
                 self._snapshot = BaySnapshot(now, chairs)
@@ -54,9 +70,13 @@ class LiveBay:
             return self._snapshot
 
     def invalidate(self) -> None:
-        """After an operator action: the next read shows its effect at once."""
+        """After an operator action: the next read shows its effect at once, and the
+        screens are told."""
         with self._lock:
             self._snapshot = None
+            feed = self._feed
+        if feed is not None:
+            feed.changed()
 
     def recording_problem(self) -> str | None:
         """What stops the bay being recorded, for every screen to show: the store cannot

@@ -27,20 +27,31 @@ from waitress.server import create_server
 
 from dashboard.security import check_bind
 
-__all__ = ["WebServer"]
+__all__ = ["STOPPING", "WebServer"]
 
 log = logging.getLogger("chairside.web")
 DRAIN_S = 1.0  # at stop, how long the loop may go on sending answers already made
+#: WSGI environ key: a threading.Event set when the server begins to stop. A response that
+#: streams for as long as the client stays (the push stream) ends when it is set.
+STOPPING = "chairside.server_stopping"
 
 
 class WebServer:
     """waitress on a thread of its own; ``port`` 0 takes a free port (see ``.port``)."""
 
     def __init__(self, wsgi_app: object, host: str = "127.0.0.1", port: int = 8050,
-                 threads: int = 8, *, auth_enabled: bool = False) -> None:
+                 threads: int = 40, *, auth_enabled: bool = False) -> None:
+        # threads: each open screen's push stream holds one while it is open (at most
+        # BayFeed.max_streams, 32), the rest serve pages, callbacks and the API
         check_bind(host, auth_enabled=auth_enabled)
         self._map: dict[int, Any] = {}  # waitress's socket map: touched by the loop thread only
-        self._server: Any = create_server(wsgi_app, map=self._map, host=host, port=port,
+        self._closing = threading.Event()
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            environ[STOPPING] = self._closing
+            return wsgi_app(environ, start_response)  # type: ignore[operator]
+
+        self._server: Any = create_server(app, map=self._map, host=host, port=port,
                                           threads=threads, ident="chairside",
                                           clear_untrusted_proxy_headers=True)
         self.host = host
@@ -82,6 +93,7 @@ class WebServer:
             if self._stopped:
                 return
             self._stopped = True
+        self._closing.set()  # streaming responses end (within a fraction of a second)
         server, deadline = self._server, time.monotonic() + timeout
         server.accepting = False  # the loop stops selecting the listening socket
         running = self._thread.is_alive()

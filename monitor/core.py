@@ -186,6 +186,7 @@ class Monitor:
         self.store = store
         self._lock = threading.RLock()
         self._listeners: list[Callable[[list[AlarmEvent]], None]] = []
+        self._change_listeners: list[Callable[[], None]] = []
         b = config.buffers
         self._span = b.continuous_hours * 3600
         continuous = round(self._span * b.continuous_rate_hz)
@@ -280,6 +281,18 @@ class Monitor:
     def subscribe(self, listener: Callable[[list[AlarmEvent]], None]) -> None:
         """``listener(events)`` is called (under the core's lock) after each alarm change."""
         self._listeners.append(listener)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """``listener()`` is called (under the core's lock: keep it short, e.g. set an
+        Event) after readings were taken or alarm or session state changed."""
+        self._change_listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._change_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("change listener %r failed", listener)
 
     # --- readings ----------------------------------------------------------------------
 
@@ -689,6 +702,8 @@ class Monitor:
                     listener(events)
                 except Exception:
                     log.exception("alarm listener %r failed", listener)
+        if events or readings:
+            self._changed()
         return events, ticket
 
     def _audit(self, action: OperatorAction) -> None:
@@ -702,6 +717,7 @@ class Monitor:
                  event.detail)
         if self.store is not None:
             self.store.add_records([session, event] + ([action] if action else []))
+        self._changed()
 
     def _session_step(self, session: Session, kind: SessionEventKind, user: str, now: float,
                       detail: str, data: dict[str, Any] | None) -> Session:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Harness
+from push_support import view
 from werkzeug.routing import Rule
 
 from dashboard.app import create_app
@@ -81,7 +82,7 @@ def test_every_route_and_callback_needs_a_session(bay):
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             answer = client.open(url, method=method, json={} if method == "POST" else None)
             checked += 1
-            if url.startswith(("/api/", "/_dash-", "/_reload-hash")):
+            if url.startswith(("/api/", "/live/", "/_dash-", "/_reload-hash")):
                 assert answer.status_code == 401, (method, url, answer.status_code)
                 assert answer.get_json() == {"error": "login required"}, (method, url)
             else:
@@ -223,9 +224,10 @@ def test_logoff_after_inactivity(tmp_path):
         b.now[0] += 50
         assert client.get("/api/v1/chairs").status_code == 200  # activity: the timer restarts
         b.now[0] += 50
-        # the screen's own one-second refresh is not activity
+        # the screen's own push stream and its sparklines' refresh are not activity
+        assert "c1|hr" in view(client)
         tick = {"output": "x", "outputs": [], "inputs": [], "state": [],
-                "changedPropIds": ["tick.n_intervals"]}
+                "changedPropIds": ["spark-tick.n_intervals"]}
         client.post("/_dash-update-component", json=tick)
         b.now[0] += 11
         answer = client.get("/api/v1/chairs")

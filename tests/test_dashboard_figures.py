@@ -266,6 +266,12 @@ def _paths(svg: str) -> list[ET.Element]:
     return ET.fromstring(svg).findall(f"{SVG}path")
 
 
+def _segments(d: str) -> list[list[tuple[float, float]]]:
+    """A path's polylines ("M x,y L x,y x,y ..."): their points."""
+    return [[(float(x), float(y)) for x, y in (p.split(",") for p in seg.replace("L", " ").split())]
+            for seg in d.split("M")[1:]]
+
+
 def test_sparkline_is_an_svg_with_the_trend_and_the_limits():
     t = np.arange(0, 120.0)
     svg = make_sparkline_svg(t, 97 + np.sin(t / 10), low=90, width=240, height=48)
@@ -274,9 +280,10 @@ def test_sparkline_is_an_svg_with_the_trend_and_the_limits():
     (limit,) = root.findall(f"{SVG}line")
     assert limit.get("stroke-dasharray")
     line = _paths(svg)[0].get("d")
-    assert line.startswith("M") and line.count("L") == 119
-    xs = [float(p.split(",")[0]) for p in line.replace("M", "").split(" L")]
-    assert min(xs) >= 0 and max(xs) <= 240
+    [points] = _segments(line)
+    assert line.startswith("M") and len(points) == 120
+    xs = [x for x, _ in points]
+    assert min(xs) >= 0 and max(xs) <= 240 and xs == sorted(xs)
 
 
 def test_sparkline_breaks_at_gaps_and_ends_where_the_feed_stopped():
@@ -285,8 +292,8 @@ def test_sparkline_breaks_at_gaps_and_ends_where_the_feed_stopped():
     v[10] = np.nan
     svg = make_sparkline_svg(t, v, t_range=(0, 200), width=200, height=40)
     d = _paths(svg)[0].get("d")
-    assert d.count("M") == 3  # before the missing value, after it, after the gap
-    last_x = max(float(p.split(",")[0]) for seg in d.split("M")[1:] for p in seg.split(" L"))
+    assert len(_segments(d)) == 3  # before the missing value, after it, after the gap
+    last_x = max(x for seg in _segments(d) for x, _ in seg)
     assert last_x < 110  # the data stopped at half the time range: the line stops there too
 
 
@@ -352,8 +359,9 @@ def test_chair_trends_figure_without_data_or_baseline():
 # --- the app, served without a browser ----------------------------------------------------------
 
 
-def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
+def test_app_serves_the_shell_the_pages_the_push_stream_and_the_api(harness):
     import dash
+    from push_support import events
 
     from dashboard.app import NOTICE, create_app
     from dashboard.live import LiveBay
@@ -368,31 +376,19 @@ def test_app_serves_the_shell_the_pages_the_tick_and_the_api(harness):
     assert {"/", "/chair/<chair_id>", "/alarms"} <= paths
     assert client.get("/api/v1/chairs").status_code == 200  # the HTTP API is installed
 
-    tick = client.post("/_dash-update-component", json={
-        "output": "..bay-store.data...popups.children...popup-sig.data..",
-        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
-                    {"id": "popup-sig", "property": "data"}],
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "popup-sig", "property": "data", "value": None},
-                  {"id": "sound-store", "property": "data", "value": "off"}],
-        "changedPropIds": ["tick.n_intervals"],
-    })
-    assert tick.status_code == 200
-    answer = tick.get_json()["response"]
-    store = answer["bay-store"]["data"]
-    assert store["sound"] == "medium" and store["chairs"]["c1"]["alarm"] == "** SpO2 86 % < 90 %"
-    assert "** SpO2 86 % < 90 %" in json.dumps(answer["popups"]["children"])
-    # the next tick with the same pop-ups does not resend them
-    again = client.post("/_dash-update-component", json={
-        "output": "..bay-store.data...popups.children...popup-sig.data..",
-        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
-                    {"id": "popup-sig", "property": "data"}],
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 2}],
-        "state": [{"id": "popup-sig", "property": "data", "value": answer["popup-sig"]["data"]},
-                  {"id": "sound-store", "property": "data", "value": "audible"}],
-        "changedPropIds": ["tick.n_intervals"],
-    }).get_json()["response"]
-    assert "popups" not in again and "bay-store" in again
+    # a screen's stream: the whole bay first, then only what changed (here: nothing)
+    (_, first), (_, second) = events(client, 2)
+    assert first["sound"] == "medium" and first["c1|alarm"] == "** SpO2 86 % < 90 %"
+    assert first["c1|spo2_cls"].startswith("val val-spo2") and "in-medium" in first["c1|spo2_cls"]
+    assert first["popups"].startswith("1:")  # the pop-ups' signature: alarm 1 ...
+    assert second == {}  # the bay's clock stands still in this test: nothing changed
+    # the pop-ups are rendered by Dash when their signature changes
+    answer = client.post("/_dash-update-component", json={
+        "output": "popups.children", "outputs": {"id": "popups", "property": "children"},
+        "inputs": [{"id": "popup-sig", "property": "data", "value": first["popups"]}],
+        "changedPropIds": ["popup-sig.data"]})
+    assert answer.status_code == 200
+    assert "** SpO2 86 % < 90 %" in json.dumps(answer.get_json()["response"]["popups"]["children"])
 
 
 # --- issue 10: delayed data on the tile, manual NIBP in the trend -------------------------------

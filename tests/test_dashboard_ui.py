@@ -158,7 +158,7 @@ def test_a_screen_that_stops_updating_says_so(make_bay, dash_duo, monkeypatch):
     js(dash_duo, "window.chairsideAudio.staleMs = 1500")
     assert not dash_duo.find_element(".disconnected-banner").is_displayed()
 
-    def unreachable() -> None:
+    def unreachable(*_: object, **__: object) -> None:
         raise ConnectionError("the core is unreachable")
 
     monkeypatch.setattr(bay.live, "snapshot", unreachable)

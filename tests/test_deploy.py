@@ -4,6 +4,7 @@ nginx, started by the test on free loopback ports, in front of a real Chairside 
 
 from __future__ import annotations
 
+import json
 import shlex
 import socket
 import ssl
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Harness, wait_until
@@ -136,3 +138,22 @@ def test_the_nginx_example_serves_chairside_over_tls_only(proxied):
         urllib.request.urlopen(big, context=tls, timeout=10)
     refused.value.close()
     assert refused.value.code == 413
+
+
+def test_the_push_stream_passes_through_nginx_as_it_happens(proxied, harness):
+    """The bay screens' Server-Sent Events reach the browser through the proxy one by one (a
+    buffering proxy would hold them back until its buffer filled)."""
+    url, _, ca = proxied
+    tls = ssl.create_default_context(cafile=str(ca))
+
+    def events(answer: Any) -> Iterator[dict[str, Any]]:
+        for line in answer:
+            if line.startswith(b"data: "):
+                yield json.loads(line[6:])
+
+    with urllib.request.urlopen(f"{url}/live/stream?tab={'c' * 32}", context=tls, timeout=20) as answer:
+        assert answer.headers["Content-Type"].startswith("text/event-stream")
+        stream = events(answer)
+        assert "c1|hr" in next(stream)  # the whole bay first
+        harness.monitor.ingest([harness.reading("hr", 75)])
+        assert any(e.get("c1|hr") == "75" for e, _ in zip(stream, range(30), strict=False))

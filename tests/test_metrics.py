@@ -162,33 +162,20 @@ def test_client_tracker_counts_distinct_tabs_within_the_window():
     assert tabs.count() == 3  # made-up ids cannot grow it past its limit
 
 
-def tick(client: Any, sig: str | None, sound: str | None = "off") -> str:
-    """One tick of a tab, as its browser sends it: its id and pop-ups signature, and whether
-    it can sound (the sound-store)."""
-    answer = client.post("/_dash-update-component", json={
-        "output": "..bay-store.data...popups.children...popup-sig.data..",
-        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
-                    {"id": "popup-sig", "property": "data"}],
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "popup-sig", "property": "data", "value": sig},
-                  {"id": "sound-store", "property": "data", "value": sound}],
-        "changedPropIds": ["tick.n_intervals"],
-    })
-    assert answer.status_code == 200
-    return answer.get_json()["response"]["popup-sig"]["data"]
+def test_dashboard_tabs_are_counted_by_their_push_stream(harness):
+    from push_support import events, new_tab
 
-
-def test_dashboard_tabs_are_counted_by_the_id_their_tick_echoes(harness):
     from dashboard.app import create_app
 
     app = create_app(LiveBay(harness.monitor))
     client = app.server.test_client()
-    first = tick(client, None)  # a new tab gets its id with its first tick
-    second = tick(client, None)
-    assert first.split(":")[0] != second.split(":")[0]
-    assert tick(client, first) == first  # the same tab, same pop-ups: the same id and signature
-    assert tick(client, "forged:xyz").split(":")[0] not in ("forged", first.split(":")[0])
-    assert scrape(client)[("chairside_dashboard_clients", ())] == 3
+    first, second = new_tab(), new_tab()
+    events(client, tab=first)
+    events(client, tab=second)
+    events(client, tab=first)  # the same tab, reconnected: still one
+    events(client, query="tab=forged&sound=off")  # an id that is not one: shown, not counted
+    events(client, query="tab=" + "0" * 31 + "g")
+    assert scrape(client)[("chairside_dashboard_clients", ())] == 2
 
 
 def test_seq_gaps_and_missing_messages_are_counted(harness):

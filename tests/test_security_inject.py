@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import Harness
+from push_support import view
 from test_auth import PASSWORD, AuthBay, dash_call
 
 from dashboard.app import create_app
@@ -205,13 +206,9 @@ def test_hostile_dash_requests_without_a_session_get_401(bay):
 
 # --- point 7: the wall display only where it hangs -----------------------------------------
 
-TICK = {"output": "..bay-store.data...popups.children...popup-sig.data..",
-        "outputs": [{"id": "bay-store", "property": "data"}, {"id": "popups", "property": "children"},
-                    {"id": "popup-sig", "property": "data"}],
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "popup-sig", "property": "data", "value": None},
-                  {"id": "sound-store", "property": "data", "value": "off"}],
-        "changedPropIds": ["tick.n_intervals"]}
+POPUPS = {"output": "popups.children", "outputs": {"id": "popups", "property": "children"},
+          "inputs": [{"id": "popup-sig", "property": "data", "value": None}],
+          "changedPropIds": ["popup-sig.data"]}
 
 
 def test_the_wall_display_only_from_its_network(tmp_path):
@@ -223,8 +220,9 @@ def test_the_wall_display_only_from_its_network(tmp_path):
         screen.environ_base["REMOTE_ADDR"] = "10.2.3.7"
         assert screen.get("/").status_code == 200
         assert "Wall display" in screen.get("/_dash-layout").get_data(as_text=True)
-        answer = screen.post("/_dash-update-component", json=TICK)
+        answer = screen.post("/_dash-update-component", json=POPUPS)
         assert answer.status_code == 200 and "NIBP sys 210" in answer.get_data(as_text=True)
+        assert "NIBP sys 210" in view(screen)["c1|alarm"]  # its push stream
         mapped = b.server.test_client()  # an IPv4 screen seen through an IPv6 socket
         mapped.environ_base["REMOTE_ADDR"] = "::ffff:10.2.3.8"
         assert mapped.get("/").status_code == 200
@@ -236,13 +234,16 @@ def test_the_wall_display_only_from_its_network(tmp_path):
             assert other.get("/chair/c1").headers["Location"].startswith("/login")
             for path in ("/_dash-layout", "/_dash-dependencies"):
                 assert other.get(path).status_code == 401, (addr, path)
-            answer = other.post("/_dash-update-component", json=TICK)
+            answer = other.post("/_dash-update-component", json=POPUPS)
+            assert answer.status_code == 401 and answer.get_json() == {"error": "login required"}
+            answer = other.get("/live/stream?tab=" + "a" * 32)
             assert answer.status_code == 401 and answer.get_json() == {"error": "login required"}
             assert "Ann Example" not in answer.get_data(as_text=True)
         nurse = b.server.test_client()  # a nurse logs in from anywhere
         nurse.environ_base["REMOTE_ADDR"] = "192.0.2.1"
         assert nurse.post("/login", json={"username": "ann", "password": PASSWORD["ann"]}).status_code == 200
-        assert nurse.post("/_dash-update-component", json=TICK).status_code == 200
+        assert nurse.post("/_dash-update-component", json=POPUPS).status_code == 200
+        assert "NIBP sys 210" in view(nurse)["c1|alarm"]
     finally:
         b.h.monitor.close()
 

@@ -1,14 +1,16 @@
-"""Whether the bay's screens can sound alarms, as the server knows it: each tab reports with its
-tick whether its alarm tone is audible, blocked by the browser or never enabled; /metrics and
-the alarms page show it (the browser side: tests/test_sound_ui.py)."""
+"""Whether the bay's screens can sound alarms, as the server knows it: each tab opens its push
+stream saying whether its alarm tone is audible, blocked by the browser or never enabled (and
+reconnects when that changes); /metrics and the alarms page show it (the browser side:
+tests/test_sound_ui.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from conftest import Harness
+from push_support import events, new_tab
 from test_auth import dash_call
-from test_metrics import scrape, tick
+from test_metrics import scrape
 
 from dashboard.app import create_app
 from dashboard.live import LiveBay
@@ -60,21 +62,23 @@ def test_metrics_and_the_alarms_page_say_whether_any_screen_can_sound(harness: H
     assert alarms_page(app, client) == ("No bay screen can sound alarms: no screen is connected.",
                                         "sound-note warning")
 
-    bay = tick(client, None, "off")  # a bay screen where sound was never enabled
+    bay = new_tab()
+    events(client, tab=bay, sound="off")  # a bay screen where sound was never enabled
     assert screens(client) == (1, 0, 0)
     assert scrape(client)[("chairside_dashboard_clients", ())] == 1
     text, cls = alarms_page(app, client)
     assert cls == "sound-note warning"
     assert text.startswith("No bay screen can sound alarms: 1 screen connected, sound never enabled on 1.")
 
-    desk = tick(client, None, "blocked")  # a second screen: enabled, but its browser blocks it
+    desk = new_tab()
+    events(client, tab=desk, sound="blocked")  # a second screen: enabled, but its browser blocks it
     assert screens(client) == (2, 0, 1)
     text, _ = alarms_page(app, client)
     assert text.startswith("No bay screen can sound alarms: 2 screens connected, "
                            "sound blocked by the browser on 1 and never enabled on 1.")
 
-    assert tick(client, bay, "audible") == bay  # the nurse clicks the bar on the bay screen
+    events(client, tab=bay, sound="audible")  # the nurse clicks the bar: the tab reconnects
     assert screens(client) == (2, 1, 1)
     assert alarms_page(app, client) == ("Alarm sound on at 1 of 2 connected screens.", "sound-note ok")
-    tick(client, desk, None)  # a tick without the state (an old page) counts as not audible
+    events(client, tab=desk, sound=None)  # a stream without the state counts as not audible
     assert screens(client) == (2, 1, 0)

@@ -49,7 +49,7 @@ def test_the_wall_display_is_offered_no_action_where_a_nurse_is(tmp_path):
         nurse, wall = b.client("ann"), b.client()
         assert wall.get("/").status_code == 200  # (registers the pages' callbacks)
         assert nurse.post("/api/v1/chairs/c1/sessions", json={"patient": "MRN-1"}).status_code == 201
-        tick = {"tick": 1, "popup-sig": None, "sound-store": "off"}
+        tick = {"popup-sig": None}
 
         popups = call(b.app, nurse, "popups.children", tick)
         assert "popup popup-high" in popups and actions_in(popups) == {"btn-ack", "btn-pause"}

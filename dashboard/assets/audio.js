@@ -17,8 +17,8 @@
  * window.chairsideAudio.state is what the screen asks to sound: "high" | "medium" | "low" |
  * "silent" (tests read it); .audible() says whether a tone would be heard (enabled and the
  * AudioContext running); .status() is "audible" | "blocked" (enabled, the browser blocks it) |
- * "off" (never enabled on this screen), which each tick reports to the server (/metrics,
- * the alarms page). If the page stops getting updates from the server for 6 s (.staleMs),
+ * "off" (never enabled on this screen), which the push stream reports to the server (/metrics,
+ * the alarms page). If the page stops getting updates from the server for 2.5 s (.staleMs),
  * the screen says so and sounds a medium (technical) alarm: a frozen screen must not look
  * like a quiet bay.
  */
@@ -45,7 +45,7 @@
     disconnected: false,  // no update from the server for staleMs
     bursts: 0,            // bursts played since the page loaded
     lastUpdate: 0,        // Date.now() of the last update from the server
-    staleMs: 6000,        // no update for this long: the screen says it is disconnected
+    staleMs: 2500,        // no update for this long: the screen says it is disconnected
 
     /* Start (or resume) the AudioContext and remember the choice. Within a user gesture
      * the browser always lets it run; without one (a remembered choice, on load) only with
@@ -154,7 +154,7 @@
       document.body.classList.add("disconnected");
       apply(audio.requested === "high" ? "high" : "medium");
     }
-  }, 1000);
+  }, 250);
 
   window.chairsideAudio = audio;
   if (remembered()) { audio.enable(); } else { showState(); }

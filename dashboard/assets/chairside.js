@@ -1,68 +1,11 @@
-/* Clientside callbacks (dash_clientside.chairside): glue that runs in the browser, so a
- * tick costs one small JSON download and no further round trips. */
+/* Glue that runs in the browser: the nurse field's clientside callback, a 401 (logged off)
+ * handled without a frozen screen, and the sound bar's click. The live values come over the
+ * push stream (push.js). */
 (function () {
   "use strict";
 
-  // Last value written per element and property: an output is only updated when its text
-  // or class changes. Ids carry a per-render "g", so a freshly rendered tile always gets
-  // its first update.
-  var written = {};
-  var renders = "";  // the "g" of the tiles on the page: a new page starts a new cache
-
-  function key(id, prop) {
-    return [id.chair, id.f, id.g, prop].join("|");
-  }
-
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     chairside: {
-      /* bay-store -> every live field of every tile on the page (TILE_FIELDS). */
-      tiles: function (store) {
-        var dc = window.dash_clientside;
-        var outs = dc.callback_context.outputs_list;
-        var chairs = (store && store.chairs) || {};
-        var gens = outs.length && outs[0].length ? outs[0].map(function (o) { return o.id.g; }).join() : "";
-        if (gens !== renders) { written = {}; renders = gens; }
-        return outs.map(function (group) {
-          return group.map(function (o) {
-            var tile = chairs[o.id.chair];
-            var name = o.property === "className" ? o.id.f + "_cls"
-              : o.property === "title" ? o.id.f + "_title" : o.id.f;
-            if (!tile || !(name in tile)) { return dc.no_update; }
-            var k = key(o.id, o.property);
-            if (written[k] === tile[name]) { return dc.no_update; }
-            written[k] = tile[name];
-            return tile[name];
-          });
-        });
-      },
-
-      /* bay-store -> header clock, alarm count, sound state (and the tone itself); and
-       * whether this screen can be heard ("audible" | "blocked" | "off") into sound-store,
-       * which the next tick reports to the server. */
-      header: function (store) {
-        var audio = window.chairsideAudio;
-        var sound = (store && store.sound) || "silent";
-        if (audio) { audio.set(sound); }
-        var enabled = audio && audio.audible();
-        var label;
-        if (sound === "silent") {
-          label = enabled ? "Sound on · quiet" : "Sound not enabled";
-        } else {
-          label = (enabled ? "Sounding: " : "Sound off: ") + sound.toUpperCase();
-        }
-        var cls = "sound-state sound-" + sound + (enabled ? " enabled" : " disabled");
-        return [
-          store ? store.clock : "",
-          store ? String(store.alarms) : "0",
-          store ? store.alarms_cls : "nav-count",
-          label,
-          cls,
-          audio ? audio.status() : "off",
-          (store && store.bay_alarm) || "",
-          store && store.bay_alarm ? "bay-alarm shown" : "bay-alarm"
-        ];
-      },
-
       /* The nurse's name: field <-> localStorage (dcc.Store storage_type="local"). */
       nurse: function (value, _ts, stored) {
         var dc = window.dash_clientside;

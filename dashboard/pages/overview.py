@@ -1,8 +1,9 @@
 """The bay overview (``/``): the wall screen, one tile per chair.
 
-The tiles' numbers, classes and alarm lines are updated by the shell's one-second tick
-(clientside, from the ``bay-store``); this page adds only the sparklines, rebuilt every
-5 s as inline SVG from ``Monitor.trend`` (downsampled to 120 points, last 30 minutes).
+The tiles' numbers, classes and alarm lines are pushed (``dashboard.push``, written into
+the page by ``assets/push.js``); this page adds only the sparklines, rebuilt every 5 s as
+inline SVG from ``Monitor.trend`` (downsampled to 120 points, last 30 minutes), and none
+over 30 chairs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def layout(**_: Any) -> html.Div:
     data, _ = bay_view(snap.chairs, snap.time)
     gen = uuid.uuid4().hex[:8]
     cols, rows = grid_shape(len(snap.chairs))
-    tiles = [tile(c.chair, c.label, data["chairs"][c.chair], gen) for c in snap.chairs]
     size = tile_density(len(snap.chairs))
+    # over 30 chairs the tiles are too small for a trend: the numbers get the room (and
+    # the screen neither fetches nor draws 144 sparklines every 5 s)
+    tiles = [tile(c.chair, c.label, data["chairs"][c.chair], gen, sparklines=size != "xsmall")
+             for c in snap.chairs]
     return html.Div([
         dcc.Interval(id="spark-tick", interval=5000),
         html.Div(tiles, id="bay-grid", className=f"bay-grid tiles-{size}",
