@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dashboard.figures import set_display_zone
 from devices.source import Source
 from monitor.config import BayConfig
 from monitor.core import ChairStatus, Monitor
@@ -38,6 +39,7 @@ class LiveBay:
         self._snapshot: BaySnapshot | None = None
         self._taken = 0.0  # time.monotonic() of the snapshot
         self.snapshots_taken = 0  # how often the core was asked (one per max_age at most)
+        set_display_zone(monitor.config.bay.zone)  # the clock and alarm times: the bay's time
 
     @property
     def config(self) -> BayConfig:
