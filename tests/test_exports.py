@@ -12,7 +12,7 @@ import re
 import subprocess
 import tracemalloc
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -478,6 +478,37 @@ def test_pdf_times_are_the_bays_local_time_with_the_zone_named(bay, tmp_path, zo
     text, _ = _pdf_text(_export_with(bay, bay.running, "pdf", config), tmp_path, "zoned-partial")
     flat = " ".join(text.split())
     assert f"It covers {local(0)} {abbr} to {local(1500)} {abbr} only" in flat
+
+
+def test_pdf_across_a_daylight_saving_change_puts_the_zone_on_every_time(tmp_path):
+    h = Harness(tmp_path, bay={"timezone": "Europe/Berlin"})
+    try:
+        h.clock.set(datetime(2027, 3, 28, 0, 30, tzinfo=UTC).timestamp())  # 01:30 CET; at 01:00 UTC
+        m = h.monitor  # the clocks go from 02:00 CET to 03:00 CEST
+        session = m.start_session("c1", "MRN-7", "nurse.ann")
+        for i in range(0, 3600, 10):
+            t = h.clock.now()
+            batch = [Reading("c1", "spo2", 97.0, t, t, "ox-1", i)]
+            if i % 1200 == 0:
+                batch += [Reading("c1", k, v, t, t, "cuff-1", i)
+                          for k, v in (("nibp_sys", 120.0), ("nibp_dia", 80.0), ("nibp_map", 93.0))]
+            m.ingest(batch)
+            m.tick()
+            h.clock.advance(10)
+        session = m.end_session(session.id, "nurse.ann")
+        h.flush()
+        out = io.BytesIO()
+        export_session(m.store, session, "pdf", out, h.clock.now(), config=h.config)
+    finally:
+        h.monitor.close()
+    text, _ = _pdf_text(out.getvalue(), tmp_path, "dst")
+    flat = " ".join(text.split())
+    assert "Times are Europe/Berlin (UTC+01:00, then UTC+02:00)" in flat
+    assert "2027-03-28 01:30:00 CET by" in flat and "2027-03-28 03:30:00 CEST by" in flat  # started, ended
+    # each table time carries its abbreviation (wrapped under it), the header names both
+    assert re.search(r"# Time Since start Sys Dia MAP Sys vs base Device Flags \(CET/CEST\) "
+                     r"1 01:30:00 \+0:00 120 80 93 — cuff-1 CET 2 01:50:00 \+0:20 120 80 93 — cuff-1 CET "
+                     r"3 03:10:00 \+0:40 120 80 93 — cuff-1 CEST ", flat)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "zip", "fhir", "hl7"])
