@@ -11,7 +11,7 @@ from conftest import T0
 
 from monitor.cli import main
 from monitor.config import ConfigError, load_config
-from monitor.localtime import machine_zone
+from monitor.localtime import machine_zone, zone_name
 
 EXAMPLE = Path(__file__).parent.parent / "deploy" / "chairside.example.toml"
 GOOD_CHAIRS = '[[chairs]]\nid = "c01"\n'
@@ -114,7 +114,13 @@ def test_missing_and_unreadable_files(tmp_path):
 
 def test_check_config_command(tmp_path, capsys):
     assert main(["check-config", str(EXAMPLE)]) == 0
-    assert "OK: bay 'bay1', 2 chairs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK: bay 'bay1', 2 chairs" in out
+    assert f"times shown in {zone_name(machine_zone())} (the machine's zone: set [bay] timezone)" in out
+    berlin = write(tmp_path, "[bay]\ntimezone = 'Europe/Berlin'\n" + GOOD_CHAIRS)
+    assert main(["check-config", str(berlin)]) == 0
+    out = capsys.readouterr().out.replace(f"{tmp_path}/", "")
+    assert "store chairside.db, times shown in Europe/Berlin\n" in out
     bad = write(tmp_path, '[[chairs]]\nid = "a b"\n')
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
