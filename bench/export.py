@@ -224,7 +224,8 @@ def sample_report(png: Path, pdf: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         pdf = pdf or Path(tmp) / "report.pdf"
         db = Path(tmp) / "sample.db"
-        config = parse_config({"store": {"path": str(db)}, "bay": {"id": "infusion-2"},
+        config = parse_config({"store": {"path": str(db)},
+                               "bay": {"id": "infusion-2", "timezone": "Europe/Berlin"},
                                "chairs": [{"id": "c04", "label": "Chair 4"}]})
         clock = ManualClock(START + 3600)
         monitor = Monitor(config, store=SqliteStore(db), clock=clock)

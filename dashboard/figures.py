@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from plotly.subplots import make_subplots
 
 from monitor.alarm_rules import LimitRule, rules_from_dicts
 from monitor.core import ChairStatus, VitalStatus
+from monitor.localtime import machine_zone
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority, Session, SessionEvent
 from monitor.records import SessionState as S
 from monitor.sessions import observation_remaining
@@ -40,8 +41,10 @@ __all__ = [
     "alarm_text",
     "alarm_views",
     "bay_view",
+    "display_zone",
     "fmt_age",
     "fmt_clock",
+    "fmt_date",
     "fmt_duration",
     "grid_shape",
     "limit_changes",
@@ -106,11 +109,30 @@ def fmt_duration(seconds: float) -> str:
     return f"{sign}{s // 60}:{s % 60:02d}"
 
 
-def fmt_clock(t: float | None, seconds: bool = True) -> str:
-    """Local wall-clock time of UNIX seconds ``t``: ``14:03:22``."""
+_zone: tzinfo | None = None  # the bay's zone ([bay] timezone), set by dashboard.live.LiveBay
+
+
+def set_display_zone(zone: tzinfo | None) -> None:
+    """The zone the dashboard shows times in (None: the machine's); one bay per process."""
+    global _zone
+    _zone = zone
+
+
+def display_zone() -> tzinfo:
+    return _zone if _zone is not None else machine_zone()
+
+
+def fmt_clock(t: float | None, seconds: bool = True, tz: tzinfo | None = None) -> str:
+    """Wall-clock time of UNIX seconds ``t`` in ``tz`` (default: the bay's zone,
+    :func:`set_display_zone`), so a server running in UTC shows the bay's time: ``14:03:22``."""
     if t is None:
         return ""
-    return datetime.fromtimestamp(t).strftime("%H:%M:%S" if seconds else "%H:%M")
+    return datetime.fromtimestamp(t, tz or display_zone()).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def fmt_date(t: float, tz: tzinfo | None = None) -> str:
+    """The date of ``t`` in ``tz`` (default: the bay's zone): ``2027-01-15``."""
+    return datetime.fromtimestamp(t, tz or display_zone()).strftime("%Y-%m-%d")
 
 
 def alarm_text(alarm: Alarm) -> str:
@@ -362,7 +384,7 @@ def alarm_event_row(e: AlarmEvent) -> dict[str, str]:
     """One line of an alarm history table."""
     a = e.alarm
     change = e.new_state.value if e.old_state is None else f"{e.old_state.value} → {e.new_state.value}"
-    return {"time": fmt_clock(e.time), "date": datetime.fromtimestamp(e.time).strftime("%Y-%m-%d"),
+    return {"time": fmt_clock(e.time), "date": fmt_date(e.time),
             "chair": e.chair, "priority": a.priority.label, "kind": a.kind.value,
             "message": alarm_text(a), "change": change, "user": e.user or "", "note": e.note}
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dashboard.figures import set_display_zone
 from devices.source import Source
 from monitor.config import BayConfig
 from monitor.core import ChairStatus, Monitor
@@ -43,6 +44,7 @@ class LiveBay:
         self._taken = 0.0  # time.monotonic() of the snapshot
         self.snapshots_taken = 0  # how often the core was asked (one per max_age at most)
         self._feed: BayFeed | None = None
+        set_display_zone(monitor.config.bay.zone)  # the clock and alarm times: the bay's time
 
     @property
     def feed(self) -> BayFeed:

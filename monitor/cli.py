@@ -113,13 +113,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from monitor.config import load_config
+    from monitor.localtime import zone_name
 
     config = load_config(args.file)
     presets = config.presets()
     examples = [k for k, p in presets.items() if p.example]
     print(f"{args.file}: OK: bay {config.bay.id!r}, {len(config.chairs)} chairs, "
           f"limit profiles {', '.join(sorted(config.profiles()))}, "
-          f"protocols {', '.join(sorted(presets))}, store {config.store.path}")
+          f"protocols {', '.join(sorted(presets))}, store {config.store.path}, "
+          f"times shown in {zone_name(config.bay.zone)}"
+          + ("" if config.bay.timezone else " (the machine's zone: set [bay] timezone)"))
     if examples:
         print(f"note: protocol presets {', '.join(examples)} are shipped examples; "
               "review them before clinical use")

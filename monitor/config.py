@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from datetime import tzinfo
 from importlib import resources
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -36,6 +37,7 @@ from monitor.alarm_rules import (
     check_rule_set,
     rules_from_dicts,
 )
+from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
 
 __all__ = [
@@ -133,6 +135,22 @@ class BaySection(_Model):
     id: Name = "bay1"
     name: str = "Infusion bay"
     default_profile: str = "adult"
+    # the zone people read times in (the PDF report, the dashboard's clock and alarm times):
+    # an IANA name such as "Europe/Berlin"; None: the machine's own zone. Machine-readable
+    # exports (CSV, FHIR, HL7) and the API are UTC whatever this says.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_from_name(value)
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        """The bay's zone: ``timezone``, or the machine's own."""
+        return machine_zone() if self.timezone is None else zone_from_name(self.timezone)
 
 
 class StoreSection(_Model):

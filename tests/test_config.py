@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import T0
 
 from monitor.cli import main
 from monitor.config import ConfigError, load_config
+from monitor.localtime import machine_zone, zone_name
 
 EXAMPLE = Path(__file__).parent.parent / "deploy" / "chairside.example.toml"
 GOOD_CHAIRS = '[[chairs]]\nid = "c01"\n'
@@ -60,6 +64,17 @@ def test_defaults_when_only_chairs_are_given(tmp_path):
      " {parameter = 'spo2', low = 88, priority = 'medium'}]\n",
      "bay.toml: limit_profiles.p.rules[1]: a second rule for the SpO2 low limit (the first is [0])"),
     (GOOD_CHAIRS + "[protocols.x]\ndrug = 'y'\n", "bay.toml: protocols.x.label: required key is missing"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = 'Europe/Berln'\n",
+     "bay.toml: bay.timezone: unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?): use an "
+     "IANA time zone name such as 'Europe/Berlin'"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = 'CET-1CEST,M3.5.0,M10.5.0/3'\n",  # a POSIX rule, not a name
+     "bay.toml: bay.timezone: unknown time zone 'CET-1CEST,M3.5.0,M10.5.0/3'"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = '/etc/localtime'\n",
+     "bay.toml: bay.timezone: unknown time zone '/etc/localtime'"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = 'right/UTC'\n",  # leap-second clocks: not civil time
+     "bay.toml: bay.timezone: unknown time zone 'right/UTC'"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = ''\n", "bay.toml: bay.timezone: must be an IANA time zone name"),
+    (GOOD_CHAIRS + "[bay]\ntimezone = 1\n", "bay.toml: bay.timezone: Input should be a valid string"),
     (GOOD_CHAIRS + "[protocols.x]\nlabel = 'x'\ndrug = 'y'\nlimits = [{parameter = 'hr', high = 'fast'}]\n",
      "bay.toml: protocols.x.limits[0].high: must be a number (got 'fast')"),
 ])
@@ -68,6 +83,24 @@ def test_each_kind_of_error_names_file_key_and_problem(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value).replace(str(tmp_path) + "/", "")
+
+
+@pytest.mark.parametrize(("zone", "january", "july"), [
+    ("Europe/Berlin", 1, 2), ("America/New_York", -5, -4), ("Asia/Kolkata", 5.5, 5.5), ("UTC", 0, 0)])
+def test_the_bay_time_zone_is_an_iana_name(tmp_path, zone, january, july):
+    config = load_config(write(tmp_path, f"[bay]\ntimezone = '{zone}'\n" + GOOD_CHAIRS))
+    assert config.bay.timezone == zone and config.bay.zone.key == zone
+    for t, hours in ((T0, january), (T0 + 180 * 86400, july)):  # 2027-01-15 and 2027-07-14
+        assert datetime.fromtimestamp(t, config.bay.zone).utcoffset() == timedelta(hours=hours)
+
+
+def test_the_default_time_zone_is_the_machines(tmp_path):
+    config = load_config(write(tmp_path, GOOD_CHAIRS))
+    assert config.bay.timezone is None and config.bay.zone is machine_zone()
+    for t in (T0, T0 + 180 * 86400):  # the C library's local time, winter and summer
+        local = datetime.fromtimestamp(t, config.bay.zone)
+        assert local.utcoffset() == timedelta(seconds=time.localtime(t).tm_gmtoff)
+        assert local.replace(tzinfo=None) == datetime.fromtimestamp(t)
 
 
 def test_missing_and_unreadable_files(tmp_path):
@@ -81,7 +114,13 @@ def test_missing_and_unreadable_files(tmp_path):
 
 def test_check_config_command(tmp_path, capsys):
     assert main(["check-config", str(EXAMPLE)]) == 0
-    assert "OK: bay 'bay1', 2 chairs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK: bay 'bay1', 2 chairs" in out
+    assert f"times shown in {zone_name(machine_zone())} (the machine's zone: set [bay] timezone)" in out
+    berlin = write(tmp_path, "[bay]\ntimezone = 'Europe/Berlin'\n" + GOOD_CHAIRS)
+    assert main(["check-config", str(berlin)]) == 0
+    out = capsys.readouterr().out.replace(f"{tmp_path}/", "")
+    assert "store chairside.db, times shown in Europe/Berlin\n" in out
     bad = write(tmp_path, '[[chairs]]\nid = "a b"\n')
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err

@@ -4,8 +4,10 @@ real core's state, SVG sparklines, the chair's trend figure."""
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +20,7 @@ from dashboard.figures import (
     alarm_event_row,
     bay_view,
     fmt_age,
+    fmt_clock,
     fmt_duration,
     grid_shape,
     limit_changes,
@@ -27,11 +30,13 @@ from dashboard.figures import (
     popup_signature,
     popup_views,
     session_phase,
+    set_display_zone,
     sound_state,
     svg_data_uri,
     tile_view,
 )
 from monitor.alarm_rules import DEFAULT_RULES
+from monitor.localtime import machine_zone
 from monitor.readings import QualityFlag
 from monitor.records import AlarmState, Priority, SessionEvent, SessionEventKind
 
@@ -233,6 +238,40 @@ def test_alarm_event_rows(harness):
     rows = [alarm_event_row(e) for e in harness.monitor.store.alarm_events(chair="c1")]
     assert [(r["change"], r["user"]) for r in rows] == [("active", ""), ("active → acknowledged", "Anna")]
     assert rows[0]["message"] == "** SpO2 86 % < 90 %" and rows[0]["priority"] == "medium"
+
+
+@pytest.mark.parametrize(("zone", "clock", "date", "offset_s"), [  # T0 + 16 s: 2027-01-15 08:00:16 UTC
+    ("Asia/Kolkata", "13:30:16", "2027-01-15", 19800),
+    ("America/New_York", "03:00:16", "2027-01-15", -18000),
+    ("Pacific/Pago_Pago", "21:00:16", "2027-01-14", -39600),  # the day before, in UTC terms
+])
+def test_the_dashboard_shows_the_bays_time_not_the_servers(tmp_path, zone, clock, date, offset_s):
+    if datetime.fromtimestamp(T0, machine_zone()).utcoffset() == timedelta(seconds=offset_s):
+        pytest.skip(f"this machine is in {zone}'s offset: the test would not tell them apart")
+    import dash
+
+    from dashboard.app import create_app
+    from dashboard.live import LiveBay
+
+    h = Harness(tmp_path, bay={"timezone": zone})
+    try:
+        live = LiveBay(h.monitor)  # takes the bay's zone for the dashboard's times
+        desaturate(h)
+        now = h.clock.now()
+        assert fmt_clock(now) == clock and fmt_clock(now, seconds=False) == clock[:5]
+        assert fmt_clock(now, tz=UTC) == "08:00:16"  # an explicit zone wins
+        data, _ = bay_view([h.monitor.status(c) for c in h.monitor.chair_ids], now, "Bay 1")
+        assert data["clock"] == clock  # the header clock
+        h.flush()
+        (raised,) = [alarm_event_row(e) for e in h.monitor.store.alarm_events(chair="c1")]
+        assert (raised["time"], raised["date"]) == (clock[:6] + "15", date)  # raised after 15 s
+        create_app(live)  # the chair page, as dash loaded it (not imported twice under two names)
+        chair_page = next(sys.modules[p["module"]] for p in dash.page_registry.values()
+                          if p["path_template"] == "/chair/<chair_id>")
+        assert chair_page.gather_trends(live, "c1").utc_offset_s == offset_s  # the trend figure's axis
+    finally:
+        set_display_zone(None)
+        h.monitor.close()
 
 
 # --- the limits form ------------------------------------------------------------------------

@@ -8,22 +8,26 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import tracemalloc
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
-from conftest import T0, Harness
+from conftest import T0, Harness, bay_config
 
 from devices.mllp import frame
 from devices.parsers.hl7_pcd01 import parse_pcd01
 from monitor.cli import main
 from monitor.exports import FORMATS, UnknownFormat, export_filename, export_session
-from monitor.exports.csv_export import CSV_COLUMNS, write_csv
+from monitor.exports.csv_export import CSV_COLUMNS, write_csv, zip_folder
 from monitor.exports.hl7_export import read_hl7_file
 from monitor.exports.report_data import NibpCycle, software_version, with_nibp_cycles
+from monitor.localtime import machine_zone
 from monitor.readings import QualityFlag, Reading
 from monitor.records import SessionEventKind as K
 from monitor.timefmt import rfc3339
@@ -38,7 +42,7 @@ class Bay:
     """Two sessions on a real store: ``ended`` on c1 (25 min, ketamine) and ``running`` on c2."""
 
     def __init__(self, tmp: Path) -> None:
-        self.h = h = Harness(tmp)
+        self.h = h = Harness(tmp, bay={"timezone": "UTC"})  # the PDF in UTC: see test_pdf_times_*
         m = h.monitor
         self.ended = m.start_session("c1", "MRN-0042", "nurse.ann", protocol="ketamine")
         self.running = m.start_session("c2", PARTIAL_PATIENT, "nurse.ann", protocol="magnesium")
@@ -418,6 +422,106 @@ def test_pdf_of_a_running_session_is_marked_partial_on_every_page(bay, tmp_path)
     subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
                    check=True, timeout=60)
     assert (tmp_path / "p-1.png").stat().st_size > 5000
+
+
+# --- time zones: the report in the bay's local time, the machine formats in UTC (issue 14.4) --
+
+ZONES = [  # zone, its abbreviation and UTC offset in January 2027 (known answers, not computed)
+    ("America/New_York", "EST", "UTC-05:00", -5.0),
+    ("Asia/Kolkata", "IST", "UTC+05:30", 5.5),
+]
+
+
+def _zone_config(tmp_path: Path, zone: str):
+    if datetime.fromtimestamp(T0, machine_zone()).utcoffset() == \
+            datetime.fromtimestamp(T0, ZoneInfo(zone)).utcoffset():
+        pytest.skip(f"this machine is in {zone}'s offset: the test would not tell them apart")
+    return bay_config(tmp_path, bay={"timezone": zone})  # the same chairs and labels as the bay
+
+
+def _export_with(bay: Bay, session, fmt: str, config) -> bytes:
+    out = io.BytesIO()
+    export_session(bay.store, session, fmt, out, bay.now, config=config)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("zone", "abbr", "offset", "hours"), ZONES)
+def test_pdf_times_are_the_bays_local_time_with_the_zone_named(bay, tmp_path, zone, abbr, offset, hours):
+    config = _zone_config(tmp_path, zone)
+
+    def local(seconds: float) -> str:  # T0 is 2027-01-15 08:00:00 UTC
+        return f"{datetime(2027, 1, 15, 8) + timedelta(hours=hours, seconds=seconds):%H:%M:%S}"
+
+    text, _ = _pdf_text(_export_with(bay, bay.ended, "pdf", config), tmp_path, "zoned")
+    flat = " ".join(text.split())
+    assert f"Times are {zone} ({offset})" in flat
+    for expected in (
+        f"2027-01-15 {local(0)} {abbr} by 2027-01-15 {local(1500)} {abbr} by",  # started, ended
+        f"Infusion {local(120)} {abbr} to {local(1200)} {abbr} Observation from {local(1200)} {abbr}",
+        f"{local(120)} +0:02 Infusion started 250 mL/h nurse.ann",  # the timeline
+        f"{local(400)} +0:06 Rate changed rate 125 mL/h",
+        f"{local(630)} nurse.bob",  # the alarm acknowledged
+        f"{local(910)} nurse.cat (to", f"{local(1030)})",  # audio paused for 120 s
+        f"Exported 2027-01-15 {local(1500)} {abbr} · Chairside",  # every page's footer
+    ):
+        assert expected in flat, expected
+    for i, (sys_, dia, mean) in NIBP_VALUES.items():
+        assert f"{local(i)} +0:{i // 60:02d} {sys_} {dia} {mean}" in flat, i
+    assert re.search(rf"# Time \({abbr}\) Since start Event", flat)  # each table names the zone
+    assert re.search(rf"# Time \({abbr}\) Since start Sys Dia MAP", flat)
+    z = rf"\({abbr}\)"  # the alarm log's four time columns (two header lines: Began, Acknowledged wrap)
+    assert re.search(rf"# Began Priority Alarm Acknowledged Audio paused {z} Ended {z} {z} {z} 1 ", flat)
+    for i in (0, 120, 630, 1500):  # and no UTC clock time is left
+        assert rfc3339(T0 + i)[11:19] not in flat, i
+    assert "all times UTC" not in flat
+
+    text, _ = _pdf_text(_export_with(bay, bay.running, "pdf", config), tmp_path, "zoned-partial")
+    flat = " ".join(text.split())
+    assert f"It covers {local(0)} {abbr} to {local(1500)} {abbr} only" in flat
+
+
+def test_pdf_across_a_daylight_saving_change_puts_the_zone_on_every_time(tmp_path):
+    h = Harness(tmp_path, bay={"timezone": "Europe/Berlin"})
+    try:
+        h.clock.set(datetime(2027, 3, 28, 0, 30, tzinfo=UTC).timestamp())  # 01:30 CET; at 01:00 UTC
+        m = h.monitor  # the clocks go from 02:00 CET to 03:00 CEST
+        session = m.start_session("c1", "MRN-7", "nurse.ann")
+        for i in range(0, 3600, 10):
+            t = h.clock.now()
+            batch = [Reading("c1", "spo2", 97.0, t, t, "ox-1", i)]
+            if i % 1200 == 0:
+                batch += [Reading("c1", k, v, t, t, "cuff-1", i)
+                          for k, v in (("nibp_sys", 120.0), ("nibp_dia", 80.0), ("nibp_map", 93.0))]
+            m.ingest(batch)
+            m.tick()
+            h.clock.advance(10)
+        session = m.end_session(session.id, "nurse.ann")
+        h.flush()
+        out = io.BytesIO()
+        export_session(m.store, session, "pdf", out, h.clock.now(), config=h.config)
+    finally:
+        h.monitor.close()
+    text, _ = _pdf_text(out.getvalue(), tmp_path, "dst")
+    flat = " ".join(text.split())
+    assert "Times are Europe/Berlin (UTC+01:00, then UTC+02:00)" in flat
+    assert "2027-03-28 01:30:00 CET by" in flat and "2027-03-28 03:30:00 CEST by" in flat  # started, ended
+    # each table time carries its abbreviation (wrapped under it), the header names both
+    assert re.search(r"# Time Since start Sys Dia MAP Sys vs base Device Flags \(CET/CEST\) "
+                     r"1 01:30:00 \+0:00 120 80 93 — cuff-1 CET 2 01:50:00 \+0:20 120 80 93 — cuff-1 CET "
+                     r"3 03:10:00 \+0:40 120 80 93 — cuff-1 CEST ", flat)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "zip", "fhir", "hl7"])
+def test_machine_readable_formats_stay_utc_whatever_the_bays_zone(bay, tmp_path, fmt):
+    utc = _export_with(bay, bay.ended, fmt, bay.h.config)  # [bay] timezone = "UTC"
+    for zone, *_ in ZONES:
+        assert _export_with(bay, bay.ended, fmt, _zone_config(tmp_path / zone, zone)) == utc, zone
+    start = rfc3339(T0)  # 2027-01-15T08:00:00.000Z: UTC, with Z (HL7: +0000)
+    text = (zipfile.ZipFile(io.BytesIO(utc)).read(f"{zip_folder(bay.ended)}/readings.csv") if fmt == "zip"
+            else utc).decode("utf-8")
+    expected = {"csv": f"\n{start},c1,", "zip": f"\n{start},c1,", "fhir": f'"{start}"',
+                "hl7": "|20270115080000.000+0000|"}[fmt]
+    assert expected in text
 
 
 # --- the one entry point, the command line, the API ----------------------------------------

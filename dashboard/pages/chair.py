@@ -372,7 +372,7 @@ def gather_trends(live: LiveBay, chair: str) -> ChairTrends:
     alarms = tuple((e.time, e.alarm.priority.label, alarm_text(e.alarm))
                    for e in (store.alarm_events(chair=chair, since=start) if store else [])
                    if e.old_state is None)
-    offset = datetime.fromtimestamp(now).astimezone().utcoffset()
+    offset = datetime.fromtimestamp(now, live.config.bay.zone).utcoffset()  # the bay's time
     return ChairTrends(
         chair=chair, title=status.label, t_range=(start, now + max(60.0, seconds * 0.02)),
         series=series, rules=monitor.engine.rules(chair), baseline=monitor.engine.baseline(chair),

@@ -6,7 +6,6 @@ chain. Other roles get 403 for the page (``dashboard.auth``) and for its callbac
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import dash
@@ -15,6 +14,7 @@ from dash.exceptions import PreventUpdate
 from flask import request
 
 from dashboard.auth import auth_enabled, may, require
+from dashboard.figures import fmt_clock, fmt_date
 from dashboard.pages import current_live
 from monitor.user_admin import UserAdmin
 from monitor.users import ROLES, User, UserError, UserStore
@@ -35,7 +35,7 @@ def _store() -> UserStore:
 
 
 def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    return f"{fmt_date(t)} {fmt_clock(t, seconds=False)}"  # the bay's time
 
 
 def users_table(users: list[User]) -> html.Table:

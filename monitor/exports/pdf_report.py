@@ -9,7 +9,12 @@ table of every NIBP reading, the alarm log (raised, priority, who acknowledged o
 and when, how it ended), the notes, and a sign-off line. Every page has a header naming the
 patient and session and a footer with the export time, Chairside's version and "page n of
 m"; a partial export (session still running) says so in the title, on every page's footer
-and in a faint watermark. Times are UTC, as everywhere in Chairside.
+and in a faint watermark. Times are local, in the bay's zone (``[bay] timezone``), and say
+so: a line under the title names the zone and its UTC offset ("Times are Europe/Berlin
+(UTC+01:00)"), times in prose and in the footer carry the zone's abbreviation ("14:03:22
+CET"), table columns of times name it in their header ("Time (CET)"), and the trends' axis
+too. Should the zone's offset change within the report (daylight saving), every time
+carries its abbreviation. The machine-readable formats (CSV, FHIR, HL7) stay UTC.
 
 Rendering: reportlab (platypus) lays out the document; matplotlib (Agg, through its
 object-oriented API, no pyplot: safe in a web server's threads) draws the trends to a PNG
@@ -62,11 +67,13 @@ from reportlab.platypus import (
 from monitor.exports.report_data import (
     NIBP_KEYS,
     AlarmSummary,
+    ExportContext,
     NibpCycle,
     SessionRecord,
     session_readings,
     with_nibp_cycles,
 )
+from monitor.localtime import LocalClock
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import flag_names
 from monitor.records import AlarmKind, Priority, SessionEvent, SessionEventKind
@@ -186,16 +193,9 @@ def _collect(store: Store, record: SessionRecord) -> _Data:
 # --- text helpers -----------------------------------------------------------------------
 
 
-def _clock(t: float | None, seconds: bool = True) -> str:
-    if t is None:
-        return "—"
-    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S" if seconds else "%H:%M")
-
-
-def _stamp(t: float | None) -> str:
-    if t is None:
-        return "—"
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _local_clock(ctx: ExportContext) -> LocalClock:
+    """The report's times: in the bay's zone, over the session up to the export."""
+    return LocalClock(ctx.zone, ctx.start, max(ctx.end, ctx.now))
 
 
 def _elapsed(t: float, start: float) -> str:
@@ -292,6 +292,7 @@ def _trend_png(record: SessionRecord, data: _Data, markers: list[tuple[int, Sess
     ctx = record.ctx
     start, end = ctx.start, max(ctx.end, ctx.start + 60)
     to_num = mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC))
+    zone, tc = ctx.zone, _local_clock(ctx)
 
     def num(t: Any) -> Any:
         return np.asarray(t, dtype=np.float64) / 86400.0 + to_num
@@ -405,11 +406,11 @@ def _trend_png(record: SessionRecord, data: _Data, markers: list[tuple[int, Sess
         (50 * 60, 5, 1), (100 * 60, 10, 5), (3 * 3600, 30, 5), (8 * 3600, 60, 15), (math.inf, 120, 30))
         if span <= limit)
     axes[2].xaxis.set_major_locator(
-        mdates.MinuteLocator(byminute=range(0, 60, major), tz=UTC) if major < 60
-        else mdates.HourLocator(byhour=range(0, 24, major // 60), tz=UTC))
-    axes[2].xaxis.set_minor_locator(mdates.MinuteLocator(byminute=range(0, 60, minor), tz=UTC))
-    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
-    axes[2].set_xlabel("time (UTC)", fontsize=7, color="#37414d")
+        mdates.MinuteLocator(byminute=range(0, 60, major), tz=zone) if major < 60
+        else mdates.HourLocator(byhour=range(0, 24, major // 60), tz=zone))
+    axes[2].xaxis.set_minor_locator(mdates.MinuteLocator(byminute=range(0, 60, minor), tz=zone))
+    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
+    axes[2].set_xlabel(f"time ({tc.label})", fontsize=7, color="#37414d")
 
     # numbered infusion-event markers along the top, alarm marks on their panels
     last_x, lift = -math.inf, 0
@@ -488,18 +489,25 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     s = ctx.session
     width = PAGE_W - 2 * MARGIN
     story: list[Any] = []
+    tc = _local_clock(ctx)
+    _clock, _stamp = tc.clock, tc.stamp
+    zone = tc.label
+
+    def tcell(t: float) -> Any:  # a table's time: wraps if it carries its zone (mixed)
+        return Paragraph(_clock(t), st["cell"]) if tc.mixed else _clock(t)
 
     title = "Infusion session report" + (" — PARTIAL" if ctx.partial else "")
     story.append(Paragraph(_x(title), st["title"]))
     story.append(Paragraph(
         f"Session {_x(s.id)} · {_x(ctx.chair_label)} · "
-        f"{datetime.fromtimestamp(s.started_at, UTC):%A %d %B %Y} · all times UTC", st["subtitle"]))
+        f"{tc.date(s.started_at)}", st["subtitle"]))
+    story.append(Paragraph(_x(tc.describe()), st["subtitle"]))
     if ctx.partial:
         story.append(Spacer(1, 4))
         box = Table([[Paragraph(
             f"PARTIAL: the session had not ended when this report was made (state: "
-            f"{_x(s.state.value.replace('_', ' '))}). It covers {_clock(s.started_at)} to "
-            f"{_clock(ctx.now)} UTC only; export again after the session ends for the complete "
+            f"{_x(s.state.value.replace('_', ' '))}). It covers {_clock(s.started_at, named=True)} to "
+            f"{_clock(ctx.now, named=True)} only; export again after the session ends for the complete "
             "record.", st["partial"])]], colWidths=[width])
         box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.9, PARTIAL_RED),
                                  ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fbeceb")),
@@ -530,9 +538,11 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
         kv("Protocol", _x(ctx.protocol_label or s.protocol or "none")) + kv("Drug and dose", drug),
         kv("Planned", _x(", ".join(planned)) or "—") + kv("Session duration", _duration(duration)),
         kv("Started", f"{_stamp(s.started_at)} by {_x(s.started_by)}") + kv("Ended", ended),
-        kv("Infusion", f"{_clock(s.infusion_started_at)} to {_clock(s.infusion_stopped_at)}"
+        kv("Infusion", f"{_clock(s.infusion_started_at, named=True)} to "
+           f"{_clock(s.infusion_stopped_at, named=s.infusion_stopped_at is not None)}"
            if s.infusion_started_at else "not started")
-        + kv("Observation", f"from {_clock(s.observation_started_at)}" if s.observation_started_at else "—"),
+        + kv("Observation", f"from {_clock(s.observation_started_at, named=True)}"
+             if s.observation_started_at else "—"),
     ]
     ident = Table(rows, colWidths=[0.16 * width, 0.34 * width, 0.15 * width, 0.35 * width], hAlign="LEFT")
     ident.setStyle(TableStyle([
@@ -556,12 +566,12 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     # timeline
     story.append(Paragraph("Infusion timeline", st["h2"]))
     number = {id(e): i for i, e in markers}
-    rows = [["#", "Time", "Since start", "Event", "Detail", "By"]]
+    rows = [["#", _header_cell(f"Time ({zone})", st), "Since start", "Event", "Detail", "By"]]
     for e in record.timeline:
-        rows.append([str(number.get(id(e), "")), _clock(e.time), _elapsed(e.time, s.started_at),
+        rows.append([str(number.get(id(e), "")), tcell(e.time), _elapsed(e.time, s.started_at),
                      Paragraph(_x(EVENT_LABELS.get(e.kind, e.kind.value)), st["cellb"]),
                      Paragraph(_x(e.detail), st["cell"]), Paragraph(_x(e.user), st["cell"])])
-    story.append(_table(rows, [0.05 * width, 0.1 * width, 0.1 * width, 0.19 * width, 0.41 * width,
+    story.append(_table(rows, [0.05 * width, 0.11 * width, 0.1 * width, 0.19 * width, 0.40 * width,
                                0.15 * width]))
 
     # baseline and range
@@ -594,7 +604,8 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     # NIBP readings
     story.append(Paragraph(f"NIBP readings ({len(data.cycles)})", st["h2"]))
     base_sys = s.baseline.get("nibp_sys")
-    rows = [["#", "Time", "Since start", "Sys", "Dia", "MAP", "Sys vs base", "Device", "Flags"]]
+    rows = [["#", _header_cell(f"Time ({zone})", st), "Since start", "Sys", "Dia", "MAP", "Sys vs base",
+             "Device", "Flags"]]
     marks: list[tuple[Any, ...]] = []
     limits = _limit_steps(record, record.ctx.end)
     for i, c in enumerate(data.cycles, start=1):
@@ -603,7 +614,7 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
         if sys_v is not None and base_sys:
             pct = round((sys_v - base_sys) / base_sys * 100)
             delta = f"{pct:+d}%" if pct else "0%"
-        rows.append([str(i), _clock(c.time), _elapsed(c.time, s.started_at), _fmt("nibp_sys", sys_v),
+        rows.append([str(i), tcell(c.time), _elapsed(c.time, s.started_at), _fmt("nibp_sys", sys_v),
                      _fmt("nibp_dia", c.value("nibp_dia")), _fmt("nibp_map", c.value("nibp_map")), delta,
                      c.device, ", ".join(flag_names(c.flags)).lower().replace("_", " ")])
         for col, key in ((3, "nibp_sys"), (5, "nibp_map")):
@@ -611,8 +622,8 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
                 marks += [("TEXTCOLOR", (col, i), (col, i), PARTIAL_RED),
                           ("FONT", (col, i), (col, i), "DejaVu-Bold", 7.6, 9.4)]
     if data.cycles:
-        story.append(_table(rows, [0.05 * width, 0.1 * width, 0.1 * width, 0.08 * width, 0.08 * width,
-                                   0.08 * width, 0.12 * width, 0.2 * width, 0.19 * width],
+        story.append(_table(rows, [0.05 * width, 0.11 * width, 0.1 * width, 0.08 * width, 0.08 * width,
+                                   0.08 * width, 0.12 * width, 0.19 * width, 0.19 * width],
                             extra=[("ALIGN", (3, 0), (6, -1), "RIGHT"), *marks]))
         story.append(Paragraph("Bold red: beyond an alarm limit in force at the time.", st["small"]))
     else:
@@ -623,10 +634,11 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     story.append(Paragraph(f"Alarm log ({len(alarms)})", st["h2"]))
     if alarms:
         rows = [[_header_cell(h, st) for h in
-                 ("#", "Began / raised", "Priority", "Alarm", "Acknowledged", "Audio paused", "Ended")]]
+                 ("#", f"Began ({zone})", "Priority", "Alarm", f"Acknowledged ({zone})",
+                  f"Audio paused ({zone})", f"Ended ({zone})")]]
         extra: list[tuple[Any, ...]] = []
         for i, a in enumerate(alarms, start=1):
-            rows.append(_alarm_row(i, a, st))
+            rows.append(_alarm_row(i, a, st, tc))
             extra.append(("BACKGROUND", (2, i), (2, i), PRIORITY_FILL[a.priority]))
         story.append(_table(rows, [w * width for w in (0.045, 0.085, 0.095, 0.235, 0.17, 0.21, 0.16)],
                             extra=extra))
@@ -637,11 +649,11 @@ def _story(record: SessionRecord, data: _Data, png: bytes, markers: list[tuple[i
     notes = record.notes
     closing: list[Any] = [Paragraph(f"Notes ({len(notes)})", st["h2"])]
     if notes:
-        rows = [["Time", "By", "Note"]]
+        rows = [[_header_cell(f"Time ({zone})", st), "By", "Note"]]
         for e in notes:
-            rows.append([_clock(e.time), Paragraph(_x(e.user), st["cell"]),
+            rows.append([tcell(e.time), Paragraph(_x(e.user), st["cell"]),
                          Paragraph(_x(e.detail), st["cell"])])
-        closing.append(_table(rows, [0.1 * width, 0.15 * width, 0.75 * width]))
+        closing.append(_table(rows, [0.11 * width, 0.15 * width, 0.74 * width]))
     else:
         closing.append(Paragraph("No notes.", st["base"]))
     closing.append(Spacer(1, 14))
@@ -670,7 +682,9 @@ def _beyond(steps: _Steps, t: float, value: float | None) -> bool:
     return False
 
 
-def _alarm_row(i: int, a: AlarmSummary, st: dict[str, ParagraphStyle]) -> list[Any]:
+def _alarm_row(i: int, a: AlarmSummary, st: dict[str, ParagraphStyle], tc: LocalClock) -> list[Any]:
+    _clock = tc.clock
+
     def who(items: list[tuple[float, str]]) -> str:
         return "<br/>".join(f"{_clock(t)} {_x(u)}" for t, u in items) or "—"
 
@@ -693,6 +707,7 @@ def _canvas_class(record: SessionRecord) -> Callable[..., rl_canvas.Canvas]:
     """A canvas that draws every page's header and footer once the page count is known."""
     ctx = record.ctx
     s = ctx.session
+    tc = _local_clock(ctx)
 
     class NumberedCanvas(rl_canvas.Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -744,7 +759,7 @@ def _canvas_class(record: SessionRecord) -> Callable[..., rl_canvas.Canvas]:
             self.line(MARGIN, bottom + 3.6 * mm, PAGE_W - MARGIN, bottom + 3.6 * mm)
             self.setFont("DejaVu", 6.8)
             self.setFillColor(MUTED)
-            self.drawString(MARGIN, bottom, f"Exported {_stamp(ctx.now)} · Chairside {ctx.software_version}"
+            self.drawString(MARGIN, bottom, f"Exported {tc.stamp(ctx.now)} · Chairside {ctx.software_version}"
                             " · not a medical device")
             self.setFillColor(INK)
             self.setFont("DejaVu-Bold", 7)

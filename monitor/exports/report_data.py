@@ -3,7 +3,8 @@
 :class:`ExportContext` is what an export knows besides the store: the session, the time of
 the export, the window of readings (start to end, or to the export time for a session
 still running: a *partial* export), and from the bay's configuration the chair's label,
-the bay, the protocol's label and the limit rules the session started with.
+the bay, the protocol's label, the limit rules the session started with, and the zone the
+printable report shows times in (``[bay] timezone``; the machine-readable formats are UTC).
 
 :func:`load_record` reads the small part of a session (events, alarm events, operator
 actions: a few hundred rows at most) into a :class:`SessionRecord`. Readings are never
@@ -16,9 +17,11 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from monitor.alarm_rules import DEFAULT_RULES, LimitRule, rules_from_dicts
 from monitor.config import BayConfig, example_presets, merge_rules
+from monitor.localtime import machine_zone
 from monitor.readings import Reading
 from monitor.records import (
     AlarmEvent,
@@ -72,6 +75,7 @@ class ExportContext:
     protocol_label: str
     base_rules: tuple[LimitRule, ...]  # the chair's profile with the protocol's limits
     software_version: str
+    zone: tzinfo = UTC  # the zone of the human-readable report (the bay's [bay] timezone)
 
     @property
     def partial(self) -> bool:
@@ -104,6 +108,7 @@ def make_context(session: Session, now: float, config: BayConfig | None = None) 
         protocol_label=preset.label if preset else session.protocol,
         base_rules=merge_rules(profile, preset.limits if preset else ()),
         software_version=software_version(),
+        zone=config.bay.zone if config is not None else machine_zone(),
     )
 
 
