@@ -19,12 +19,27 @@ from dashboard.live import LiveBay
 from dashboard.pages import LIVE_KEY
 from dashboard.push import delta
 from dashboard.server import WebServer
+from monitor.records import SessionEventKind
 
 
 def test_delta_is_what_changed():
     assert delta({}, {"a": "1"}) == {"a": "1"}
     assert delta({"a": "1", "b": "2"}, {"a": "1", "b": "3"}) == {"b": "3"}
     assert delta({"a": "1"}, {"a": "1"}) == {}
+
+
+def test_the_core_says_when_what_a_screen_shows_changed(harness: Harness):
+    calls = []
+    harness.monitor.on_change(lambda: calls.append(1))
+    harness.monitor.ingest([harness.reading("hr", 72)])
+    assert len(calls) == 1  # readings taken
+    harness.monitor.ingest([harness.reading("hr", 900)])  # refused: nothing changed
+    harness.monitor.tick()  # nothing due
+    assert len(calls) == 1
+    session = harness.monitor.start_session("c1", "MRN-1", "ann")
+    assert len(calls) == 2  # a session event
+    harness.monitor.session_step(session.id, SessionEventKind.NOTE, "ann", "drowsy")
+    assert len(calls) == 3
 
 
 def test_a_reading_reaches_every_stream_as_only_what_changed(harness: Harness):

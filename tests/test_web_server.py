@@ -113,3 +113,47 @@ def test_stop_before_start_and_twice_is_harmless(thread_errors):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", web.port), timeout=10).close()
     assert not thread_errors
+
+
+def test_at_most_active_requests_run_the_app_at_once(thread_errors):
+    """Six clients at once, ``active=2``: never more than two requests inside the app; the
+    others wait their turn and are all answered."""
+    app = Flask("gate")
+    inside, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    @app.route("/work")
+    def work() -> str:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        release.wait(10)
+        with lock:
+            inside[0] -= 1
+        return "done"
+
+    web = WebServer(app, "127.0.0.1", 0, threads=8, active=2)
+    web.start()
+    answers: list[bytes] = []
+
+    def client() -> None:
+        conn = socket.create_connection(("127.0.0.1", web.port), timeout=20)
+        conn.sendall(b"GET /work HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        answers.append(_read_all(conn))
+
+    clients = [threading.Thread(target=client) for _ in range(6)]
+    try:
+        for c in clients:
+            c.start()
+        tasks = web._server.task_dispatcher
+        wait_until(lambda: tasks.active_count + len(tasks.queue) == 6, 10, "all six requests arrived")
+        wait_until(lambda: most[0] == 2, 10, "two requests inside")
+        assert inside[0] == 2  # the other four wait at the gate
+        release.set()
+        for c in clients:
+            c.join(20)
+    finally:
+        release.set()
+        web.stop()
+    assert most[0] == 2 and len(answers) == 6 and all(a.endswith(b"done") for a in answers)
+    assert not thread_errors
