@@ -1,5 +1,6 @@
-"""The dashboard's pure builders (dashboard.figures), without a browser: view models from a
-real core's state, SVG sparklines, the chair's trend figure."""
+"""The dashboard's pure builders (dashboard.figures, dashboard.trend_figure), without a
+browser: view models from a real core's state, SVG sparklines, the chair's trend figure and
+its live patches."""
 
 from __future__ import annotations
 
@@ -14,14 +15,12 @@ from conftest import T0, Harness
 
 from dashboard.figures import (
     TILE_FIELDS,
-    ChairTrends,
     alarm_event_row,
     bay_view,
     fmt_age,
     fmt_duration,
     grid_shape,
     limit_changes,
-    make_chair_trends_figure,
     make_sparkline_svg,
     merge_overrides,
     popup_signature,
@@ -31,6 +30,7 @@ from dashboard.figures import (
     svg_data_uri,
     tile_view,
 )
+from dashboard.trend_figure import ChairTrends, make_chair_trends_figure
 from monitor.alarm_rules import DEFAULT_RULES
 from monitor.readings import QualityFlag
 from monitor.records import AlarmState, Priority, SessionEvent, SessionEventKind
