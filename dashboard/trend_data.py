@@ -136,10 +136,14 @@ def build_trends(live: LiveBay, chair: str, span: str = "session",
     # the newest NIBP reading shown (else the start): a newer one means a build
     nibp = _newest(live.monitor.trend(chair, "nibp_sys", live.monitor.clock.now() - start, _ALL))
     nibp = start if nibp is None else max(nibp, start)
+    sig = _signature(live, chair, newest_alarm, span, view, data.utc_offset_s)
+    status = live.snapshot().chair(chair)
+    session = status.session if status is not None else None
+    if session is not None and max((e.time for e in data.events), default=-math.inf) < session.updated_at:
+        sig = "pending"  # the store has not written the newest session event yet: next time again
     state = {"chair": chair, "span": span, "view": list(view) if view else None, "last": last,
              "nibp": nibp, "n": 0, "mode": "full", "live": view is None,
-             "x_range": date_strings(data.t_range, data.utc_offset_s),
-             "sig": _signature(live, chair, newest_alarm, span, view, data.utc_offset_s)}
+             "x_range": date_strings(data.t_range, data.utc_offset_s), "sig": sig}
     return trend_figure(data), state
 
 

@@ -427,7 +427,7 @@ def refresh_trends(_n: int | None, span: str | None, view: Any, _rebuild: Any, c
         figure, new_state = build_trends(live, chair, state["span"], state_view(state), newest_alarm)
         return figure, no_update, new_state, rows, baseline
     extend, new_state = patch
-    return no_update, extend, new_state, rows, baseline
+    return no_update, no_update if extend is None else extend, new_state, rows, baseline
 
 
 def _rebuild() -> str:
