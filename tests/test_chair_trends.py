@@ -238,11 +238,13 @@ def test_the_trend_grows_in_place_in_the_browser(make_bay, dash_duo):
         bay.second({"c01": {"hr": 72, "pr": 73, "spo2": 97}})
     start(dash_duo, bay, "/chair/c01")
 
-    # from the first look on: the skeleton or a drawn figure with its readings, never a blank box
+    # from the page's first look on: the skeleton or a drawn figure with its readings, never
+    # a blank box
     def look() -> dict[str, Any]:
         return js(dash_duo, f"""const w = document.querySelector('.chair-trends');
             const sk = w && w.querySelector('.trend-skeleton'), gd = {PLOT};
-            return {{skeleton: !!sk && getComputedStyle(sk).display !== 'none' && sk.offsetHeight > 100
+            return {{box: !!w,
+                     skeleton: !!sk && getComputedStyle(sk).display !== 'none' && sk.offsetHeight > 100
                               && sk.textContent.includes('Loading trends'),
                      points: gd && gd.data && gd._fullLayout ? gd.data[0].x.length : null}};""")
 
@@ -251,11 +253,11 @@ def test_the_trend_grows_in_place_in_the_browser(make_bay, dash_duo):
     def drawn() -> bool:
         now = look()
         seen.append(now)
-        assert now["skeleton"] or now["points"], now
+        assert not now["box"] or now["skeleton"] or now["points"], now  # (box: the page is there)
         return bool(now["points"])
 
     wait_until(drawn, 15, "the trend figure drawn")
-    assert seen[-1]["points"] == 60
+    assert seen[-1]["points"] == 60 and any(look["box"] for look in seen)
     assert not look()["skeleton"]  # hidden once the plot is there
 
     # mark the drawn trace object and the plot: a new figure (Plotly.react) would replace
