@@ -1,7 +1,6 @@
-"""Pure builders for the dashboard: view models of the bay, SVG sparklines and the chair's
-trend figure. Each takes plain data (the core's records, arrays, numbers) and returns plain
-data, strings or a plotly figure; none reads the core, the store or the clock, so each is
-tested without a browser or a server.
+"""Pure builders for the dashboard: view models of the bay and SVG sparklines. Each takes
+plain data (the core's records, arrays, numbers) and returns plain data or strings; none
+reads the core, the store or the clock, so each is tested without a browser or a server.
 
     bay_view(chairs, now, bay_name)   -> ({"chairs": {id: tile}, "sound", "clock", ...}, popups)
     tile_view(status, now)            -> the strings and classes of one chair's tile
@@ -11,32 +10,29 @@ tested without a browser or a server.
     limit_changes(rules, form)        -> the rules a limits form changed (config form)
     merge_overrides(existing, changed)-> a session's limit overrides after a change
     make_sparkline_svg(times, values, ...) -> an SVG document (str); svg_data_uri(svg)
-    make_chair_trends_figure(data)    -> go.Figure of HR/PR, SpO2 and NIBP with limits and events"""
+
+The chair page's trend figure is in ``dashboard.trend_figure``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from monitor.alarm_rules import LimitRule, rules_from_dicts
 from monitor.core import ChairStatus, VitalStatus
 from monitor.localtime import machine_zone
-from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority, Session, SessionEvent
+from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority, Session
 from monitor.records import SessionState as S
 from monitor.sessions import observation_remaining
 
 __all__ = [
     "COLOURS",
     "TILE_FIELDS",
-    "ChairTrends",
     "alarm_event_row",
     "alarm_text",
     "alarm_views",
@@ -48,7 +44,6 @@ __all__ = [
     "fmt_duration",
     "grid_shape",
     "limit_changes",
-    "make_chair_trends_figure",
     "make_sparkline_svg",
     "merge_overrides",
     "popup_signature",
@@ -504,164 +499,3 @@ def make_sparkline_svg(
 def svg_data_uri(svg: str) -> str:
     """An SVG document as a ``data:`` URI for an ``<img src>`` (percent-encoded, no base64)."""
     return "data:image/svg+xml;charset=utf-8," + quote(svg, safe=" ,.:=/-\"'")
-
-
-# --- the chair's full trends --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChairTrends:
-    """Everything the chair's trend figure shows, gathered by the page from the core."""
-
-    chair: str
-    title: str
-    t_range: tuple[float, float]
-    series: dict[str, tuple[np.ndarray, np.ndarray]]  # parameter key -> (times, values)
-    rules: tuple[LimitRule, ...] = ()
-    baseline: dict[str, float] = field(default_factory=dict)
-    events: tuple[SessionEvent, ...] = ()
-    alarms: tuple[tuple[float, str, str], ...] = ()  # (raised at, priority label, text)
-    utc_offset_s: float = 0.0  # local time shown on the axis
-    manual: tuple[float, ...] = ()  # times of NIBP readings a nurse entered (QualityFlag.MANUAL)
-
-
-_EVENT_LABELS = {
-    "session_started": "Session start", "infusion_started": "Infusion start",
-    "rate_changed": "Rate", "infusion_paused": "Paused", "infusion_resumed": "Resumed",
-    "infusion_stopped": "Infusion stop", "bolus": "Bolus", "note": "Note",
-    "baseline_set": "Baseline", "limits_changed": "Limits", "observation_started": "Observation",
-    "session_ended": "End",
-}
-_ROWS = {"hr": 1, "pr": 1, "spo2": 2, "nibp_sys": 3, "nibp_dia": 3, "nibp_map": 3}
-
-
-def _ms(times: np.ndarray | Sequence[float], offset: float) -> list[datetime]:
-    """UNIX seconds to naive local datetimes for plotly's date axis."""
-    arr = (np.asarray(times, dtype=float) + offset) * 1000
-    return arr.astype("datetime64[ms]").tolist()
-
-
-def make_chair_trends_figure(data: ChairTrends) -> go.Figure:
-    """HR and PR, SpO2 (lines) and NIBP (sys/dia whiskers, MAP marker) on a shared time
-    axis, with each rule's effective limit, the baseline and the session's events."""
-    off = data.utc_offset_s
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.035,
-                        row_heights=[0.36, 0.30, 0.34])
-    for key, name, colour, row in (("hr", "HR", COLOURS["hr"], 1), ("pr", "PR", COLOURS["pr"], 1),
-                                   ("spo2", "SpO2", COLOURS["spo2"], 2)):
-        times, values = data.series.get(key, (np.empty(0), np.empty(0)))
-        fig.add_trace(go.Scatter(
-            x=_ms(times, off), y=np.where(np.isfinite(values), values, None).tolist(), name=name,
-            mode="lines", connectgaps=False,
-            line={"color": colour, "width": 2 if key != "pr" else 1.2,
-                  "dash": "solid" if key != "pr" else "dot"},
-            hovertemplate=f"{name} %{{y:.0f}}<extra>%{{x|%H:%M:%S}}</extra>"), row=row, col=1)
-
-    sys_t, sys_v = data.series.get("nibp_sys", (np.empty(0), np.empty(0)))
-    dia = _by_time(data.series.get("nibp_dia"))
-    mean = _by_time(data.series.get("nibp_map"))
-    xs, ys, up, down, text, maps = [], [], [], [], [], []
-    for t, s in zip(sys_t.tolist(), sys_v.tolist(), strict=True):
-        if not math.isfinite(s):
-            continue
-        d = dia.get(t)
-        m = mean.get(t)
-        centre = m if m is not None else (d + (s - d) / 3 if d is not None else s)
-        xs.append(t)
-        ys.append(centre)
-        up.append(s - centre)
-        down.append(centre - d if d is not None else 0)
-        maps.append(m)
-        text.append(f"{s:.0f}/{d:.0f}" if d is not None else f"{s:.0f}/?")
-    fig.add_trace(go.Scatter(
-        x=_ms(xs, off), y=ys, name="NIBP sys/dia (MAP)", mode="markers+text", text=text,
-        textposition="top center", textfont={"color": COLOURS["nibp"], "size": 12},
-        marker={"color": COLOURS["map"], "size": 9, "symbol": "diamond"},
-        error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down,
-                 "color": COLOURS["nibp"], "thickness": 2.5, "width": 7},
-        customdata=[[u + c, c - dd, mm] for u, dd, c, mm in zip(up, down, ys, maps, strict=True)],
-        hovertemplate="NIBP %{customdata[0]:.0f}/%{customdata[1]:.0f} MAP %{y:.0f}"
-                      "<extra>%{x|%H:%M:%S}</extra>"), row=3, col=1)
-    manual = set(data.manual)
-    marks = [(x, y) for x, y in zip(xs, ys, strict=True) if x in manual]
-    if marks:  # a nurse's reading, not a device's: ringed and labelled
-        fig.add_trace(go.Scatter(
-            x=_ms([x for x, _ in marks], off), y=[y for _, y in marks], name="NIBP manual",
-            mode="markers+text", text=["manual"] * len(marks), textposition="bottom center",
-            textfont={"color": COLOURS["muted"], "size": 11},
-            marker={"color": "rgba(0,0,0,0)", "size": 18, "symbol": "circle-open",
-                    "line": {"color": COLOURS["nibp"], "width": 2}},
-            hovertemplate="manual NIBP (entered by a nurse)<extra>%{x|%H:%M:%S}</extra>"), row=3, col=1)
-
-    drawn: set[tuple[int, float]] = set()
-    for rule in data.rules:
-        row = _ROWS.get(rule.parameter)
-        limit = rule.limit(data.baseline.get(rule.parameter))
-        if row is None or limit is None or (row, limit) in drawn or rule.parameter == "pr":
-            continue
-        drawn.add((row, limit))
-        colour = COLOURS[rule.priority.label]
-        label = f"{rule.parameter.replace('nibp_', '').upper()} {'<' if rule.direction == 'low' else '>'}"
-        label += f" {limit:g}" + (f" (bl −{rule.baseline_pct:g}%)" if rule.relative else "")
-        fig.add_hline(y=limit, row=row, col=1, line={"color": colour, "width": 1.2, "dash": "dash"},
-                      opacity=0.85, annotation_text=label, annotation_position="right",
-                      annotation_font={"color": colour, "size": 11})
-    for key, row in (("hr", 1), ("spo2", 2), ("nibp_sys", 3)):
-        if key in data.baseline:
-            fig.add_hline(y=data.baseline[key], row=row, col=1,
-                          line={"color": COLOURS["baseline"], "width": 1, "dash": "dot"},
-                          annotation_text=f"baseline {data.baseline[key]:g}",
-                          annotation_position="top left", annotation_font={"color": COLOURS["baseline"],
-                                                                           "size": 11})
-
-    for i, e in enumerate(data.events):
-        label = _EVENT_LABELS.get(e.kind.value, e.kind.value)
-        if e.detail and e.kind.value in ("rate_changed", "bolus", "note"):
-            label += f": {e.detail[:28]}"
-        x = _ms([e.time], off)[0]
-        fig.add_shape(type="line", x0=x, x1=x, xref="x", yref="paper", y0=0, y1=1,
-                      line={"color": "#c792ea", "width": 1, "dash": "dot"})
-        fig.add_annotation(x=x, xref="x", yref="paper", y=1.005 + 0.04 * (i % 3), yanchor="bottom",
-                           text=label, showarrow=False, xanchor="left",
-                           font={"color": "#d7b4f5", "size": 11}, bgcolor="rgba(11,16,22,0.8)")
-    for t, priority, text in data.alarms:
-        x = _ms([t], off)[0]
-        fig.add_annotation(x=x, xref="x", yref="paper", y=0, yanchor="bottom", text="▲",
-                           hovertext=text, showarrow=False, font={"color": COLOURS[priority], "size": 12})
-
-    t0, t1 = data.t_range
-    fig.update_xaxes(range=_ms([t0, t1], off), type="date", gridcolor=COLOURS["grid"],
-                     zeroline=False, tickformat="%H:%M", showline=True, linecolor=COLOURS["grid"])
-    fig.update_yaxes(gridcolor=COLOURS["grid"], zeroline=False)
-    for row, title in ((1, "HR / PR  /min"), (2, "SpO2  %"), (3, "NIBP  mmHg")):
-        _fit_axis(fig, row, data)
-        fig.update_yaxes(title_text=title, title_font={"size": 13, "color": COLOURS["muted"]},
-                         row=row, col=1)
-    fig.update_layout(
-        template="plotly_dark", paper_bgcolor=COLOURS["paper"], plot_bgcolor=COLOURS["plot"],
-        font={"color": COLOURS["text"], "family": "DejaVu Sans, Segoe UI, sans-serif", "size": 13},
-        margin={"l": 70, "r": 160, "t": 64, "b": 36}, showlegend=False, hovermode="x unified",
-        uirevision=data.chair,
-    )
-    return fig
-
-
-def _by_time(series: tuple[np.ndarray, np.ndarray] | None) -> dict[float, float]:
-    if series is None:
-        return {}
-    return {t: v for t, v in zip(series[0].tolist(), series[1].tolist(), strict=True) if math.isfinite(v)}
-
-
-def _fit_axis(fig: go.Figure, row: int, data: ChairTrends) -> None:
-    """Widen a row's default range when data or limits fall outside it."""
-    defaults = {1: (30, 180), 2: (75, 101), 3: (30, 230)}
-    lo, hi = defaults[row]
-    keys = [k for k, r in _ROWS.items() if r == row]
-    for k in keys:
-        _, values = data.series.get(k, (np.empty(0), np.empty(0)))
-        finite = values[np.isfinite(values)] if len(values) else values
-        if len(finite):
-            lo, hi = min(lo, float(finite.min()) - 5), max(hi, float(finite.max()) + 5)
-    if row == 2:
-        hi = min(hi, 101)
-    fig.update_yaxes(range=[lo, hi], row=row, col=1)

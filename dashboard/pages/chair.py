@@ -2,8 +2,9 @@
 baseline and infusion events, the session workflow, the session's limits and the chair's
 alarm history.
 
-The tile is live through the shell's tick; the trend figure and the alarm history are
-rebuilt every 5 s (``chair-slow``); the session and limit forms only after an action, so
+The tile is live through the shell's tick; the trend figure comes with the page and is then
+patched every 5 s with the new readings (``chair-slow``; see "the trend figure" below), the
+alarm history rebuilt at the same pace; the session and limit forms only after an action, so
 a nurse typing into them is never interrupted. On the read-only wall display the page shows
 the session and the limits without any action (no buttons, no export links).
 The limits form is offered only to a role that may change limits (read-only with a note
@@ -16,29 +17,45 @@ clinical words, saved only on Confirm.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 from dash.exceptions import PreventUpdate
 from werkzeug.exceptions import Forbidden
 
 from dashboard.auth import actor, may, wall_view
 from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
 from dashboard.figures import (
-    ChairTrends,
     alarm_event_row,
-    alarm_text,
     fmt_clock,
     limit_changes,
-    make_chair_trends_figure,
     merge_overrides,
     session_phase,
     tile_view,
 )
 from dashboard.live import LiveBay
 from dashboard.pages import current_live
+from dashboard.trend_data import (
+    RANGES,
+    build_trends,
+    parse_view,
+    patch_trends,
+    state_view,
+    valid_state,
+)
 from monitor.alarm_rules import LimitRule, RuleError, compare_rules
 from monitor.config import ProtocolPreset
 from monitor.core import (
@@ -49,7 +66,6 @@ from monitor.core import (
     MonitorError,
 )
 from monitor.parameters import PARAMETERS, by_key
-from monitor.readings import QualityFlag
 from monitor.records import Session, SessionEventKind
 from monitor.records import SessionState as S
 
@@ -89,14 +105,14 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
     gen = uuid.uuid4().hex[:8]
     read_only = wall_view()
     session = session_panel(live, status.chair, read_only=read_only)
+    figure, trend_state = build_trends(live, status.chair)
     return html.Div([
         dcc.Store(id="chair-id", data=status.chair),
         dcc.Interval(id="chair-slow", interval=5000),
         html.Div([
             tile(status.chair, status.label, tile_view(status, snap.time), gen, sparklines=False,
                  link=False),
-            dcc.Graph(id="chair-trends", className="chair-trends",
-                      config={"displayModeBar": False, "responsive": True}),
+            trends_panel(figure, trend_state),
         ], className="chair-main"),
         html.Div([
             html.Section([html.Div(session, id="session-panel"),
@@ -112,6 +128,29 @@ def layout(chair_id: str | None = None, **_: Any) -> html.Div:
         html.Div([], id="limits-confirm"),  # the widening dialog, while it asks
         dcc.Store(id="limits-pending"),
     ], className="chair-page")
+
+
+def trends_panel(figure: dict[str, Any], state: dict[str, Any]) -> html.Div:
+    """The trend figure (built with the page), its range choice and its stores. Until plotly
+    has drawn the figure, a skeleton shows in its place (under the plot, hidden once drawn)."""
+    return html.Div([
+        html.Div([
+            html.Span("Trends", className="trend-title"),
+            dcc.RadioItems(id="chair-range", options=[{"label": label, "value": value}
+                                                      for value, label in RANGES],
+                           value=state["span"], inline=True, className="trend-range"),
+        ], className="trend-bar"),
+        html.Div([
+            html.Div([html.Span("Loading trends…", className="trend-loading")],
+                     className="trend-skeleton", **{"aria-hidden": "true"}),
+            dcc.Graph(id="chair-trends", figure=figure, className="trend-graph",
+                      config={"displayModeBar": False, "responsive": True}),
+        ], className="trend-plot"),
+        dcc.Store(id="chair-trend-state", data=state),
+        dcc.Store(id="chair-trend-view"),  # the nurse's zoom (assets/chair_trends.js)
+        dcc.Store(id="chair-trend-rebuild"),  # set by actions: build the figure again
+        dcc.Store(id="chair-trend-shifted"),  # (the x-window shift's output; unused)
+    ], className="chair-trends")
 
 
 # --- the session workflow ----------------------------------------------------------------
@@ -347,54 +386,60 @@ def limits_confirm_dialog(changes: tuple[str, ...]) -> html.Div:
         **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}), className="modal-backdrop")
 
 
-# --- the trend figure ---------------------------------------------------------------------
+# --- the trend figure (built and patched by dashboard.trend_data) -------------------------
 
 
-def gather_trends(live: LiveBay, chair: str) -> ChairTrends:
-    """Everything the figure shows, read from the core and the store (the page's I/O)."""
-    monitor = live.monitor
-    now = monitor.clock.now()
-    status = live.snapshot().chair(chair)
-    assert status is not None
-    session = status.session
-    start = session.started_at - 300 if session is not None else now - 3600
-    start = max(start, now - live.config.buffers.continuous_hours * 3600)
-    seconds = now - start
-    series = {}
-    for p in PARAMETERS:
-        w = monitor.trend(chair, p.key, seconds, 600 if p.continuous else 2000)
-        series[p.key] = (w.times, w.values)
-    w = monitor.trend(chair, "nibp_sys", seconds, 2000)
-    manual = tuple(float(t) for t, f in zip(w.times.tolist(), w.flags.tolist(), strict=True)
-                   if int(f) & QualityFlag.MANUAL)
-    store = monitor.store
-    events = tuple(store.session_events(session.id)) if session is not None and store else ()
-    alarms = tuple((e.time, e.alarm.priority.label, alarm_text(e.alarm))
-                   for e in (store.alarm_events(chair=chair, since=start) if store else [])
-                   if e.old_state is None)
-    offset = datetime.fromtimestamp(now, live.config.bay.zone).utcoffset()  # the bay's time
-    return ChairTrends(
-        chair=chair, title=status.label, t_range=(start, now + max(60.0, seconds * 0.02)),
-        series=series, rules=monitor.engine.rules(chair), baseline=monitor.engine.baseline(chair),
-        events=events, alarms=alarms, utc_offset_s=offset.total_seconds() if offset else 0.0,
-        manual=manual)
-
-
-def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> Any:
+def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> tuple[Any, float | None]:
+    """The alarm history table, and when its newest alarm was raised."""
     store = live.monitor.store
     events = store.alarm_events(chair=chair, limit=limit) if store is not None else []
-    return alarm_history_table([alarm_event_row(e) for e in reversed(events)], chair_column=False)
+    newest = max((e.time for e in events if e.old_state is None), default=None)
+    return alarm_history_table([alarm_event_row(e) for e in reversed(events)], chair_column=False), newest
 
 
 @callback(
-    Output("chair-trends", "figure"), Output("chair-alarms", "children"),
+    Output("chair-trends", "figure"), Output("chair-trends", "extendData"),
+    Output("chair-trend-state", "data"), Output("chair-alarms", "children"),
     Output("baseline-block", "children"),
-    Input("chair-slow", "n_intervals"), State("chair-id", "data"),
+    Input("chair-slow", "n_intervals"), Input("chair-range", "value"), Input("chair-trend-view", "data"),
+    Input("chair-trend-rebuild", "data"),
+    State("chair-id", "data"), State("chair-trend-state", "data"),
 )
-def slow_refresh(_n: int | None, chair: str) -> tuple[Any, Any, Any]:
+def refresh_trends(_n: int | None, span: str | None, view: Any, _rebuild: Any, chair: str,
+                   state: Any) -> tuple[Any, ...]:
+    """Every 5 s: the alarm history, the baseline, and the trend patched with the new
+    readings; on a range, zoom or action: the trend built again."""
     live = current_live()
-    return (make_chair_trends_figure(gather_trends(live, chair)), chair_alarm_rows(live, chair),
-            baseline_block(live, chair))
+    rows, newest_alarm = chair_alarm_rows(live, chair)
+    baseline = baseline_block(live, chair)
+    triggered = set(ctx.triggered_prop_ids.values())
+    span = span if span in dict(RANGES) else "session"
+    if triggered - {"chair-slow"} or not valid_state(state, chair):
+        if "chair-trend-view" in triggered and "chair-range" not in triggered:
+            zoom = parse_view(view, live.monitor.clock.now())
+        else:
+            zoom = None if "chair-range" in triggered or not valid_state(state, chair) else \
+                state_view(state)
+        figure, new_state = build_trends(live, chair, span, zoom, newest_alarm)
+        return figure, no_update, new_state, rows, baseline
+    patch = patch_trends(live, chair, state, newest_alarm)
+    if patch is None:
+        figure, new_state = build_trends(live, chair, state["span"], state_view(state), newest_alarm)
+        return figure, no_update, new_state, rows, baseline
+    extend, new_state = patch
+    return no_update, no_update if extend is None else extend, new_state, rows, baseline
+
+
+def _rebuild() -> str:
+    """A new value for ``chair-trend-rebuild``: the trend is built again (after an action)."""
+    return uuid.uuid4().hex[:8]
+
+
+clientside_callback(ClientsideFunction(namespace="chairTrends", function_name="view"),
+                    Output("chair-trend-view", "data"), Input("chair-trends", "relayoutData"),
+                    State("chair-trend-view", "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="chairTrends", function_name="shift"),
+                    Output("chair-trend-shifted", "data"), Input("chair-trend-state", "data"))
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -404,8 +449,7 @@ def _after(live: LiveBay, chair: str, text: str, ok: bool = True,
            ended: Session | None = None) -> tuple[Any, ...]:
     live.invalidate()
     return (session_panel(live, chair, ended), text, "form-msg " + ("ok" if ok else "error"),
-            limits_panel(live, chair), make_chair_trends_figure(gather_trends(live, chair)), [],
-            baseline_block(live, chair))
+            limits_panel(live, chair), _rebuild(), [], baseline_block(live, chair))
 
 
 _ACTION_OUTPUTS = (
@@ -413,7 +457,7 @@ _ACTION_OUTPUTS = (
     Output("session-msg", "children", allow_duplicate=True),
     Output("session-msg", "className", allow_duplicate=True),
     Output("limits-panel", "children", allow_duplicate=True),
-    Output("chair-trends", "figure", allow_duplicate=True),
+    Output("chair-trend-rebuild", "data", allow_duplicate=True),
     Output("confirm-modal", "children", allow_duplicate=True),
     Output("baseline-block", "children", allow_duplicate=True),
 )
@@ -594,7 +638,7 @@ _LIMITS_OUTPUTS = (
     Output("limits-panel", "children", allow_duplicate=True),
     Output("limits-msg", "children", allow_duplicate=True),
     Output("limits-msg", "className", allow_duplicate=True),
-    Output("chair-trends", "figure", allow_duplicate=True),
+    Output("chair-trend-rebuild", "data", allow_duplicate=True),
     Output("limits-confirm", "children", allow_duplicate=True),
     Output("limits-pending", "data", allow_duplicate=True),
 )
@@ -623,7 +667,7 @@ def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
     changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
     what = "; ".join(c.text for c in changes) or "no change"
     return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
-            make_chair_trends_figure(gather_trends(live, chair)), [], None)
+            _rebuild(), [], None)
 
 
 def _open_session_id(live: LiveBay, chair: str) -> str | None:
