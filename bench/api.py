@@ -172,7 +172,7 @@ def run(clients: int, chairs: int, seconds: float, folder: Path) -> dict:
     feeder = Feeder(monitor, period=0.25)
     feeder.start()
     app = create_app(LiveBay(monitor))
-    server = WebServer(app.server, port=0, threads=8, auth_enabled=True)
+    server = WebServer(app.server, port=0, auth_enabled=True)
     server.start()
     try:
         while len(feeder.latencies) < 3:

@@ -27,37 +27,29 @@ from waitress.server import create_server
 
 from dashboard.security import check_bind
 
-__all__ = ["ACTIVE", "STOPPING", "WebServer"]
+__all__ = ["STOPPING", "WebServer"]
 
 log = logging.getLogger("chairside.web")
 DRAIN_S = 1.0  # at stop, how long the loop may go on sending answers already made
 #: WSGI environ key: a threading.Event set when the server begins to stop. A response that
 #: streams for as long as the client stays (the push stream) ends when it is set.
 STOPPING = "chairside.server_stopping"
-#: Requests that may run the app at the same time. The core, its store writer and the
-#: adapters share this process's interpreter with the web requests: twenty runnable request
-#: threads would each take turns at it ahead of an ingest; four keep its wait short (and,
-#: the work being CPU-bound, serve as many requests per second).
-ACTIVE = 4
 
 
 class WebServer:
     """waitress on a thread of its own; ``port`` 0 takes a free port (see ``.port``)."""
 
     def __init__(self, wsgi_app: object, host: str = "127.0.0.1", port: int = 8050,
-                 threads: int = 40, *, auth_enabled: bool = False, active: int = ACTIVE) -> None:
+                 threads: int = 40, *, auth_enabled: bool = False) -> None:
         # threads: each open screen's push stream holds one while it is open (at most
-        # BayFeed.max_streams, 32), the rest serve pages, callbacks and the API; of those,
-        # at most ``active`` run the app at once (the others wait their turn, not runnable)
+        # BayFeed.max_streams, 32), the rest serve pages, callbacks and the API
         check_bind(host, auth_enabled=auth_enabled)
         self._map: dict[int, Any] = {}  # waitress's socket map: touched by the loop thread only
         self._closing = threading.Event()
-        gate = threading.BoundedSemaphore(active)
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             environ[STOPPING] = self._closing
-            with gate:  # (a stream's generator runs after this: it does not hold the gate)
-                return wsgi_app(environ, start_response)  # type: ignore[operator]
+            return wsgi_app(environ, start_response)  # type: ignore[operator]
 
         self._server: Any = create_server(app, map=self._map, host=host, port=port,
                                           threads=threads, ident="chairside",
