@@ -25,8 +25,12 @@ COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --st
 
 .PHONY: demo test bench lint screenshots sysdeps clean lock lock-upgrade lock-tools audit-deps
 
+# The demo runs as the terminal's foreground job (deploy/foreground.py): Ctrl-C reaches the
+# demo alone, which stops in order and exits 0, and make with it (not "Interrupt", 130).
+# DEMO_ARGS: chairside demo's options, e.g. `make demo DEMO_ARGS="--chairs 24 --port 8060"`.
+DEMO_ARGS ?=
 demo: sysdeps $(VENV)/.installed
-	$(VENV)/bin/chairside demo
+	@$(PY) deploy/foreground.py $(VENV)/bin/chairside demo $(DEMO_ARGS)
 
 test: sysdeps $(VENV)/.installed
 	$(PY) -m pytest
