@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -118,3 +119,41 @@ def test_make_demo_stopped_with_ctrl_c_at_a_terminal_shuts_down_and_exits_0(
     # a healthy demo, from the set-up to the stop, warns of nothing
     assert "WARNING" not in out and " ERROR " not in out, out[-3000:]
     assert online_chairs(port) == 0  # the dashboard is gone with it
+
+
+FOREGROUND = [sys.executable, str(ROOT / "deploy" / "foreground.py")]
+# prints whether it runs in a process group of its own (not its session leader's, here the
+# launcher's) that holds the terminal, then exits 5
+JOB_REPORT = ("import os; g = os.getpgrp(); "
+              "print('own group', g != os.getsid(0), 'has the terminal', os.tcgetpgrp(0) == g); "
+              "raise SystemExit(5)")
+
+
+def finish(terminal: Terminal) -> str:
+    try:
+        wait_until(terminal.exited, timeout=60, what="the command to end")
+    finally:
+        terminal.close()
+    return terminal.output
+
+
+def test_foreground_gives_the_command_the_terminal_and_returns_its_status() -> None:
+    terminal = Terminal([*FOREGROUND, sys.executable, "-c", JOB_REPORT])
+    out = finish(terminal)
+    assert "own group True has the terminal True" in out, out
+    assert terminal.status == 5
+    # control: the same command run directly shares its launcher's group
+    terminal = Terminal([sys.executable, "-c", JOB_REPORT])
+    assert "own group False has the terminal True" in finish(terminal)
+
+    terminal = Terminal([*FOREGROUND, "no-such-command-here"])
+    out = finish(terminal)
+    assert terminal.status == 127 and "no-such-command-here" in out, out
+
+
+def test_foreground_without_a_terminal_becomes_the_command(tmp_path: Path) -> None:
+    """No controlling terminal (CI, a pipe): the command replaces it (same process)."""
+    proc = subprocess.Popen([*FOREGROUND, "sh", "-c", "echo $$; exit 3"], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True, stdin=subprocess.DEVNULL)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3 and out.strip() == str(proc.pid)
