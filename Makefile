@@ -72,7 +72,7 @@ ifneq ($(UV),)
 	$(UV) pip install --python $(PY) --quiet --no-deps --no-build-isolation -e .
 	$(UV) pip check --python $(PY) || { echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 else
-	@echo "Installing the locked dependencies into $(VENV) with pip (about half a minute with a fast link; uv on PATH takes seconds)"
+	@echo "Installing the locked dependencies into $(VENV) with pip (a minute or so; with uv on PATH, about a third of that)"
 	$(PIP) install $(PIP_ARGS) --require-hashes -r $(LOCK)
 	$(PIP) install --quiet $(PIP_ARGS) --no-deps --no-build-isolation -e .
 	$(PIP) check || { echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
