@@ -14,8 +14,9 @@ venv's ``chairside demo`` on a free port and times until the API shows every cha
 
 Each variant runs ``cold`` (its own empty download cache: every package fetched, as on a
 fresh machine; pip still reads any wheel folder or index its configuration names) and then
-``warm`` (the same cache again: a second venv on the same machine). Ratios are against
-``pip-compile`` in the same run.
+``warm`` (the same cache again: a second venv on the same machine); within each phase the
+variants run one after another, interleaved. Ratios are against ``pip-compile`` in the same
+run; the load average before and after is recorded, as the machine is shared.
 
     python -m bench.setup [--no-uv]    prints JSON, writes bench/results/setup.json
 """
