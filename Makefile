@@ -25,8 +25,12 @@ COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --st
 
 .PHONY: demo test bench lint screenshots sysdeps clean lock lock-upgrade lock-tools audit-deps
 
+# The demo runs as the terminal's foreground job (deploy/foreground.py): Ctrl-C reaches the
+# demo alone, which stops in order and exits 0, and make with it (not "Interrupt", 130).
+# DEMO_ARGS: chairside demo's options, e.g. `make demo DEMO_ARGS="--chairs 24 --port 8060"`.
+DEMO_ARGS ?=
 demo: sysdeps $(VENV)/.installed
-	$(VENV)/bin/chairside demo
+	@$(PY) deploy/foreground.py $(VENV)/bin/chairside demo $(DEMO_ARGS)
 
 test: sysdeps $(VENV)/.installed
 	$(PY) -m pytest
@@ -52,12 +56,27 @@ sysdeps:
 # Every dependency (and setuptools, the build backend) from the lock with its hashes; then
 # Chairside itself, with nothing fetched for it (no deps, no isolated build environment).
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+# The installer is uv when it is on PATH (the same lock, its hashes checked the same way, in
+# seconds), pip otherwise; UV=/path/to/uv picks one, UV= forces pip. Neither compiles the
+# packages' .pyc files up front (pip took as long for that as for the install): Python
+# compiles what it imports, once, on first use (PIP_ARGS= puts pip's up-front compile back).
+PIP_ARGS ?= --no-compile
+ifeq ($(origin UV),undefined)
+UV := $(shell command -v uv 2>/dev/null)
+endif
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	@echo "Installing the locked dependencies into $(VENV) (a few minutes the first time)"
-	$(PIP) install --require-hashes -r $(LOCK)
-	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+ifneq ($(UV),)
+	@echo "Installing the locked dependencies into $(VENV) with uv"
+	$(UV) pip install --python $(PY) --require-hashes -r $(LOCK)
+	$(UV) pip install --python $(PY) --quiet --no-deps --no-build-isolation -e .
+	$(UV) pip check --python $(PY) || { echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
+else
+	@echo "Installing the locked dependencies into $(VENV) with pip (a minute or so; with uv on PATH, about a third of that)"
+	$(PIP) install $(PIP_ARGS) --require-hashes -r $(LOCK)
+	$(PIP) install --quiet $(PIP_ARGS) --no-deps --no-build-isolation -e .
 	$(PIP) check || { echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
+endif
 	touch $@
 
 $(TOOLS)/.installed: $(TOOLS_LOCK)

@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -111,31 +112,56 @@ def test_the_environment_under_test_is_the_locked_one() -> None:
     assert not wrong, f"locked vs installed {wrong}: run `make test` (it installs the lock)"
 
 
-def make_dry_run(venv: Path, target: str) -> str:
-    """The commands `make` would run for ``target`` with ``venv`` as the VENV (run nothing)."""
+def make_dry_run(venv: Path, target: str, uv: str = "") -> str:
+    """The commands `make` would run for ``target`` with ``venv`` as the VENV and ``uv`` as
+    the uv it found on PATH ("" when none: pip) (run nothing)."""
     done = subprocess.run(["make", "--no-print-directory", "-n", "-C", str(ROOT), f"VENV={venv}",
-                           target], capture_output=True, text=True, timeout=60, check=True)
+                           f"UV={uv}", target], capture_output=True, text=True, timeout=60,
+                          check=True)
     return done.stdout
 
 
+@pytest.mark.parametrize("uv", ["", "/opt/bin/uv"], ids=["pip", "uv"])
 def test_make_demo_and_test_install_from_the_hashed_lock_again_whenever_it_changes(
-        tmp_path: Path) -> None:
+        tmp_path: Path, uv: str) -> None:
     venv = tmp_path / "venv"
     venv.mkdir()
     stamp = venv / ".installed"
     stamp.touch()
     newest = max(LOCK.stat().st_mtime, (ROOT / "pyproject.toml").stat().st_mtime)
     os.utime(stamp, (newest - 60, newest - 60))  # the lock changed after the last install
+    installer = f"{uv} pip" if uv else f"{venv}/bin/python -m pip --disable-pip-version-check"
     for target in ("test", "demo"):
-        commands = make_dry_run(venv, target)
-        assert re.search(r"pip .*install --require-hashes -r requirements\.lock", commands), commands
-        editable = next(c for c in commands.splitlines() if "install" in c and " -e ." in c)
+        commands = make_dry_run(venv, target, uv).splitlines()
+        assert f"python3 -m venv {venv}" in commands  # the interpreter's own bundled pip
+        installs = [c for c in commands if c.startswith(f"{installer} install ")]
+        assert len(installs) == 2, commands  # the lock, then Chairside: nothing else
+        lock_step, editable = installs
+        assert re.search(r" --require-hashes -r requirements\.lock$", lock_step), lock_step
+        assert "--quiet" not in lock_step, "the long install step shows its progress"
+        assert editable.endswith(" -e ."), editable
         assert "--no-deps" in editable and "--no-build-isolation" in editable, editable
-        assert "pip --disable-pip-version-check check" in commands
-        long_step = next(c for c in commands.splitlines() if "-r requirements.lock" in c)
-        assert "--quiet" not in long_step, "the long install step shows its progress"
+        assert any(c.startswith(f"{installer} check") for c in commands), commands
     os.utime(stamp, (newest + 60, newest + 60))  # installed after the last change: nothing to do
-    assert "requirements.lock" not in make_dry_run(venv, "test")
+    assert "requirements.lock" not in make_dry_run(venv, "test", uv)
+
+
+def test_make_picks_uv_from_path_and_pip_without_it(tmp_path: Path) -> None:
+    """No UV given: make looks for uv on PATH (only make's own shell looks there: -n)."""
+    make = shutil.which("make")
+    assert make
+    fake = tmp_path / "bin" / "uv"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    target = f"{venv}/.installed"
+    for path, installer in ((fake.parent, f"{fake} pip install"),
+                            (tmp_path, "-m pip --disable-pip-version-check install")):
+        done = subprocess.run([make, "--no-print-directory", "-n", "-C", str(ROOT),
+                               f"VENV={venv}", target], capture_output=True, text=True,
+                              timeout=60, check=True, env={**os.environ, "PATH": str(path)})
+        assert installer in done.stdout, done.stdout
 
 
 def fake_wheel(folder: Path, name: str, version: str, code: str) -> Path:
@@ -153,17 +179,35 @@ def fake_wheel(folder: Path, name: str, version: str, code: str) -> Path:
     return path
 
 
-def pip_install_from(lock: Path, wheels: Path, target: Path) -> subprocess.CompletedProcess[str]:
-    """The install `make` runs (pip install --require-hashes -r LOCK), offline from ``wheels``."""
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"}
+# What each installer says when it refuses: a file that does not match its hashes; a
+# requirement without a hash.
+REFUSALS = {"pip": ("DO NOT MATCH THE HASHES", "Hashes are required in --require-hashes mode"),
+            "uv": ("Hash mismatch for", "all requirements must have a hash")}
+
+
+def install_from(installer: str, lock: Path, wheels: Path,
+                 target: Path) -> subprocess.CompletedProcess[str]:
+    """The install `make` runs (pip or uv: pip install --require-hashes -r LOCK), offline
+    from ``wheels``, without any cache or configuration of this machine's."""
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1",
+           "UV_NO_CONFIG": "1", "UV_NO_CACHE": "1"}
     env.pop("PIP_FIND_LINKS", None)
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "install",
-                           "--require-hashes", "-r", str(lock), "--no-index", "--find-links",
-                           str(wheels), "--target", str(target)],
+    if installer == "pip":
+        command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "install"]
+    else:
+        uv = shutil.which("uv")
+        if uv is None:
+            pytest.skip("uv is not on PATH (make uses pip then: the pip case covers it)")
+        command = [uv, "pip", "install", "--python", sys.executable]
+    return subprocess.run([*command, "--require-hashes", "-r", str(lock), "--no-index",
+                           "--find-links", str(wheels), "--target", str(target)],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_a_substituted_package_file_or_an_unhashed_addition_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_a_substituted_package_file_or_an_unhashed_addition_is_refused(
+        tmp_path: Path, installer: str) -> None:
+    mismatch, unhashed = REFUSALS[installer]
     name = "iniconfig"
     version, hashes = read_lock(LOCK)[name]
     evil = fake_wheel(tmp_path / "mirror", name, str(version), "raise SystemExit('tampered')\n")
@@ -171,26 +215,27 @@ def test_a_substituted_package_file_or_an_unhashed_addition_is_refused(tmp_path:
     # The lock's own entry, served a tampered file of the same name and version: refused.
     lock = tmp_path / "sub.lock"
     lock.write_text(f"{name}=={version} " + " ".join(sorted(hashes)) + "\n")
-    refused = pip_install_from(lock, evil.parent, tmp_path / "site")
+    refused = install_from(installer, lock, evil.parent, tmp_path / "site")
     assert refused.returncode != 0
-    assert "DO NOT MATCH THE HASHES" in refused.stderr, refused.stderr
+    assert mismatch in refused.stderr, refused.stderr
     assert not (tmp_path / "site" / name).exists()
 
     # Control: the same file with its own hash in the lock is installed, so the refusal
     # above is the hash check at work, not a broken set-up.
     own = f"{name}=={version} --hash=sha256:{hashlib.sha256(evil.read_bytes()).hexdigest()}\n"
     lock.write_text(own)
-    accepted = pip_install_from(lock, evil.parent, tmp_path / "site2")
+    accepted = install_from(installer, lock, evil.parent, tmp_path / "site2")
     assert accepted.returncode == 0, accepted.stderr
     assert (tmp_path / "site2" / name / "__init__.py").read_text().startswith("raise")
 
     # A package slipped into the lock without a hash (beside a hashed one): refused.
     fake_wheel(tmp_path / "mirror", "slipped", "1.0", "")
     lock.write_text(own + "slipped==1.0\n")
-    refused = pip_install_from(lock, evil.parent, tmp_path / "site3")
+    refused = install_from(installer, lock, evil.parent, tmp_path / "site3")
     assert refused.returncode != 0
-    assert "Hashes are required in --require-hashes mode" in refused.stderr, refused.stderr
-    assert not (tmp_path / "site3").exists() or not any((tmp_path / "site3").iterdir())
+    assert unhashed in refused.stderr, refused.stderr
+    site3 = tmp_path / "site3"  # nothing installed (uv leaves its own .lock file there)
+    assert not site3.exists() or not [p for p in site3.iterdir() if p.name != ".lock"]
 
 
 @pytest.mark.parametrize("lock", [LOCK, RUNTIME_LOCK, TOOLS_LOCK], ids=lambda p: p.name)
