@@ -287,7 +287,7 @@ def measure(kind: str, chairs: int, trials: int, folder: Path) -> dict[str, Any]
         driver.execute_cdp_cmd("Profiler.start", {})
         changes0 = driver.execute_script("return Object.assign({}, window.benchChanges)")
         busy0, t0 = task_seconds(driver), time.monotonic()
-        feed0 = live.feed.build_seconds if kind == "app" else 0.0
+        feed0 = live.feed.build_seconds if kind == "app" and hasattr(live, "feed") else 0.0
         published: dict[int, float] = {}
         rng = random.Random(chairs)
         for k in range(trials):
@@ -300,7 +300,7 @@ def measure(kind: str, chairs: int, trials: int, folder: Path) -> dict[str, Any]
             time.sleep(0.2)
         elapsed = time.monotonic() - t0
         busy = task_seconds(driver) - busy0
-        feed_s = (live.feed.build_seconds - feed0) if kind == "app" else None
+        feed_s = (live.feed.build_seconds - feed0) if kind == "app" and hasattr(live, "feed") else None
         profile = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
         window_bytes = received_bytes(driver)
         changes = driver.execute_script("return window.benchChanges")
