@@ -22,6 +22,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -287,7 +288,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if (args.hl7_tls_cert or args.hl7_tls_key) and not args.hl7_tls_ca:
         raise CliError("--hl7-tls-cert/--hl7-tls-key need --hl7-tls-ca (the listener's CA)")
     try:
-        sim = Simulation(scenario, endpoints)
+        sim = Simulation(scenario, endpoints, epoch=time.time() + args.start)
     except OSError as exc:  # ssl.SSLError too
         raise CliError(f"--hl7-tls-ca/--hl7-tls-cert/--hl7-tls-key: cannot use the files: {exc}") \
             from None
@@ -306,6 +307,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
+
+
+def past_offset(text: str) -> float:
+    """``-12h``, ``-90m``, ``-600s`` (or ``-600``; the sign may be left out): seconds before
+    now, as a negative number."""
+    m = re.fullmatch(r"-?(\d+(?:\.\d+)?)([hms]?)", text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a time in the past such as -12h, -90m or -600s")
+    return -float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
 
 
 def _opt_path(value: str | None) -> Path | None:
@@ -439,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hl7-tls-cert", default=None, help="the gateway's client certificate (PEM)")
     p.add_argument("--hl7-tls-key", default=None, help="its key (default: in --hl7-tls-cert)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--from", dest="start", type=past_offset, default=0.0, metavar="-DURATION",
+                   help="start the scenario this long ago (--from=-12h, -90m, -600s): the past is "
+                        "sent at full speed with its own device times, then in real time")
     p.add_argument("--seconds", type=float, default=None, help="stop after this simulated time")
     p.add_argument("--print-config", action="store_true",
                    help="print the bay configuration that reads this simulation, then exit")

@@ -3,16 +3,20 @@ project's own parsers read back."""
 
 from __future__ import annotations
 
+import argparse
+import threading
 from pathlib import Path
 
 import pytest
 
 from devices.parsers.mqtt_json import parse_vitals
 from devices.parsers.serial_lines import PARSERS
+from monitor.cli import past_offset
 from monitor.config import ConfigError
 from monitor.readings import QualityFlag
 from simulators.formats import NELLCOR_COLUMNS, NELLCOR_HEADER, serial_line, vitals_json
 from simulators.patient import Effect, PatientModel
+from simulators.runner import Endpoints, Simulation
 from simulators.scenario import SCENARIOS, load_scenario
 
 T = 1_800_000_000.0
@@ -112,3 +116,28 @@ def test_mqtt_payload_parses_back_with_only_contract_flags():
     frame = parse_vitals(vitals_json(values, flags, T, 9, "sim-c2"))
     assert frame.values == values and frame.flags == QualityFlag.ARTIFACT
     assert (frame.device, frame.seq, frame.time) == ("sim-c2", 9, T)
+
+
+def test_history_goes_at_full_speed_then_the_present_is_paced(tmp_path: Path):
+    """Steps whose device time has passed are sent at once; the first one in the future waits."""
+    now = [T + 100.0]
+    sim = Simulation(load_scenario("desaturation"), Endpoints(tmp_path), epoch=T, clock=lambda: now[0])
+    sent: list[float] = []
+    stop = threading.Event()
+
+    class Recorder:
+        def set_outage(self, _kind: object) -> None:
+            pass
+
+        def emit(self, _values: object, _flags: int, device_time: float, _seq: int) -> None:
+            sent.append(device_time)
+            if device_time >= now[0]:  # the present reached: this step would be paced
+                stop.set()
+
+    sim.emitters = {c: Recorder() for c in sim.emitters}  # type: ignore[misc]
+    sim.run(stop, until_s=600)
+    assert sent == [T + t for t in range(101)]  # the 100 s of history, then one step paced
+    assert past_offset("-12h") == past_offset("12h") == -43200 and past_offset("-90m") == -5400
+    assert past_offset("-600s") == past_offset("-600") == -600
+    with pytest.raises(argparse.ArgumentTypeError, match="a time in the past"):
+        past_offset("yesterday")
