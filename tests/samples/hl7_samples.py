@@ -1,5 +1,5 @@
 """IHE PCD-01 ORU^R01 messages, one constant per gateway style (docs/protocols.md, section
-HL7 v2 over MLLP).
+HL7).
 
 Every message is a :class:`~samples.provenance.Sample` marked ``synthetic``: none of these
 was captured from a device or gateway (no public capture with a stated source and terms

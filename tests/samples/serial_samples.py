@@ -1,5 +1,5 @@
-"""Serial lines, one constant per dialect variant (docs/protocols.md, section Serial line
-protocols).
+"""Serial lines, one constant per dialect variant (docs/protocols.md, section Serial
+lines).
 
 Every constant is a :class:`~samples.provenance.Sample` naming where it came from. None of
 these was captured from a unit in this project: most are synthetic, written after the
