@@ -20,6 +20,8 @@ MASIMO_SN = "0000071234"
 def serial_line(protocol: str, values: Values, flags: int, t: float, seq: int, device: str) -> str:
     """One line (no terminator) of the serial dialect ``protocol``."""
     dialect = DIALECTS[protocol]
+    if dialect.parameters is not None:  # an oximeter sends its own parameters only
+        values = {k: v for k, v in values.items() if k in dialect.parameters}
     if protocol == "masimo":
         frame = Frame(values, flags, f"masimo-{MASIMO_SN}", time=t,
                       extra={"pi": 2.13, "spco": None, "spmet": None, "alarm": 0})
