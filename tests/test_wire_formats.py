@@ -241,3 +241,14 @@ def test_formats_drop_the_flags_a_dialect_has_no_code_for():
 def test_a_format_refuses_what_its_dialect_cannot_carry(name, frame, message):
     with pytest.raises(ValueError, match=message):
         DIALECTS[name].format(frame)
+
+
+def test_every_wire_module_exports_what_its_all_names():
+    import wire
+
+    modules = [m.name for m in pkgutil.walk_packages(wire.__path__, "wire.")]
+    assert {"wire.registry", "wire.hl7.v2", "wire.hl7.ack", "wire.serial.masimo"} <= set(modules)
+    for name in modules:
+        module = importlib.import_module(name)
+        for export in getattr(module, "__all__", ()):
+            assert hasattr(module, export), f"{name}.__all__ names missing {export}"

@@ -1,7 +1,7 @@
 """The MQTT topics and JSON payloads of PROTOCOLS.md section 2, as pure functions.
 
-No broker, no clock: bytes and strings in, a :class:`~devices.source.Frame` (or a
-:class:`~devices.source.ParseError` naming the counter key) out.
+No broker, no clock: bytes and strings in, a :class:`~wire.frame.Frame` (or a
+:class:`~wire.frame.ParseError` naming the counter key) out.
 
 Topics::
 

@@ -40,7 +40,7 @@ What is taken from each OBX (PROTOCOLS.md section 4):
 - OBX-18: the equipment instance id, returned for the listener's chair mapping, with MSH-3
   (sending application) and PV1-3 (bed location, trailing empty components removed).
 
-Errors: :class:`Hl7ParseError` (a :class:`~devices.source.ParseError`) for a message that
+Errors: :class:`Hl7ParseError` (a :class:`~wire.frame.ParseError`) for a message that
 cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
 ``unsupported_message``, ``too_many_observations``; it carries the MSH header when one
 could be read, so that even a refused message is answered to its sender. Problems with
