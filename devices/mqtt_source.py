@@ -2,7 +2,7 @@
 
 One client subscribes, with QoS 1, to ``<prefix>/<bay>/+/vitals`` and
 ``<prefix>/<bay>/+/status``. Payloads are parsed by the pure functions of
-``devices.parsers.mqtt_json``; this module does the I/O, the acknowledgements, the
+``wire.mqtt_json``; this module does the I/O, the acknowledgements, the
 de-duplication, the counting and the reconnecting.
 
 No message lost between device and store
@@ -81,9 +81,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.parsers.mqtt_json import parse_status, parse_topic, parse_vitals
 from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
 from monitor.config import MqttSource as MqttConfig
+from wire.mqtt_json import parse_status, parse_topic, parse_vitals
 
 __all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]
 

@@ -2,13 +2,14 @@
 
 A source (serial port, MQTT subscription, HL7 listener, simulator) turns bytes into
 :class:`~monitor.readings.Reading` objects and hands them to a :class:`Sink` (the core's
-``Monitor``). It knows nothing of alarms or the UI. Its parsing is pure functions in the
-``devices.parsers`` modules; the source only does I/O, counting and reconnecting.
+``Monitor``). It knows nothing of alarms or the UI. Its parsing is pure functions of the
+wire formats (:mod:`wire`); the source only does I/O, counting and reconnecting.
+:class:`~wire.frame.Frame` and :class:`~wire.frame.ParseError` (a frame that cannot be
+taken; ``reason`` is the counter key) are the wire layer's, re-exported here.
 
 Error tree of the device layer::
 
     DeviceError                 base of everything raised here
-    +-- ParseError(reason)      a frame that cannot be taken; ``reason`` is the counter key
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from monitor.clock import Clock
 from monitor.core import IngestResult
 from monitor.readings import Reading
 from monitor.rejections import RejectionCounter
+from wire.frame import Frame, ParseError
 
 __all__ = [
     "DeviceError",
@@ -39,31 +40,6 @@ __all__ = [
 
 class DeviceError(Exception):
     """Base of the device layer's errors."""
-
-
-class ParseError(DeviceError, ValueError):
-    """A frame (line, message, payload) that cannot be taken.
-
-    ``reason`` is a short stable key for the counters (``checksum``, ``malformed``,
-    ``bad_value``, ``too_long``, ``not_utf8``, ``bad_json``, ...); the message says more.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """What a parser makes of one frame: values by parameter key (None: no value), quality
-    flags, and whatever identity and time the frame itself carries."""
-
-    values: dict[str, float | None]
-    flags: int = 0
-    device: str | None = None
-    seq: int | None = None
-    time: float | None = None  # device time, UNIX seconds (only when the frame has a zone)
-    extra: dict[str, Any] = field(default_factory=dict)  # dialect fields kept for display
 
 
 def frame_readings(frame: Frame, *, chair: str, device: str, receive_time: float,

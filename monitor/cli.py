@@ -4,6 +4,7 @@
     chairside demo [--chairs 8]            a simulated bay on real transports, with its dashboard
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
+    chairside decode --protocol NAME FILE|-   what the bay makes of a device capture (JSON lines)
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
     chairside audit verify --config bay.toml | --db PATH [--key FILE]   check the audit chain and
                                            every record against the keyed integrity ledger
@@ -11,7 +12,8 @@
                                            accounts (passwd, disable and end-sessions end its logins)
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
-no such database), 1 anything unexpected; for ``audit verify``, 1 means tampering was found.
+no such database, an unreadable capture), 1 anything unexpected; for ``audit verify``, 1
+means tampering was found.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("%s received: stopping", stop.reason)
     log.info("bay %s: stopped", config.bay.id)
     return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from devices.decode import main as decode
+
+    return decode(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -460,6 +468,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
+
+    from wire.registry import names as protocol_names
+
+    p = sub.add_parser("decode", help="decode a device capture through the bay's parsers (JSON lines)",
+                       description="Read a capture (the bytes exactly as the device sent them) through "
+                       "the bay's parsers and print one JSON object per reading, status record or "
+                       "rejected line/message. hl7: MLLP-framed or blank-line separated messages; "
+                       "mqtt-json: one payload per line. Exit status 0 even when input was rejected, "
+                       "2 for unusable arguments or an unreadable file.")
+    p.add_argument("--protocol", required=True, choices=protocol_names(), metavar="PROTOCOL",
+                   help="one of: " + ", ".join(protocol_names()))
+    p.add_argument("file", metavar="FILE", help="the capture, or - for standard input")
+    p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("export", help="export a session for the chart (CSV, zip, FHIR, HL7, PDF)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -39,6 +39,7 @@ from monitor.alarm_rules import (
 )
 from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
+from wire.registry import DIALECTS, SERIAL_PROTOCOLS
 
 __all__ = [
     "SERIAL_PARAMETERS",
@@ -58,12 +59,11 @@ __all__ = [
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
-#: What each serial dialect can deliver (PROTOCOLS.md section 3): the oximeter dialects
-#: SpO2 and pulse rate only; the Chairside line every parameter, NIBP included.
+#: What each serial dialect can deliver (PROTOCOLS.md section 3), from the wire-format
+#: registry: the oximeter dialects SpO2 and pulse rate only; the Chairside line every
+#: parameter (None), NIBP included.
 SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
-    "masimo": frozenset({"spo2", "pr"}), "nonin": frozenset({"spo2", "pr"}),
-    "nellcor": frozenset({"spo2", "pr"}), "chairside": None,
-}
+    name: DIALECTS[name].parameters for name in SERIAL_PROTOCOLS}
 
 
 class ConfigError(Exception):
@@ -314,7 +314,7 @@ class SerialSource(_Model):
     name: Name
     chair: Name
     port: str  # /dev/ttyUSB0, /dev/serial/by-id/..., or a pty path
-    protocol: Literal["masimo", "nonin", "nellcor", "chairside"]
+    protocol: Literal[SERIAL_PROTOCOLS]  # type: ignore[valid-type]  # the registry's names
     baudrate: int = Field(9600, gt=0)
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from devices.parsers.mqtt_json import parse_vitals
-from devices.parsers.serial_lines import PARSERS
 from monitor.cli import past_offset
 from monitor.config import ConfigError
 from monitor.readings import QualityFlag
-from simulators.formats import NELLCOR_COLUMNS, NELLCOR_HEADER, serial_line, vitals_json
+from simulators.formats import serial_line, vitals_json
 from simulators.patient import Effect, PatientModel
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import SCENARIOS, load_scenario
+from wire.mqtt_json import parse_vitals
+from wire.registry import DIALECTS
 
 T = 1_800_000_000.0
 
@@ -98,7 +98,7 @@ def test_bad_scenarios_name_file_and_key(tmp_path: Path, text, message):
 def test_serial_formats_parse_back(protocol, flags):
     values = {"spo2": None if flags else 96.0, "pr": None if flags else 71.0}
     line = serial_line(protocol, values, flags, T, seq=3, device="sim-c1")
-    frame = PARSERS[protocol](line)
+    frame = DIALECTS[protocol].parse(line)
     assert frame is not None
     assert {k: frame.values.get(k) for k in values} == values
     if flags and protocol != "nonin":  # Nonin ASCII has no sensor-off flag: only dashes
@@ -106,8 +106,8 @@ def test_serial_formats_parse_back(protocol, flags):
 
 
 def test_nellcor_header_lines_carry_no_reading():
-    assert PARSERS["nellcor"](NELLCOR_HEADER) is None
-    assert PARSERS["nellcor"](NELLCOR_COLUMNS) is None
+    nellcor = DIALECTS["nellcor"]
+    assert nellcor.header and all(nellcor.parse(line) is None for line in nellcor.header)
 
 
 def test_mqtt_payload_parses_back_with_only_contract_flags():
