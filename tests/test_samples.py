@@ -12,9 +12,11 @@ import samples
 from samples import captures as c
 from samples.provenance import KINDS, Provenance, Sample
 
-from devices.parsers import LineSplitter, parse_masimo, parse_nellcor
 from devices.source import Frame
 from monitor.readings import QualityFlag
+from wire.lines import LineSplitter
+from wire.serial.masimo import parse_masimo
+from wire.serial.nellcor import parse_nellcor
 
 SAMPLE_MODULES = sorted(m.name for m in pkgutil.iter_modules(samples.__path__) if m.name != "provenance")
 
