@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOLS.md section 5), served by the dashboard's Flask server.
+"""The HTTP API (docs/protocols.md#api), served by the dashboard's Flask server.
 
     GET  /api/v1/chairs                         every chair: connection, vitals, NEWS2, alarms, session
     GET  /api/v1/chairs/<chair>                 one chair

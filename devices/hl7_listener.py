@@ -1,7 +1,7 @@
 """HL7 v2 ORU^R01 (IHE PCD-01) over MLLP: a TCP listener for monitor gateways.
 
 Gateways (Philips, Mindray, GE, Nihon Kohden) connect, send one message per MLLP frame and
-wait for its ACK before sending the next (PROTOCOLS.md section 4).
+wait for its ACK before sending the next (docs/protocols.md#hl7).
 
 Concurrency: one accept thread and one thread per connection, at most ``max_connections``
 at a time (a connection beyond that is accepted and closed at once, and counted). Threads

@@ -1,4 +1,4 @@
-"""Readings from an MQTT broker (PROTOCOLS.md section 2), with paho-mqtt 2.x.
+"""Readings from an MQTT broker (docs/protocols.md#mqtt), with paho-mqtt 2.x.
 
 One client subscribes, with QoS 1, to ``<prefix>/<bay>/+/vitals`` and
 ``<prefix>/<bay>/+/status``. Payloads are parsed by the pure functions of

@@ -59,7 +59,7 @@ __all__ = [
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
-#: What each serial dialect can deliver (PROTOCOLS.md section 3), from the wire-format
+#: What each serial dialect can deliver (docs/protocols.md#serial-lines), from the wire-format
 #: registry: the oximeter dialects SpO2 and pulse rate only; the Chairside line every
 #: parameter (None), NIBP included.
 SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
@@ -454,7 +454,7 @@ class BayConfig(_Model):
         return self
 
     def profiles(self) -> dict[str, tuple[LimitRule, ...]]:
-        """Limit profiles; ``adult`` is built in (CLINICAL.md defaults) unless redefined."""
+        """Limit profiles; ``adult`` is built in (docs/clinical.md defaults) unless redefined."""
         return {"adult": DEFAULT_RULES} | {k: p.rules for k, p in self.limit_profiles.items()}
 
     def chair_rules(self, chair: str) -> tuple[LimitRule, ...]:

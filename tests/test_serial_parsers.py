@@ -1,4 +1,4 @@
-"""The serial line protocols (PROTOCOLS.md section 3): line splitter and the four parsers."""
+"""The serial line protocols (docs/protocols.md#serial-lines): line splitter and the four parsers."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ seam types (:mod:`wire.frame`) and, for now, the parameter and flag tables of
       frame.py           Frame, ParseError: what a parser returns or raises
       numbers.py         decimal text in and out, shared by the dialects
       lines.py           LineSplitter: a serial byte stream cut into lines
-      serial/            one module per serial line dialect (PROTOCOLS.md section 3)
+      serial/            one module per serial line dialect (docs/protocols.md#serial-lines)
         common.py        the helpers the serial dialects share
         masimo.py  nonin.py  nellcor.py  chairside_line.py
       mqtt_json.py       MQTT topics and JSON payloads (section 2)

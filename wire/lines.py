@@ -1,4 +1,4 @@
-"""Cutting a serial byte stream into lines (PROTOCOLS.md section 3).
+"""Cutting a serial byte stream into lines (docs/protocols.md#serial-lines).
 
 Pure: no port, no clock. The serial source feeds whatever bytes a read returns; the
 splitter keeps the partial line between feeds and hands back complete, decoded lines and

@@ -1,4 +1,4 @@
-"""The MQTT topics and JSON payloads of PROTOCOLS.md section 2, as pure functions.
+"""The MQTT topics and JSON payloads of docs/protocols.md#mqtt, as pure functions.
 
 No broker, no clock: bytes and strings in, a :class:`~wire.frame.Frame` (or a
 :class:`~wire.frame.ParseError` naming the counter key) out.
@@ -41,7 +41,7 @@ from wire.frame import Frame, ParseError
 __all__ = ["DIALECT", "FLAGS", "MAX_PAYLOAD", "NIBP_KEYS", "VITALS_KEYS", "format_vitals", "parse_status",
            "parse_topic", "parse_vitals", "topic"]
 
-#: Largest payload taken, in bytes (PROTOCOLS.md: "at most 16 KiB").
+#: Largest payload taken, in bytes (docs/protocols.md: "at most 16 KiB").
 MAX_PAYLOAD = 16 * 1024
 MAX_DEVICE = 64
 MAX_SEQ = 2**63 - 1  # the store keeps seq in an SQLite INTEGER
@@ -50,7 +50,7 @@ VITALS_KEYS = {"hr": "hr", "spo2": "spo2", "pr": "pr"}
 #: Keys of the nibp object: payload key -> parameter key.
 NIBP_KEYS = {"sys": "nibp_sys", "dia": "nibp_dia", "map": "nibp_map"}
 
-#: The flags PROTOCOLS.md section 2 allows in a payload.
+#: The flags docs/protocols.md#mqtt allows in a payload.
 FLAGS = ("SENSOR_OFF", "NO_SENSOR", "LOW_PERFUSION", "PULSE_SEARCH", "INTERFERENCE",
          "LOW_SIGNAL_QUALITY", "ARTIFACT", "LOW_BATTERY")
 
@@ -235,7 +235,7 @@ DIALECT = Dialect(
     parse=parse_vitals,
     format=format_vitals,
     parameters=None,
-    samples=(  # the contract's example (PROTOCOLS.md section 2)
+    samples=(  # the contract's example (docs/protocols.md#mqtt)
         b'{"device": "rad97-0012", "seq": 1842, "ts": "2026-11-23T19:40:01.250Z", "hr": 72, "spo2": 98, '
         b'"pr": 71, "nibp": {"sys": 121, "dia": 79, "map": 93}, "flags": ["SENSOR_OFF"]}',
     ),

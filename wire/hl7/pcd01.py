@@ -7,7 +7,7 @@ Segments are split into flat field lists and times read by :mod:`wire.hl7.v2` (l
 the message's size, components read only where needed); the rules below are PCD-01's. A message of more OBX
 segments than the caller's ``max_observations`` is refused before any field is read.
 
-What is taken from each OBX (PROTOCOLS.md section 4):
+What is taken from each OBX (docs/protocols.md#hl7):
 
 - OBX-3: the parameter, by its IEEE 11073 MDC code (``150456^MDC_PULS_OXIM_SAT_O2^MDC``). A
   code given only by its reference id (``^MDC_PULS_OXIM_SAT_O2^MDC``, or a vendor-local
@@ -87,7 +87,7 @@ NOT_MEASURED_STATUSES = frozenset({"X", "D", "W"})
 FLOAT_SPECIALS = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -8388607.0})
 #: MSH-21: the IHE PCD-01 message profile.
 PCD01_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
-#: MDC unit codes -> their reference ids (the units of PROTOCOLS.md section 1).
+#: MDC unit codes -> their reference ids (the units of docs/protocols.md#parameters).
 MDC_UNIT_NAMES = {MDC_DIM_BEAT_PER_MIN: "MDC_DIM_BEAT_PER_MIN", MDC_DIM_PERCENT: "MDC_DIM_PERCENT",
                   MDC_DIM_MMHG: "MDC_DIM_MMHG"}
 

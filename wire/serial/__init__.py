@@ -1,4 +1,4 @@
-"""The serial line dialects of PROTOCOLS.md section 3, one module each.
+"""The serial line dialects of docs/protocols.md#serial-lines, one module each.
 
 Every module holds ``parse`` (one line in, a :class:`~wire.frame.Frame` or None out, or a
 :class:`~wire.frame.ParseError`), ``format`` (its inverse), its code tables and ``DIALECT``

@@ -1,4 +1,4 @@
-"""The Chairside line (PROTOCOLS.md section 3), NMEA-style, for multi-parameter monitors, NIBP
+"""The Chairside line (docs/protocols.md#serial-lines), NMEA-style, for multi-parameter monitors, NIBP
 modules and DIY devices::
 
     $VT,seq=1842,hr=72,spo2=98,pr=71,nibp=121/79/93,flags=SENSOR_OFF|LOW_PERFUSION*4C\r\n
@@ -242,7 +242,7 @@ DIALECT = Dialect(
     parse=parse_chairside,
     format=format_chairside,
     parameters=None,
-    samples=(  # the contract's own examples (PROTOCOLS.md section 3)
+    samples=(  # the contract's own examples (docs/protocols.md#serial-lines)
         "$VT,seq=1842,hr=72,spo2=98,pr=71,nibp=121/79/93,flags=SENSOR_OFF|LOW_PERFUSION*4C",
         "$VT,seq=77,dev=nibp-bay2-04,ts=2026-11-23T19:40:01.250Z,nibp=118/76/90*74",
     ),
