@@ -73,12 +73,12 @@ from dashboard.views import (
     session_event_json,
     session_json,
 )
-from devices.source import SourceState
 from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import Session
 from monitor.records import SessionEventKind as K
+from monitor.seam import SourceState
 from monitor.store import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin

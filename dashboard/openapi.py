@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from devices.source import SourceState
 from monitor.exports import FORMATS
 from monitor.records import AlarmKind, AlarmState, Priority, SessionEventKind, SessionState
+from monitor.seam import SourceState
 
 __all__ = ["openapi_spec"]
 

@@ -39,9 +39,9 @@ from typing import Any
 
 from monitor.parameters import by_key
 from monitor.readings import check_value, flag_names
+from monitor.seam import Frame, ParseError
 from monitor.timefmt import rfc3339
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.hl7.mllp import START_BLOCK, MllpDecoder, MllpProblem
 from wire.hl7.pcd01 import Hl7ParseError
 from wire.lines import LineError, LineSplitter

@@ -82,9 +82,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.mllp_tls import PeerPolicy, describe_subject, server_context
-from devices.source import Sink, SourceBase, SourceState
+from devices.source import SourceBase
 from monitor.config import Hl7Source
 from monitor.readings import QualityFlag, Reading
+from monitor.seam import Sink, SourceState
 from wire.hl7.ack import AckError, build_ack
 from wire.hl7.mllp import MllpDecoder, MllpProblem, frame
 from wire.hl7.pcd01 import Hl7ParseError, Observation, Pcd01Message, parse_pcd01

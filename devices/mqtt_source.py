@@ -81,8 +81,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
+from devices.source import SourceBase, frame_readings
 from monitor.config import MqttSource as MqttConfig
+from monitor.seam import ParseError, Sink, SourceState
 from wire.mqtt_json import parse_status, parse_topic, parse_vitals
 
 __all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]

@@ -16,8 +16,9 @@ from typing import Any
 
 import serial
 
-from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
+from devices.source import SourceBase, frame_readings
 from monitor.config import SerialSource as SerialConfig
+from monitor.seam import ParseError, Sink, SourceState
 from wire.lines import LineError, LineSplitter
 from wire.registry import DIALECTS
 

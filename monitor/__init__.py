@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # at run time each name is imported on first use: see __getat
     from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule
     from monitor.clock import Clock, ManualClock, SystemClock
     from monitor.config import BayConfig, ConfigError, load_config, parse_config
-    from monitor.core import ChairStatus, IngestResult, Monitor, MonitorError
+    from monitor.core import ChairStatus, Monitor, MonitorError
     from monitor.news2 import News2, news2
     from monitor.parameters import PARAMETERS, Parameter
     from monitor.readings import QualityFlag, Reading, RejectReason
@@ -27,23 +27,25 @@ if TYPE_CHECKING:  # at run time each name is imported on first use: see __getat
         SessionState,
     )
     from monitor.ring_buffer import RingBuffer, Window
+    from monitor.seam import Frame, IngestResult, ParseError, Sink, Source, SourceState
     from monitor.store import SqliteStore, Store, StoreError
 
 # Where each export lives. The package imports nothing until a name is used, so that
-# ``import monitor.cli`` is quick and ``chairside run`` installs its SIGTERM handler
+# ``import station.cli`` is quick and ``chairside run`` installs its SIGTERM handler
 # before the heavy imports (numpy, pydantic, sqlite...) of the core.
 _SOURCES = {
     "monitor.alarm_engine": ("AlarmEngine",),
     "monitor.alarm_rules": ("DEFAULT_RULES", "AlarmSettings", "LimitRule"),
     "monitor.clock": ("Clock", "ManualClock", "SystemClock"),
     "monitor.config": ("BayConfig", "ConfigError", "load_config", "parse_config"),
-    "monitor.core": ("ChairStatus", "IngestResult", "Monitor", "MonitorError"),
+    "monitor.core": ("ChairStatus", "Monitor", "MonitorError"),
     "monitor.news2": ("News2", "news2"),
     "monitor.parameters": ("PARAMETERS", "Parameter"),
     "monitor.readings": ("QualityFlag", "Reading", "RejectReason"),
     "monitor.records": ("Alarm", "AlarmEvent", "AlarmKind", "AlarmState", "OperatorAction", "Priority",
                         "Session", "SessionEvent", "SessionEventKind", "SessionState"),
     "monitor.ring_buffer": ("RingBuffer", "Window"),
+    "monitor.seam": ("Frame", "IngestResult", "ParseError", "Sink", "Source", "SourceState"),
     "monitor.store": ("SqliteStore", "Store", "StoreError"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
@@ -61,6 +63,7 @@ __all__ = [
     "ChairStatus",
     "Clock",
     "ConfigError",
+    "Frame",
     "IngestResult",
     "LimitRule",
     "ManualClock",
@@ -69,6 +72,7 @@ __all__ = [
     "News2",
     "OperatorAction",
     "Parameter",
+    "ParseError",
     "Priority",
     "QualityFlag",
     "Reading",
@@ -78,6 +82,9 @@ __all__ = [
     "SessionEvent",
     "SessionEventKind",
     "SessionState",
+    "Sink",
+    "Source",
+    "SourceState",
     "SqliteStore",
     "Store",
     "StoreError",

@@ -63,6 +63,7 @@ from monitor.records import (
 )
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer, Window, downsample
+from monitor.seam import IngestResult
 from monitor.sessions import SessionError, new_session, step
 from monitor.store import DeviceSeqs, Store
 
@@ -134,13 +135,6 @@ class BaselineProposal:
     until: float
     used: dict[str, int]  # readings averaged, per parameter
     left_out: dict[str, int]  # readings left out as in alarm or flagged, per parameter
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    accepted: int
-    rejected: tuple[tuple[int, RejectReason], ...]  # (index in the batch, reason)
-    ticket: int | None  # store ticket: all accepted readings are durable once it commits
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ perfusion index, a Nellcor pulse amplitude, its clock in UTC).
 
 from __future__ import annotations
 
-from wire.frame import Frame
+from monitor.seam import Frame
 from wire.hl7.pcd01 import oru_r01
 from wire.mqtt_json import format_vitals
 from wire.registry import DIALECTS

@@ -21,7 +21,7 @@ CAPTURES = Path(__file__).parent / "samples" / "captures"
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "monitor.cli", "decode", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "station.cli", "decode", *args], input=stdin,
                           capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 

@@ -16,10 +16,10 @@ from conftest import wait_until
 
 from monitor.config import parse_config
 from monitor.readings import QualityFlag
-from monitor.service import BayService
 from simulators.broker import Mosquitto, free_port
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import load_scenario
+from station.service import BayService
 
 ROOT = Path(__file__).parent.parent
 
@@ -141,17 +141,17 @@ transport = "hl7"
     with Mosquitto(tmp_path / "broker") as broker:
         sim_args = ["--scenario", str(scenario), "--serial-dir", str(tmp_path / "serial"),
                     "--mqtt-port", str(broker.port), "--hl7-port", str(free_port())]
-        printed = subprocess.run([sys.executable, "-m", "monitor.cli", "simulate", *sim_args,
+        printed = subprocess.run([sys.executable, "-m", "station.cli", "simulate", *sim_args,
                                   "--print-config"], capture_output=True, text=True, check=True,
                                  cwd=ROOT, timeout=60).stdout
         bay = tmp_path / "bay.toml"
         bay.write_text('[store]\npath = "bay.db"\ncommit_interval_ms = 50\n' + printed)
-        assert subprocess.run([sys.executable, "-m", "monitor.cli", "check-config", str(bay)],
+        assert subprocess.run([sys.executable, "-m", "station.cli", "check-config", str(bay)],
                               cwd=ROOT, timeout=60).returncode == 0
-        run = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(bay)],
+        run = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--config", str(bay)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
         sim_log = (tmp_path / "simulate.log").open("w")
-        sim = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "debug",
+        sim = subprocess.Popen([sys.executable, "-m", "station.cli", "--log-level", "debug",
                                 "simulate", *sim_args, "--speed", "4"], cwd=ROOT, stderr=sim_log)
         seen: set[str] = set()
         try:
@@ -202,7 +202,7 @@ def test_simulate_from_the_past_makes_history_at_full_speed(tmp_path):
                        what="the MQTT source connected")
             begun = time.time()
             done = subprocess.run(
-                [sys.executable, "-m", "monitor.cli", "simulate", "--scenario", "ketamine-hypertension",
+                [sys.executable, "-m", "station.cli", "simulate", "--scenario", "ketamine-hypertension",
                  "--mqtt-port", str(broker.port), "--serial-dir", str(tmp_path / "serial2"),
                  "--from=-30m", "--seconds", "1800"],
                 cwd=ROOT, capture_output=True, text=True, timeout=600)

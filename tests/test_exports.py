@@ -20,7 +20,6 @@ import hl7
 import pytest
 from conftest import T0, Harness, bay_config
 
-from monitor.cli import main
 from monitor.exports import FORMATS, UnknownFormat, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, write_csv, zip_folder
 from monitor.exports.hl7_export import read_hl7_file
@@ -29,6 +28,7 @@ from monitor.localtime import machine_zone
 from monitor.readings import QualityFlag, Reading
 from monitor.records import SessionEventKind as K
 from monitor.timefmt import rfc3339
+from station.cli import main
 from wire.hl7.mllp import frame
 from wire.hl7.pcd01 import parse_pcd01
 

@@ -22,10 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import mqtt_source
 from devices.mqtt_source import STOP_TIMEOUT_S, MqttSource, SeqTracker, SeqVerdict
-from devices.source import ParseError, SourceState
 from monitor.config import MqttSource as MqttConfig
-from monitor.core import IngestResult
 from monitor.readings import QualityFlag, Reading
+from monitor.seam import IngestResult, ParseError, SourceState
 from monitor.store import StoreError
 from monitor.timefmt import rfc3339
 from simulators.broker import Mosquitto, free_port

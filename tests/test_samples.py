@@ -12,8 +12,8 @@ import samples
 from samples import captures as c
 from samples.provenance import KINDS, Provenance, Sample
 
-from devices.source import Frame
 from monitor.readings import QualityFlag
+from monitor.seam import Frame
 from wire.lines import LineSplitter
 from wire.serial.masimo import parse_masimo
 from wire.serial.nellcor import parse_nellcor

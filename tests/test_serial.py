@@ -13,10 +13,10 @@ import pytest
 from conftest import Harness, wait_until
 
 from devices.serial_source import SerialSource
-from devices.source import SourceState
 from monitor.config import SerialSource as SerialConfig
 from monitor.readings import QualityFlag
 from monitor.records import AlarmState
+from monitor.seam import SourceState
 from wire.serial.chairside_line import chairside_line
 
 

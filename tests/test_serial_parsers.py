@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import serial_samples as s
 
-from devices.source import Frame, ParseError
 from monitor.parameters import by_key
 from monitor.readings import QualityFlag as Q
+from monitor.seam import Frame, ParseError
 from wire.lines import MAX_LINE, LineError, LineSplitter
 from wire.registry import DIALECTS
 from wire.serial.chairside_line import chairside_checksum, chairside_line, parse_chairside

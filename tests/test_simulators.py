@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import past_offset
 from monitor.config import ConfigError
 from monitor.readings import QualityFlag
 from simulators.formats import serial_line, vitals_json
 from simulators.patient import Effect, PatientModel
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import SCENARIOS, load_scenario
+from station.cli import past_offset
 from wire.mqtt_json import parse_vitals
 from wire.registry import DIALECTS
 

@@ -17,7 +17,7 @@ from monitor.config import SERIAL_PARAMETERS, SerialSource
 from monitor.parameters import PARAMETERS
 from monitor.readings import QualityFlag as Q
 from monitor.readings import flag_names
-from wire.frame import Frame
+from monitor.seam import Frame
 from wire.hl7.pcd01 import oru_r01, parse_pcd01
 from wire.hl7.v2 import DEFAULT_ENCODING, Fields, MessageHeader, escaper, format_dtm, parse_dtm, read_header
 from wire.mqtt_json import FLAGS as MQTT_FLAGS

@@ -4,7 +4,7 @@ Pure: no sockets, no ports, no clock. Every dialect module holds its parser, its
 (the inverse: ``parse(format(x)) == x`` for what the dialect can carry) and its code tables;
 :mod:`wire.registry` names them all, and the configuration, the simulators, the exports and
 ``chairside decode`` read it. The layer imports nothing of the rest of the project but the
-seam types (:mod:`wire.frame`) and, for now, the parameter and flag tables of
+seam types (:mod:`monitor.seam`) and, for now, the parameter and flag tables of
 ``monitor.parameters`` / ``monitor.readings`` (and ``monitor.timefmt``)::
 
     wire/
@@ -25,7 +25,7 @@ seam types (:mod:`wire.frame`) and, for now, the parameter and flag tables of
 Error tree::
 
     ValueError
-    +-- ParseError(reason)          wire.frame: a frame that cannot be taken
+    +-- ParseError(reason)          monitor.seam: a frame that cannot be taken
         +-- Hl7ParseError           wire.hl7.pcd01: a message that cannot be taken (with its MSH)
 
 A formatter raises plain ``ValueError`` for what its dialect cannot write.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from wire.frame import Frame
+from monitor.seam import Frame
 
 __all__ = ["Dialect"]
 

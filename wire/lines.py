@@ -32,7 +32,7 @@ _DETAIL_BYTES = 40  # how much of a dropped line a LineError quotes
 @dataclass(frozen=True, slots=True)
 class LineError:
     """A line the splitter dropped. ``reason`` (``too_long``, ``not_utf8``) is the counter
-    key, as for :class:`wire.frame.ParseError`; ``detail`` says more."""
+    key, as for :class:`monitor.seam.ParseError`; ``detail`` says more."""
 
     reason: str
     detail: str

@@ -1,7 +1,7 @@
 """The MQTT topics and JSON payloads of docs/protocols.md#mqtt, as pure functions.
 
-No broker, no clock: bytes and strings in, a :class:`~wire.frame.Frame` (or a
-:class:`~wire.frame.ParseError` naming the counter key) out.
+No broker, no clock: bytes and strings in, a :class:`~monitor.seam.Frame` (or a
+:class:`~monitor.seam.ParseError` naming the counter key) out.
 
 Topics::
 
@@ -34,9 +34,9 @@ import re
 from typing import Any
 
 from monitor.readings import flag_names, parse_flags
+from monitor.seam import Frame, ParseError
 from monitor.timefmt import parse_rfc3339, rfc3339
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 
 __all__ = ["DIALECT", "FLAGS", "MAX_PAYLOAD", "NIBP_KEYS", "VITALS_KEYS", "format_vitals", "parse_status",
            "parse_topic", "parse_vitals", "topic"]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wire.frame import ParseError
+from monitor.seam import ParseError
 from wire.hl7.v2 import Fields, MessageHeader, escaper, format_dtm, normalise_segments, read_header
 
 __all__ = ["ACK_CODES", "AckError", "AckInfo", "build_ack", "read_ack"]

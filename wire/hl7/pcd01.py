@@ -40,7 +40,7 @@ What is taken from each OBX (docs/protocols.md#hl7):
 - OBX-18: the equipment instance id, returned for the listener's chair mapping, with MSH-3
   (sending application) and PV1-3 (bed location, trailing empty components removed).
 
-Errors: :class:`Hl7ParseError` (a :class:`~wire.frame.ParseError`) for a message that
+Errors: :class:`Hl7ParseError` (a :class:`~monitor.seam.ParseError`) for a message that
 cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
 ``unsupported_message``, ``too_many_observations``; it carries the MSH header when one
 could be read, so that even a refused message is answered to its sender. Problems with
@@ -64,8 +64,8 @@ from monitor.parameters import (
     by_mdc_code,
 )
 from monitor.readings import QualityFlag
+from monitor.seam import Frame, ParseError
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.hl7.v2 import Fields, MessageHeader, escape, format_dtm, normalise_segments, parse_dtm, read_header
 from wire.numbers import format_decimal
 

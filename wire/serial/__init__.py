@@ -1,7 +1,7 @@
 """The serial line dialects of docs/protocols.md#serial-lines, one module each.
 
-Every module holds ``parse`` (one line in, a :class:`~wire.frame.Frame` or None out, or a
-:class:`~wire.frame.ParseError`), ``format`` (its inverse), its code tables and ``DIALECT``
+Every module holds ``parse`` (one line in, a :class:`~monitor.seam.Frame` or None out, or a
+:class:`~monitor.seam.ParseError`), ``format`` (its inverse), its code tables and ``DIALECT``
 (a :class:`~wire.dialect.Dialect`). :mod:`wire.registry` finds every module of this package
 that has a ``DIALECT``: a new serial dialect is one new file here, plus its samples and
 tests. :mod:`wire.serial.common` holds what the dialects share.

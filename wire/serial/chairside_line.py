@@ -16,8 +16,8 @@ from datetime import datetime
 from functools import reduce
 
 from monitor.readings import QualityFlag, flag_names
+from monitor.seam import Frame, ParseError
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.lines import MAX_LINE
 from wire.numbers import format_decimal, to_float
 from wire.serial.common import q

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from wire.frame import ParseError
+from monitor.seam import ParseError
 from wire.numbers import to_float
 
 __all__ = ["HEX", "TIME", "device_clock", "display_value", "int_field", "is_dashes", "q", "upper",

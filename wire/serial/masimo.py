@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from monitor.readings import QualityFlag
+from monitor.seam import Frame, ParseError
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.numbers import format_decimal
 from wire.serial.common import HEX, TIME, device_clock, display_value, int_field, is_dashes, q, upper, value
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from monitor.readings import QualityFlag
+from monitor.seam import Frame, ParseError
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.serial.common import TIME, device_clock, int_field, q, upper, value
 
 __all__ = ["COLUMNS", "DIALECT", "HEADER", "STATUS_FLAGS", "format_nellcor", "parse_nellcor"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
+from monitor.seam import Frame, ParseError
 from wire.dialect import Dialect
-from wire.frame import Frame, ParseError
 from wire.serial.common import TIME, int_field, q, upper, value
 
 __all__ = ["DIALECT", "format_nonin", "parse_nonin"]

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from monitor.lifecycle import StopRequested, StopSignals
+from station.lifecycle import StopRequested, StopSignals
 
 if TYPE_CHECKING:
     from monitor.core import ChairStatus, Monitor
@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     request (SIGINT, SIGTERM) at any point stops what has started, in reverse, and exits 0."""
     from monitor.config import load_config
     from monitor.integrity import check_private
-    from monitor.service import BayService
+    from station.service import BayService
 
     stop = _stop_signals(args)
     config = load_config(args.config)
@@ -348,7 +348,7 @@ def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Ctrl-C (or SIGTERM), at any moment: the simulated monitors stop sending, the dashboard
     and the bay stop, the monitors disconnect, then the private broker stops; exit 0."""
-    from simulators.demo import Demo
+    from station.demo import Demo
 
     stop = _stop_signals(args)
     with tempfile.TemporaryDirectory(prefix="chairside-demo-") as tmp:
