@@ -75,9 +75,7 @@ def viewport(dash_duo: Any, width: int, height: int) -> None:
                f"a {width}x{height} viewport")
 
 
-# 48 chairs at 1080p still misses the minimums (HR/SpO2 35 px of 36, NIBP 20 of 24): issue 14,
-# point 3 is open for it, and the test joins this list once the layout meets them.
-@pytest.mark.parametrize("chairs", [8, 24])
+@pytest.mark.parametrize("chairs", [8, 24, 48])
 @pytest.mark.screenshots
 def test_the_bay_fits_and_reads_at_every_size(make_bay, dash_duo, chairs, shots):
     bay = make_bay(chairs=chairs, start=time.time() - 300)
