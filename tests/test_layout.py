@@ -67,6 +67,29 @@ return {hr: px('.tile .val-hr'), spo2: px('.tile .val-spo2'), nibp: px('.tile .v
         page_width: document.documentElement.scrollWidth};
 """
 
+# what every tile shows whole at every size, however many chairs: its name and connection,
+# the labels and values of HR/PR, SpO2, NIBP and NEWS2, and its alarm bar (secondary text,
+# e.g. the sparklines, the drug and the session's phase, may give way)
+ESSENTIAL_JS = """
+const shown = e => e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+const whole = e => shown(e) && e.scrollWidth <= e.clientWidth + 1;
+const bad = [];
+for (const t of document.querySelectorAll('.tile')) {
+    const parts = {name: '.chair-name', conn: '.conn', 'HR/PR': '.val-hr', spo2: '.val-spo2',
+                   nibp: '.val-nibp', news: '.news'};
+    for (const [what, sel] of Object.entries(parts))
+        if (!whole(t.querySelector(sel))) bad.push(t.dataset.chair + ' ' + what);
+    for (const v of t.querySelectorAll('.vital'))
+        if (!whole(v.querySelector('.vlabel'))) bad.push(t.dataset.chair + ' label of ' + v.className);
+    if (!shown(t.querySelector('.alarmbar'))) bad.push(t.dataset.chair + ' alarm bar');
+}
+return bad;
+"""
+
+TILES_JS = """
+return [...document.querySelectorAll('.tile')].map(t => t.getBoundingClientRect().toJSON());
+"""
+
 
 def viewport(dash_duo: Any, width: int, height: int) -> None:
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
@@ -91,14 +114,16 @@ def test_the_bay_fits_and_reads_at_every_size(make_bay, dash_duo, chairs, shots)
     for width, height in SIZES:
         viewport(dash_duo, width, height)
         # every tile on the screen, none overlapping the header or the pop-ups
-        boxes = [t.rect for t in dash_duo.find_elements(".tile")]
+        boxes = js(dash_duo, TILES_JS)  # (one query: a WebDriver call per tile is slow at 48)
         popups_top = min(p.rect["y"] for p in dash_duo.find_elements(".popup"))
         header_bottom = js(dash_duo, "return document.querySelector('.hdr').getBoundingClientRect().bottom")
-        assert all(b["x"] >= 0 and b["y"] >= header_bottom and b["x"] + b["width"] <= width
-                   and b["y"] + b["height"] <= popups_top for b in boxes), (width, height)
+        assert len(boxes) == chairs and all(
+            b["left"] >= 0 and b["top"] >= header_bottom and b["right"] <= width and b["bottom"] <= popups_top
+            for b in boxes), (width, height)
         overflowing = js(dash_duo, OVERFLOW_JS)
         assert overflowing == [], (width, height, Counter(o.split(" ", 2)[1] for o in overflowing),
                                    overflowing[:5])
+        assert js(dash_duo, ESSENTIAL_JS) == [], (width, height)
         sizes = js(dash_duo, SIZES_JS)
         # the whole header shows: as wide as the screen, nothing cut off, no sideways scrolling
         assert sizes["hdr"]["width"] <= width and sizes["hdr_scroll"] <= width, (width, sizes)
