@@ -1,0 +1,1 @@
+__all__: list[str] = []  # the package's modules are imported by name

@@ -38,7 +38,7 @@ from dashboard.push import install_push
 from dashboard.security import install_security
 from monitor.core import MonitorError
 
-__all__ = ["NOTICE", "create_app"]
+__all__ = ["NOTICE", "create_app", "toast"]
 
 HERE = Path(__file__).parent
 NOTICE = "Not a medical device — the bedside monitors' alarms stay primary"

@@ -80,8 +80,8 @@ from monitor.logins import (
 )
 from monitor.users import USERNAME_RE, User, UserStore
 
-__all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "install_auth", "login_check", "may",
-           "require", "secret_key", "wall_client", "wall_view"]
+__all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "current_name", "install_auth",
+           "login_check", "may", "require", "secret_key", "throttle_for", "wall_client", "wall_view"]
 
 log = logging.getLogger("chairside.auth")
 

@@ -30,29 +30,10 @@ from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority, 
 from monitor.records import SessionState as S
 from monitor.sessions import observation_remaining
 
-__all__ = [
-    "COLOURS",
-    "TILE_FIELDS",
-    "alarm_event_row",
-    "alarm_text",
-    "alarm_views",
-    "bay_view",
-    "display_zone",
-    "fmt_age",
-    "fmt_clock",
-    "fmt_date",
-    "fmt_duration",
-    "grid_shape",
-    "limit_changes",
-    "make_sparkline_svg",
-    "merge_overrides",
-    "popup_signature",
-    "popup_views",
-    "session_phase",
-    "sound_state",
-    "svg_data_uri",
-    "tile_view",
-]
+__all__ = ["COLOURS", "TILE_FIELDS", "alarm_event_row", "alarm_text", "alarm_views", "bay_view",
+           "display_zone", "fmt_age", "fmt_clock", "fmt_date", "fmt_duration", "grid_shape",
+           "limit_changes", "make_sparkline_svg", "merge_overrides", "popup_signature", "popup_views",
+           "session_phase", "set_display_zone", "sound_state", "svg_data_uri", "tile_view"]
 
 COLOURS = {
     "hr": "#3ddc84", "pr": "#a5d6a7", "spo2": "#4cc9f0", "nibp": "#f2f2f2", "map": "#ff9fb5",

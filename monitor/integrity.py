@@ -42,9 +42,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GENESIS", "RANGE_TABLES", "ROW_TABLES", "LedgerReport", "Sealer", "check_private",
-           "default_key_path", "load_key", "private_file", "rows_digest", "seal_all",
-           "verify_ledger"]
+__all__ = [
+    "GENESIS",
+    "RANGE_TABLES",
+    "ROW_TABLES",
+    "LedgerReport",
+    "Sealer",
+    "check_private",
+    "default_key_path",
+    "load_key",
+    "private_file",
+    "reading_rows",
+    "rows_digest",
+    "seal_all",
+    "verify_ledger",
+]
 
 log = logging.getLogger(__name__)
 

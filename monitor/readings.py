@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from monitor.parameters import by_key
 
-__all__ = ["QualityFlag", "Reading", "RejectReason", "describe", "flag_names", "manual_nibp", "normalise",
-           "parse_flags"]
+__all__ = ["QualityFlag", "Reading", "RejectReason", "check_value", "describe", "flag_names",
+           "manual_nibp", "normalise", "parse_flags"]
 
 
 class QualityFlag(IntFlag):

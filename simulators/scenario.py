@@ -43,7 +43,8 @@ from monitor.readings import QualityFlag
 from simulators.patient import Effect, PatientModel
 from wire.registry import SERIAL_PROTOCOLS
 
-__all__ = ["ChairScript", "Outage", "Scenario", "load_scenario"]
+__all__ = ["ChairScript", "ChairSpec", "EventSpec", "Outage", "Scenario", "ScenarioSpec", "build",
+           "load_scenario"]
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 

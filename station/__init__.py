@@ -13,3 +13,5 @@ below, as the import contracts in pyproject.toml hold them (``lint-imports``)::
     wire                         the wire formats: parse, format, tables (pure)
     monitor.seam + readings      the seam types every layer shares (dependency-free)
 """
+
+__all__: list[str] = []  # the package's modules are imported by name

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 # is imported inside the commands, after main() has installed the stop-signal handlers, so
 # that a SIGTERM during those seconds of start-up is an orderly stop, not a kill.
 
-__all__ = ["main"]
+__all__ = ["CliError", "bay_toml", "build_parser", "cmd_audit_verify", "cmd_check_config", "cmd_decode",
+           "cmd_demo", "cmd_export", "cmd_run", "cmd_simulate", "cmd_user", "main", "past_offset"]
 
 log = logging.getLogger("chairside")
 BAD_INPUT = 2

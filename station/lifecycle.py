@@ -19,7 +19,7 @@ import signal
 import threading
 from types import FrameType
 
-__all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals"]
+__all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals", "signal_name"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a stop, a closed terminal
 

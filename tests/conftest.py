@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,9 +17,23 @@ from monitor.store import SqliteStore
 T0 = 1_800_000_000.0
 
 
+def scaled(seconds: float) -> float:
+    """A deadline for what takes well under ``seconds`` on a quiet machine, stretched for this
+    one: by ``CHAIRSIDE_TIMEOUT_SCALE`` when set, else by the load per core (1x to 6x). Every
+    deadline of the suite goes through it (``wait_until``, the browser's waits in
+    ui_support.py), so a busy CI machine slows the suite down instead of failing it."""
+    factor = os.environ.get("CHAIRSIDE_TIMEOUT_SCALE")
+    if factor:
+        return seconds * float(factor)
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return seconds * min(6.0, max(1.0, load))
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds. The one way tests
-    wait for another thread or process: on a condition with a deadline, never a fixed sleep."""
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds (``scaled``). The
+    one way tests wait for another thread or process: on a condition with a deadline, never a
+    fixed sleep."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -59,9 +59,7 @@ def test_alarm_popup_acknowledge_and_pause(make_bay, dash_duo):
         bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 80}})
     assert not dash_duo.find_elements(".popup")
     bay.second({"c01": {"spo2": 86, "hr": 74}, "c02": {"spo2": 98, "hr": 80}})
-    t_raised = time.monotonic()
-    popup = dash_duo.wait_for_element(".popup[data-chair='c01']", timeout=2)
-    assert time.monotonic() - t_raised < 2.0
+    popup = dash_duo.wait_for_element(".popup[data-chair='c01']", timeout=2)  # (how fast: bench.dashboard)
     assert "** SpO2 86 % < 90 %" in popup.text and "MEDIUM" in popup.text and "Chair 1" in popup.text
     wait_until(lambda: js(dash_duo, "return window.chairsideAudio.state") == "medium", 3, "medium tone")
     assert js(dash_duo, "return window.chairsideAudio.audible() && window.chairsideAudio.bursts > 0")

@@ -4,6 +4,7 @@ The fixtures (``make_bay``, ``dash_duo``) reach every test module through confte
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import scaled, wait_until
 from selenium.common.exceptions import StaleElementReferenceException
 
 from dashboard.app import create_app
@@ -110,6 +111,22 @@ def tile_text(dash_duo: Any, chair: str, cls: str) -> str:
     return dash_duo.find_element(f".tile[data-chair='{chair}'] .{cls}").text
 
 
+WAITS = ("wait_for_element_by_css_selector", "wait_for_no_elements",  # (wait_for_element calls the first)
+         "wait_for_text_to_equal", "wait_for_contains_text", "wait_for_contains_class",
+         "wait_for_class_to_equal", "wait_for_style_to_equal", "wait_for_element_by_id")
+
+
+def _scaled_wait(wait: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(wait)
+
+    def scaled_wait(*args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(*args, **kwargs)
+        timeout = call.arguments.get("timeout")
+        call.arguments["timeout"] = scaled(timeout if timeout is not None else 10.0)
+        return wait(*call.args, **call.kwargs)
+    return scaled_wait
+
+
 @pytest.fixture
 def dash_duo(dash_br: Any) -> Iterator[Any]:
     """Dash's test browser driving the app as production serves it: through Chairside's own
@@ -126,6 +143,8 @@ def dash_duo(dash_br: Any) -> Iterator[Any]:
             dash_br.server_url = server.url
 
     dash_br.start_server = start_server
+    for name in WAITS:  # every browser wait's deadline, scaled for the machine's load
+        setattr(dash_br, name, _scaled_wait(getattr(dash_br, name)))
     yield dash_br
     for server in servers:
         server.stop()

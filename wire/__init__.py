@@ -30,3 +30,5 @@ Error tree::
 
 A formatter raises plain ``ValueError`` for what its dialect cannot write.
 """
+
+__all__: list[str] = []  # the package's modules are imported by name

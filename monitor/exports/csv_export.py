@@ -43,20 +43,9 @@ from monitor.records import Session
 from monitor.store import Store
 from monitor.timefmt import Rfc3339Formatter, rfc3339
 
-__all__ = [
-    "ACTION_COLUMNS",
-    "ALARM_COLUMNS",
-    "CSV_COLUMNS",
-    "EVENT_COLUMNS",
-    "SESSION_COLUMNS",
-    "csv_chunks",
-    "csv_rows",
-    "neutralise",
-    "write_csv",
-    "write_readings_csv",
-    "write_zip",
-    "zip_folder",
-]
+__all__ = ["ACTION_COLUMNS", "ALARM_COLUMNS", "CSV_COLUMNS", "EVENT_COLUMNS", "SESSION_COLUMNS",
+           "csv_chunks", "csv_rows", "neutralise", "session_row", "write_csv", "write_readings_csv",
+           "write_zip", "zip_folder"]
 
 CSV_COLUMNS = ("time_utc", "chair", "session_id", "parameter", "value", "unit", "device", "flags")
 ALARM_COLUMNS = ("time_utc", "chair", "session_id", "alarm_id", "code", "kind", "priority", "parameter",

@@ -51,7 +51,7 @@ from wire.hl7.pcd01 import PCD01_PROFILE, obx_identifier, obx_unit
 from wire.hl7.v2 import MessageHeader, dtm_formatter, format_dtm
 from wire.hl7.v2 import escape as _esc
 
-__all__ = ["PCD01_PROFILE", "read_hl7_file", "write_hl7"]
+__all__ = ["PCD01_PROFILE", "dtm", "read_hl7_file", "write_hl7"]
 
 OBR_CODE = "182777000^monitoring of patient^SCT"
 _FLUSH_BYTES = 1 << 16

@@ -34,3 +34,5 @@ uses the receive time). Only the Chairside line has a ``ts`` with a zone. Their 
 write ``extra["device_local_time"]`` when there is one, else ``Frame.time`` as a UTC clock
 (a simulated device keeps its clock in UTC).
 """
+
+__all__: list[str] = []  # the package's modules are imported by name
