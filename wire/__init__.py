@@ -4,11 +4,10 @@ Pure: no sockets, no ports, no clock. Every dialect module holds its parser, its
 (the inverse: ``parse(format(x)) == x`` for what the dialect can carry) and its code tables;
 :mod:`wire.registry` names them all, and the configuration, the simulators, the exports and
 ``chairside decode`` read it. The layer imports nothing of the rest of the project but the
-seam types (:mod:`monitor.seam`) and, for now, the parameter and flag tables of
-``monitor.parameters`` / ``monitor.readings`` (and ``monitor.timefmt``)::
+seam types (:mod:`monitor.seam`, and the parameter and flag tables of ``monitor.parameters``
+/ ``monitor.readings``, and ``monitor.timefmt``), as ``lint-imports`` checks::
 
     wire/
-      frame.py           Frame, ParseError: what a parser returns or raises
       numbers.py         decimal text in and out, shared by the dialects
       lines.py           LineSplitter: a serial byte stream cut into lines
       serial/            one module per serial line dialect (docs/protocols.md#serial-lines)
