@@ -20,7 +20,7 @@ from typing import Any
 
 from simulators.emitters import Emitter, MllpEmitter, MqttEmitter, PtyEmitter
 from simulators.mllp_client import client_context
-from simulators.scenario import Scenario
+from simulators.scenario import ChairScript, Scenario
 
 __all__ = ["Endpoints", "Simulation"]
 
@@ -50,16 +50,17 @@ class Endpoints:
 
 class Simulation:
     def __init__(self, scenario: Scenario, endpoints: Endpoints, epoch: float | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 emitter: Callable[[ChairScript], Emitter] | None = None) -> None:
+        """``emitter``: each chair's emitter (default: its transport's, at ``endpoints``)."""
         self.scenario = scenario
         self.endpoints = endpoints
         self.clock = clock  # the wall clock (the devices' time); tests pass their own
         self.epoch = clock() if epoch is None else epoch
         self._hl7_tls = endpoints.hl7_ssl_context() if any(
             c.transport == "hl7" for c in scenario.chairs) else None
-        self.emitters: dict[str, Emitter] = {c.chair: self._emitter(c.chair, c.transport, c.protocol,
-                                                                   c.device)
-                                             for c in scenario.chairs}
+        make = emitter or (lambda c: self._emitter(c.chair, c.transport, c.protocol, c.device))
+        self.emitters: dict[str, Emitter] = {c.chair: make(c) for c in scenario.chairs}
         self._seq = dict.fromkeys(self.emitters, 0)
         self._opened: set[str] = set()
 

@@ -141,3 +141,25 @@ def test_history_goes_at_full_speed_then_the_present_is_paced(tmp_path: Path):
     assert past_offset("-600s") == past_offset("-600") == -600
     with pytest.raises(argparse.ArgumentTypeError, match="a time in the past"):
         past_offset("yesterday")
+
+
+def test_an_in_process_simulation_feeds_the_core_directly(tmp_path: Path):
+    """Component tests get realistic readings without a transport: the desaturation scenario
+    into a real core, second by second on the test's clock, raises its alarm."""
+    from monitor.clock import ManualClock
+    from monitor.config import parse_config
+    from monitor.core import Monitor
+    from simulators.inprocess import in_process
+
+    config = parse_config({"store": {"path": str(tmp_path / "bay.db")}, "chairs": [{"id": "c01"}]}, "t")
+    monitor = Monitor(config, store=None, clock=ManualClock(T))
+    scenario = load_scenario("desaturation")  # SpO2 down by 13 from 120 s, for 150 s
+    sim = in_process(scenario, monitor, epoch=T)
+    for t in range(200):
+        sim.step(t)
+        monitor.tick()
+        monitor.clock.advance(1)
+    emitter = sim.emitters["c01"]
+    assert all(r.accepted and not r.rejected for r in emitter.results)
+    assert monitor.status("c01").vitals["spo2"].value < 90
+    assert [a.code for a in monitor.open_alarms()] == ["SPO2_LOW"]
