@@ -104,10 +104,19 @@ def find_uv(tmp: Path, log: Path) -> tuple[str | None, str]:
     return str(tool / "bin" / "uv"), f"installed from {UV_LOCK.name} into a throwaway venv"
 
 
-def path_without_uv() -> str:
-    """PATH without the folders that hold a uv: make finds none there and bootstraps one."""
-    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
-                           if d and not (Path(d) / "uv").exists())
+def without_uv(tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Make's variables and environment for a machine with no uv: a PATH of the commands make
+    and its recipes need, wherever this machine keeps a uv, and python3 named outright."""
+    folder = tmp / "bin-without-uv"
+    folder.mkdir()
+    for command in ("make", "rm", "touch"):
+        found = shutil.which(command)
+        if found is None:
+            raise RuntimeError(f"{command} is not on PATH")
+        (folder / command).symlink_to(found)
+    python3 = subprocess.run(["python3", "-c", "import sys; print(sys.executable)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return {"PYTHON": python3}, {"PATH": str(folder)}
 
 
 def run_phase(phase: str, name: str, variables: dict[str, str], env_extra: dict[str, str],
@@ -148,7 +157,7 @@ def main() -> int:
                                         check=True).stdout.strip()
             plans["uv"] = ({"UV": uv}, {})
         if not args.no_uv:
-            plans["uv-bootstrap"] = ({}, {"PATH": path_without_uv()})
+            plans["uv-bootstrap"] = without_uv(tmp)
         # variants interleaved within each phase, so that a shared machine's drift spreads
         # over all of them rather than falling on one
         variants: dict[str, Any] = {name: {} for name in plans}

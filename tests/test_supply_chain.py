@@ -157,10 +157,17 @@ def test_make_demo_and_test_install_from_the_hashed_lock_again_whenever_it_chang
     assert "requirements.lock" not in make_dry_run(venv, "test", uv)
 
 
-def path_without_uv() -> str:
-    """This PATH without the folders that hold a uv (make's own search must find none)."""
-    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
-                           if d and not (Path(d) / "uv").exists())
+def path_without_uv(tmp_path: Path) -> str:
+    """A PATH with the commands make and its recipes need and no uv, wherever this machine
+    keeps one (make's own search for uv must find none)."""
+    folder = tmp_path / "bin-without-uv"
+    if not folder.exists():
+        folder.mkdir()
+        for command in ("make", "rm", "touch"):
+            found = shutil.which(command)
+            assert found, command
+            (folder / command).symlink_to(found)
+    return str(folder)
 
 
 def test_make_picks_uv_from_path_else_bootstraps_it_from_its_lock_and_pip_when_told(
@@ -183,15 +190,15 @@ def test_make_picks_uv_from_path_else_bootstraps_it_from_its_lock_and_pip_when_t
                                f"{venv}/.installed"], capture_output=True, text=True,
                               timeout=60, check=True, env={**os.environ, "PATH": path}).stdout
 
-    on_path = plan(f"{fake.parent}{os.pathsep}{path_without_uv()}")
+    on_path = plan(f"{fake.parent}{os.pathsep}{path_without_uv(tmp_path)}")
     assert f"{fake} pip install " in on_path and "requirements-uv.lock" not in on_path, on_path
-    forced_pip = plan(path_without_uv(), "UV=")
+    forced_pip = plan(path_without_uv(tmp_path), "UV=")
     assert f"{pip} --no-compile --require-hashes -r requirements.lock" in forced_pip, forced_pip
     assert "requirements-uv.lock" not in forced_pip and "uv pip" not in forced_pip, forced_pip
 
     # none on PATH: the bootstrap (wheels only, hashes required, into UV_TOOL alone), then,
     # as it has not run (-n), pip
-    bootstrap = plan(path_without_uv())
+    bootstrap = plan(path_without_uv(tmp_path))
     assert re.search(rf"{re.escape(pip)} --no-compile --require-hashes --only-binary :all: "
                      rf"--target {re.escape(str(tool))} \\\n\s+-r requirements-uv\.lock\n",
                      bootstrap), bootstrap
@@ -202,7 +209,7 @@ def test_make_picks_uv_from_path_else_bootstraps_it_from_its_lock_and_pip_when_t
     (tool / ".installed").touch()
     later = UV_LOCK.stat().st_mtime + 60
     os.utime(tool / ".installed", (later, later))
-    bootstrapped = plan(path_without_uv())
+    bootstrapped = plan(path_without_uv(tmp_path))
     assert f"{tool}/bin/uv pip install --python {venv}/bin/python --require-hashes " \
            "-r requirements.lock" in bootstrapped, bootstrapped
     assert "--only-binary" not in bootstrapped, bootstrapped
@@ -356,7 +363,7 @@ def test_make_bootstraps_uv_only_from_its_hashed_lock_and_else_installs_with_pip
     calls = tmp_path / "uv-calls.log"
     served = fake_uv_wheel(wheels, str(version), calls)
     assert f"--hash=sha256:{sha256_of(served)}" not in real_hashes
-    env = {**os.environ, "PATH": path_without_uv(), "PIP_CONFIG_FILE": os.devnull,
+    env = {**os.environ, "PATH": path_without_uv(tmp_path), "PIP_CONFIG_FILE": os.devnull,
            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_NO_CACHE_DIR": "1"}
     venv, tool = project / ".venv", project / ".uv-tool"
 
