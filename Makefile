@@ -1,7 +1,8 @@
 # Set-up and everyday commands. `make demo` and `make test` do all the set-up on a fresh
 # Debian/Ubuntu machine: system packages (via apt-get), a .venv, the package and its extras.
 # Python packages come only from the lock files, each file checked against its sha256 there
-# (docs/security.md, "Supply chain"); `make lock` writes them, `make audit-deps` checks them.
+# (docs/security.md, "Supply chain"), the installer uv included (requirements-uv.lock);
+# `make lock` and `make lock-uv` write them, `make audit-deps` checks them.
 
 VENV   ?= .venv
 PYTHON ?= python3
