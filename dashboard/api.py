@@ -79,7 +79,7 @@ from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import Session
 from monitor.records import SessionEventKind as K
-from monitor.store import Store
+from monitor.store.protocol import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore

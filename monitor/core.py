@@ -64,7 +64,7 @@ from monitor.records import (
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer, Window, downsample
 from monitor.sessions import SessionError, new_session, step
-from monitor.store import DeviceSeqs, Store
+from monitor.store.protocol import DeviceSeqs, Store
 
 __all__ = [
     "BaselineProposal",

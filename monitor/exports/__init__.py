@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from monitor.exports.csv_export import write_readings_csv, write_zip
 from monitor.exports.report_data import ExportContext, load_record, make_context
 from monitor.records import Session
-from monitor.store import Store
+from monitor.store.protocol import Store
 
 if TYPE_CHECKING:
     from monitor.config import BayConfig

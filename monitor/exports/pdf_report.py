@@ -78,7 +78,7 @@ from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import flag_names
 from monitor.records import AlarmKind, Priority, SessionEvent, SessionEventKind
 from monitor.ring_buffer import Window, downsample
-from monitor.store import Store
+from monitor.store.protocol import Store
 
 __all__ = ["write_pdf"]
 
