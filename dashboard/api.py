@@ -61,6 +61,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.auth import CLOCK_KEY, DASH_JSON, auth_enabled, install_auth, require
+from dashboard.errors import DashboardError
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
@@ -91,7 +92,7 @@ HEALTH_PERMISSION = "config"  # the detailed health tells what the configuration
 LINK_DOWN = "link down (details: GET /api/v1/health)"
 
 
-class ApiError(Exception):
+class ApiError(DashboardError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

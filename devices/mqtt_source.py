@@ -82,7 +82,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.parsers.mqtt_json import parse_status, parse_topic, parse_vitals
-from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
+from devices.source import DeviceError, ParseError, Sink, SourceBase, SourceState, frame_readings
 from monitor.config import MqttSource as MqttConfig
 
 __all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]
@@ -254,7 +254,7 @@ class _AckQueue:
             return self._cond.wait_for(lambda: not self._queue, timeout)
 
 
-class _SinkRefused(Exception):
+class _SinkRefused(DeviceError):
     """The sink raised while taking readings (e.g. its store is closed)."""
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from monitor.clock import Clock
 from monitor.core import IngestResult
+from monitor.errors import ChairsideError
 from monitor.readings import Reading
 from monitor.rejections import RejectionCounter
 
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class DeviceError(Exception):
+class DeviceError(ChairsideError):
     """Base of the device layer's errors."""
 
 

@@ -69,6 +69,7 @@ from typing import NamedTuple
 
 from monitor.alarm_episodes import NOTICE, Episodes
 from monitor.alarm_rules import AlarmSettings, LimitRule
+from monitor.errors import CoreError
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
 from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
@@ -101,7 +102,7 @@ FALLBACK_FOR = {"pr": "hr"}
 CONTINUOUS = frozenset(p.key for p in PARAMETERS if p.continuous)
 
 
-class AlarmError(Exception):
+class AlarmError(CoreError):
     """An operator command that cannot be carried out."""
 
 

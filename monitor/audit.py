@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.errors import CoreError
 from monitor.integrity import LedgerReport, default_key_path, load_key, verify_ledger
 
 _R = TypeVar("_R")
@@ -53,7 +54,7 @@ TRIGGERS = {"operator_actions_no_update": "operator_actions",
             "audit_head_no_delete": "audit_head"}
 
 
-class AuditError(Exception):
+class AuditError(CoreError):
     """The file cannot be checked (missing, not a Chairside database, not yet migrated)."""
 
 

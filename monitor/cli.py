@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from monitor.errors import CoreError
 from monitor.lifecycle import StopRequested, StopSignals
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ BAD_INPUT = 2
 LONG_RUNNING = ("run", "demo")  # stop on SIGINT/SIGTERM from their first moment, exit 0
 
 
-class CliError(Exception):
+class CliError(CoreError):
     """Bad input from the user: printed without a traceback, exit status 2."""
 
 

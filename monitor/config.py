@@ -37,6 +37,7 @@ from monitor.alarm_rules import (
     check_rule_set,
     rules_from_dicts,
 )
+from monitor.errors import CoreError
 from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
 
@@ -66,7 +67,7 @@ SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(CoreError):
     """A configuration that cannot be used; the message names file, key and problem."""
 
 

@@ -48,6 +48,7 @@ from monitor.alarm_engine import (
 from monitor.alarm_rules import LimitRule, RuleError, check_rule_set, compare_rules, rules_from_dicts
 from monitor.clock import Clock, SystemClock
 from monitor.config import BayConfig, merge_rules
+from monitor.errors import CoreError
 from monitor.news2 import News2, news2
 from monitor.parameters import PARAMETERS, Parameter
 from monitor.readings import CLOCK_SKEW, Reading, RejectReason, check_value, describe, manual_nibp, normalise
@@ -84,7 +85,7 @@ SYSTEM_USER = "system"
 MANUAL_DEVICE = "manual"  # the device of readings a nurse enters
 
 
-class MonitorError(Exception):
+class MonitorError(CoreError):
     """An action the core refuses (unknown chair, session or alarm; a step not allowed)."""
 
 

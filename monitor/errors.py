@@ -10,8 +10,12 @@ keep that base too, so existing handlers behave as before.
 
 from __future__ import annotations
 
-__all__ = ["ChairsideError"]
+__all__ = ["ChairsideError", "CoreError"]
 
 
 class ChairsideError(Exception):
     """Base of every exception defined in Chairside."""
+
+
+class CoreError(ChairsideError):
+    """Root of the core's (``monitor/``) errors; its tree is drawn in :mod:`monitor`."""

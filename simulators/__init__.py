@@ -1,0 +1,8 @@
+"""Simulated monitors and a test broker, speaking the real wire formats.
+
+Errors (one tree, under the project-wide base)::
+
+    ChairsideError                          monitor.errors
+    └── SimulatorError                      simulators.errors
+        └── BrokerError (+RuntimeError)     simulators.broker: the broker would not start or stop
+"""

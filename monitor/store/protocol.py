@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from monitor.errors import ChairsideError
+from monitor.errors import CoreError
 from monitor.readings import Reading
 from monitor.records import Alarm, AlarmEvent, OperatorAction, Session, SessionEvent
 
@@ -32,7 +32,7 @@ class DeviceSeqs(NamedTuple):
     recent: tuple[tuple[int, float], ...]  # (seq, device time), oldest first
 
 
-class StoreError(ChairsideError):
+class StoreError(CoreError):
     """The store cannot do what was asked; the message names the file."""
 
 
