@@ -10,7 +10,7 @@ roots derive from it too); the core's root is :class:`~monitor.errors.CoreError`
         │   ├── ConfirmationRequired        an action that needs a second, confirmed call
         │   │   └── ConfirmationNeeded      limits looser than the chair's profile defaults
         │   └── InvalidLimits (+ValueError) limits that contradict each other or the rules
-        ├── AlarmError                      monitor.alarm_engine
+        ├── AlarmError                      monitor.alarm_commands (the engine's commands)
         │   └── UnknownAlarm (+KeyError)
         ├── RuleError (+ValueError)         monitor.alarm_rules: a rule clinicians would refuse
         ├── SessionError                    monitor.sessions: a step the session's state forbids
