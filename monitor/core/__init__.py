@@ -13,9 +13,10 @@ Inside, every alarm change goes through ``_alarm``: the engine decides, the stor
 the listeners (the dashboard) hear of it. Readings go to the ring buffers for display and
 to the store's writer for durability; ``IngestResult.ticket`` says when they are on disk.
 
-Modules: :mod:`.monitor` (the :class:`Monitor`: state, readings, alarm actions, queries, the
-alarm path), :mod:`.session_actions` (sessions, baselines, manual NIBP, limits) and
-:mod:`.results` (what it returns and raises).
+Modules: :mod:`.monitor` (the :class:`Monitor`: state, lifecycle, readings, alarm actions,
+the alarm path), :mod:`.session_actions` (sessions, baselines, manual NIBP, limits),
+:mod:`.queries` (status, sessions, alarms, trends) and :mod:`.results` (what it returns and
+raises).
 """
 
 from __future__ import annotations

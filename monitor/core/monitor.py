@@ -1,7 +1,8 @@
 """The :class:`Monitor` itself: its state (ring buffers per chair, the alarm engine, the
 store), its lifecycle (restore from the store, durability callbacks), readings in, alarm
-actions, queries, and the single path every alarm change takes (:meth:`Monitor._alarm`).
-Session actions are in :mod:`monitor.core.session_actions`.
+actions, and the single path every alarm change takes (:meth:`Monitor._alarm`).
+Session actions are in :mod:`monitor.core.session_actions`, the queries in
+:mod:`monitor.core.queries`.
 """
 
 from __future__ import annotations
@@ -29,21 +30,19 @@ from monitor.alarm_engine import (
 )
 from monitor.clock import Clock, SystemClock
 from monitor.config import BayConfig
+from monitor.core.queries import ChairQueries
 from monitor.core.results import (
     ChairState,
-    ChairStatus,
     IngestResult,
     MonitorError,
     NotFound,
-    VitalStatus,
 )
 from monitor.core.session_actions import SessionActions
-from monitor.news2 import news2
 from monitor.parameters import PARAMETERS
 from monitor.readings import CLOCK_SKEW, Reading, RejectReason, check_value, describe, normalise
 from monitor.records import Alarm, AlarmEvent, AlarmState, OperatorAction, Session, SessionEvent
 from monitor.rejections import RejectionCounter
-from monitor.ring_buffer import RingBuffer, Window, downsample
+from monitor.ring_buffer import RingBuffer
 from monitor.store.protocol import DeviceSeqs, Store
 
 __all__ = ["Monitor"]
@@ -52,9 +51,10 @@ log = logging.getLogger("chairside.core")
 
 
 
-class Monitor(SessionActions):
+class Monitor(SessionActions, ChairQueries):
     """The bay's core: see :mod:`monitor.core`. Session actions come from
-    :class:`~monitor.core.session_actions.SessionActions`."""
+    :class:`~monitor.core.session_actions.SessionActions`, queries from
+    :class:`~monitor.core.queries.ChairQueries`."""
 
     def __init__(self, config: BayConfig, *, store: Store | None, clock: Clock | None = None) -> None:
         self.config = config
@@ -330,70 +330,6 @@ class Monitor(SessionActions):
             return [e.alarm for e in events]
 
 
-    # --- queries -----------------------------------------------------------------------
-
-    @property
-    def chair_ids(self) -> list[str]:
-        return list(self._chairs)
-
-    def status(self, chair: str) -> ChairStatus:
-        with self._lock:
-            c = self._chair(chair)
-            now = self.clock.now()
-            stale_after = self.config.display.stale_after_s
-            vitals = {}
-            for p in PARAMETERS:
-                latest = c.buffers[p.key].latest_valid()
-                if latest is None:
-                    vitals[p.key] = VitalStatus(p, None, None, None, True)
-                    continue
-                t, value = latest
-                # as old as its device time says, and never younger than its arrival: a
-                # device clock ahead cannot keep a value fresh
-                age = max(0.0, now - t, now - c.received.get(p.key, now))
-                # NIBP is as fresh as its cycle allows: it is shown with its age instead
-                stale = age >= stale_after if p.continuous else age >= 3600
-                vitals[p.key] = VitalStatus(p, value, t, age, stale)
-
-            def current(key: str) -> float | None:
-                v = vitals[key]
-                return None if v.stale else v.value
-
-            pulse = current("hr") if current("hr") is not None else current("pr")
-            return ChairStatus(
-                chair=chair, label=c.label, connection=self._connection(c, now),
-                last_reading_at=c.last_receive, vitals=vitals,
-                news2=news2(current("spo2"), current("nibp_sys"), pulse),
-                alarms=self.engine.open_alarms(chair), session=c.session,
-                paused_until=self.engine.paused_until(chair),
-                delayed=self.engine.delayed(chair),
-            )
-
-    def session(self, session_id: str) -> Session:
-        for c in self._chairs.values():
-            if c.session is not None and c.session.id == session_id:
-                return c.session
-        if session_id in self._ended:
-            return self._ended[session_id]
-        found = self.store.get_session(session_id) if self.store else None
-        if found is None:
-            raise NotFound(f"no session with id {session_id!r}")
-        return found
-
-    def open_alarms(self) -> list[Alarm]:
-        with self._lock:
-            return self.engine.open_alarms()
-
-    def trend(self, chair: str, parameter: str, seconds: float, max_points: int = 300) -> Window:
-        with self._lock:
-            c = self._chair(chair)
-            if parameter not in c.buffers:
-                raise NotFound(f"no parameter {parameter!r}")
-            return downsample(c.buffers[parameter].last(seconds, self.clock.now()), max_points)
-
-    def memory_bytes(self) -> int:
-        return sum(b.nbytes for c in self._chairs.values() for b in c.buffers.values())
-
     def audit(self, user: str, action: str, chair: str | None = None, target: str | None = None,
               detail: dict[str, Any] | None = None) -> None:
         """Record an action that changes no bay state (login, logout, a failed login, a user
@@ -443,17 +379,3 @@ class Monitor(SessionActions):
         if self.store is not None:
             self.store.add_records([session, event] + ([action] if action else []))
         self._changed()
-
-    def _chair(self, chair: str) -> ChairState:
-        try:
-            return self._chairs[chair]
-        except KeyError:
-            raise NotFound(f"no chair {chair!r}") from None
-
-    def _connection(self, c: ChairState, now: float) -> str:
-        d = self.config.display
-        last = c.last_receive
-        reported = max(c.offline_sources.values(), default=None)
-        if last is None or now - last >= d.offline_after_s or (reported is not None and last <= reported):
-            return "offline"
-        return "stale" if now - last >= d.stale_after_s else "online"
