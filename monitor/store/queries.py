@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,8 @@ class StoreQueries:
     _onsets: bool  # alarms have onset_at (migration 5)
     _idle_readers: list[sqlite3.Connection]
 
-    def _connect(self, write: bool) -> sqlite3.Connection:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by SqliteStore, which opens the file
+        def _connect(self, write: bool) -> sqlite3.Connection: ...
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
