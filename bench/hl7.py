@@ -1,5 +1,5 @@
 """HL7 benchmark: parse time per OBX of an IHE PCD-01 ORU^R01 at 10, 100, 1000 and 5000 OBX
-(``devices.parsers.hl7_pcd01.parse_pcd01``, the listener's parser, garbage collector on as
+(``wire.hl7.pcd01.parse_pcd01``, the listener's parser, garbage collector on as
 in service). Parsing must be linear in the message: the time per OBX must not grow with the
 number of OBX, so the ratio per-OBX(5000) / per-OBX(100), measured in one run on one
 machine, should be about 1. The baseline in the same run is python-hl7's ``hl7.parse`` of
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import hl7
 
-from devices.parsers.hl7_pcd01 import normalise_segments, parse_pcd01
+from wire.hl7.pcd01 import parse_pcd01
+from wire.hl7.v2 import normalise_segments
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (10, 100, 1000, 5000)

@@ -34,11 +34,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.mqtt_source import MqttSource
-from devices.source import SourceState
 from monitor.clock import SystemClock
 from monitor.config import MqttSource as MqttConfig
 from monitor.config import parse_config
 from monitor.core import Monitor
+from monitor.seam import SourceState
 from monitor.store import SqliteStore
 from monitor.timefmt import rfc3339
 from simulators.broker import Mosquitto

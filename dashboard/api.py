@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOLS.md section 5), served by the dashboard's Flask server.
+"""The HTTP API (docs/protocols.md#api), served by the dashboard's Flask server.
 
     GET  /api/v1/chairs                         every chair: connection, vitals, NEWS2, alarms, session
     GET  /api/v1/chairs/<chair>                 one chair
@@ -74,12 +74,12 @@ from dashboard.views import (
     session_event_json,
     session_json,
 )
-from devices.source import SourceState
 from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import Session
 from monitor.records import SessionEventKind as K
+from monitor.seam import SourceState
 from monitor.store.protocol import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin

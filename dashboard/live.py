@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dashboard.figures import set_display_zone
-from devices.source import Source
 from monitor.config import BayConfig
 from monitor.core import ChairStatus, Monitor
+from monitor.seam import Source
 
 if TYPE_CHECKING:
     from dashboard.push import BayFeed

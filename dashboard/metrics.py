@@ -51,9 +51,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from dashboard.live import LiveBay
-from devices.source import SourceState
 from monitor.readings import RejectReason
 from monitor.records import AlarmKind, AlarmState, Priority
+from monitor.seam import SourceState
 
 __all__ = ["SOUND_STATES", "ChairsideCollector", "ClientTracker", "Metrics", "StoreCheck", "install_metrics",
            "note_client", "screens"]

@@ -1,4 +1,4 @@
-"""An OpenAPI 3.0 description of the HTTP API (:mod:`dashboard.api`, PROTOCOLS.md section 5).
+"""An OpenAPI 3.0 description of the HTTP API (:mod:`dashboard.api`, docs/protocols.md#api).
 
 Served at ``GET /api/v1/openapi.json``; ``tests/test_api_fuzz.py`` fuzzes the API from it and
 checks that every route of the API is described here. Built once, at import, from the enums
@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from devices.source import SourceState
 from monitor.exports import FORMATS
 from monitor.records import AlarmKind, AlarmState, Priority, SessionEventKind, SessionState
+from monitor.seam import SourceState
 
 __all__ = ["openapi_spec"]
 
@@ -452,7 +452,7 @@ _PATHS: dict[str, Any] = {
 _SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Chairside HTTP API", "version": "1",
-             "description": "PROTOCOLS.md section 5. Errors are JSON {\"error\": \"...\"} with a 4xx "
+             "description": "docs/protocols.md#api. Errors are JSON {\"error\": \"...\"} with a 4xx "
                             "status; times are RFC 3339 in UTC."},
     "paths": _PATHS,
     "components": {"schemas": _SCHEMAS},

@@ -1,4 +1,4 @@
-"""JSON views of the core's state: the shapes of the HTTP API (PROTOCOLS.md section 5),
+"""JSON views of the core's state: the shapes of the HTTP API (docs/protocols.md#api),
 also used by the dashboard pages. Pure functions; times are RFC 3339 in UTC."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Device adapters: serial, MQTT and HL7 sources feeding the core, and their wire formats.
+"""Device adapters: serial, MQTT and HL7 sources feeding the core (their wire formats are in
+:mod:`wire`).
 
-Errors (one tree, under the project-wide base)::
+Errors (one tree, under the project-wide base; a frame that cannot be parsed is the seam's
+:class:`monitor.seam.ParseError`)::
 
     ChairsideError                          monitor.errors
     └── DeviceError                         devices.source: a device or its input is unusable
-        ├── ParseError (+ValueError)        devices.source: a frame that cannot be parsed
-        │   └── Hl7ParseError               devices.parsers.hl7_pcd01
         └── _SinkRefused                    devices.mqtt_source (internal: the core refused)
 """

@@ -1,7 +1,7 @@
 """HL7 v2 ORU^R01 (IHE PCD-01) over MLLP: a TCP listener for monitor gateways.
 
 Gateways (Philips, Mindray, GE, Nihon Kohden) connect, send one message per MLLP frame and
-wait for its ACK before sending the next (PROTOCOLS.md section 4).
+wait for its ACK before sending the next (docs/protocols.md#hl7).
 
 Concurrency: one accept thread and one thread per connection, at most ``max_connections``
 at a time (a connection beyond that is accepted and closed at once, and counted). Threads
@@ -29,7 +29,7 @@ certificate from another CA); a verified certificate whose subject is not allowe
 closed (``peer_not_allowed``). Each refusal is counted and logged with the peer's address
 (and subject), and such a peer never gets an ACK: nothing it sends is read.
 
-For each message (parsing in :mod:`devices.parsers.hl7_pcd01`):
+For each message (parsing in :mod:`wire.hl7.pcd01`):
 
 1. Parse. A message that cannot be taken (not HL7, no MSH, malformed, not ORU^R01, more
    OBX segments than ``max_observations``) is answered **AR** (application reject: the
@@ -81,22 +81,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from devices.mllp import MllpDecoder, MllpProblem, frame
 from devices.mllp_tls import PeerPolicy, describe_subject, server_context
-from devices.parsers.hl7_pcd01 import (
-    AckError,
-    Hl7ParseError,
-    MessageHeader,
-    Observation,
-    Pcd01Message,
-    build_ack,
-    id_candidates,
-    parse_pcd01,
-    read_header,
-)
-from devices.source import Sink, SourceBase, SourceState
+from devices.source import SourceBase
 from monitor.config import Hl7Source
 from monitor.readings import QualityFlag, Reading
+from monitor.seam import Sink, SourceState
+from wire.hl7.ack import AckError, build_ack
+from wire.hl7.mllp import MllpDecoder, MllpProblem, frame
+from wire.hl7.pcd01 import Hl7ParseError, Observation, Pcd01Message, parse_pcd01
+from wire.hl7.v2 import MessageHeader, id_candidates, read_header
 
 __all__ = ["Hl7Listener"]
 

@@ -1,8 +1,8 @@
-"""Readings from an MQTT broker (PROTOCOLS.md section 2), with paho-mqtt 2.x.
+"""Readings from an MQTT broker (docs/protocols.md#mqtt), with paho-mqtt 2.x.
 
 One client subscribes, with QoS 1, to ``<prefix>/<bay>/+/vitals`` and
 ``<prefix>/<bay>/+/status``. Payloads are parsed by the pure functions of
-``devices.parsers.mqtt_json``; this module does the I/O, the acknowledgements, the
+``wire.mqtt_json``; this module does the I/O, the acknowledgements, the
 de-duplication, the counting and the reconnecting.
 
 No message lost between device and store
@@ -81,9 +81,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.parsers.mqtt_json import parse_status, parse_topic, parse_vitals
-from devices.source import DeviceError, ParseError, Sink, SourceBase, SourceState, frame_readings
+from devices.source import DeviceError, SourceBase, frame_readings
 from monitor.config import MqttSource as MqttConfig
+from monitor.seam import ParseError, Sink, SourceState
+from wire.mqtt_json import parse_status, parse_topic, parse_vitals
 
 __all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devices.source import Sink, Source
 from monitor.config import Hl7Source, MqttSource, SerialSource, SourceConfig
+from monitor.seam import Sink, Source
 
 __all__ = ["make_source"]
 

@@ -3,10 +3,10 @@
 The thread opens the port with the configured framing, reads whatever bytes arrive, cuts
 them into lines (``LineSplitter``: partial lines kept, over-long or non-UTF-8 lines dropped
 and counted, resynchronised at the next line end), parses each line with the port's
-protocol (pure functions in ``devices.parsers.serial_lines``) and hands the readings to the
-core. When the port fails (unplugged adapter, read error) it tells the core the device is
-offline (a technical alarm on an armed chair), closes the port and reopens it with
-exponential backoff until the device is back, without operator action.
+protocol (a pure dialect module of ``wire.serial``, found by name in ``wire.registry``)
+and hands the readings to the core. When the port fails (unplugged adapter, read error) it
+tells the core the device is offline (a technical alarm on an armed chair), closes the port
+and reopens it with exponential backoff until the device is back, without operator action.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 
 import serial
 
-from devices.parsers.lines import LineError, LineSplitter
-from devices.parsers.serial_lines import PARSERS
-from devices.source import ParseError, Sink, SourceBase, SourceState, frame_readings
+from devices.source import SourceBase, frame_readings
 from monitor.config import SerialSource as SerialConfig
+from monitor.seam import ParseError, Sink, SourceState
+from wire.lines import LineError, LineSplitter
+from wire.registry import DIALECTS
 
 __all__ = ["SerialSource"]
 
@@ -33,7 +34,7 @@ class SerialSource(SourceBase):
     def __init__(self, config: SerialConfig, sink: Sink) -> None:
         super().__init__(config.name, sink)
         self.config = config
-        self._parse = PARSERS[config.protocol]
+        self._parse = DIALECTS[config.protocol].parse
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._offline_reported = False

@@ -1,70 +1,34 @@
-"""The one seam every source of readings implements, and what it talks to.
+"""What every source of readings builds on: :class:`SourceBase` (state, counters, the last
+error, handing readings to the core) and :func:`frame_readings`.
 
-A source (serial port, MQTT subscription, HL7 listener, simulator) turns bytes into
-:class:`~monitor.readings.Reading` objects and hands them to a :class:`Sink` (the core's
-``Monitor``). It knows nothing of alarms or the UI. Its parsing is pure functions in the
-``devices.parsers`` modules; the source only does I/O, counting and reconnecting.
+A source (serial port, MQTT subscription, HL7 listener) turns bytes into
+:class:`~monitor.readings.Reading` objects and hands them to a :class:`~monitor.seam.Sink`
+(the core's ``Monitor``). It knows nothing of alarms or the UI. Its parsing is pure functions
+of the wire formats (:mod:`wire`); the source only does I/O, counting and reconnecting. The
+seam types themselves (``Sink``, ``Source``, ``SourceState``, ``Frame``, ``ParseError``,
+``IngestResult``) are :mod:`monitor.seam`'s.
 
 Error tree of the device layer::
 
     DeviceError                 base of everything raised here
-    +-- ParseError(reason)      a frame that cannot be taken; ``reason`` is the counter key
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from monitor.clock import Clock
-from monitor.core import IngestResult
 from monitor.errors import ChairsideError
 from monitor.readings import Reading
 from monitor.rejections import RejectionCounter
+from monitor.seam import Frame, IngestResult, Sink, SourceState
 
-__all__ = [
-    "DeviceError",
-    "Frame",
-    "ParseError",
-    "Sink",
-    "Source",
-    "SourceBase",
-    "SourceState",
-    "frame_readings",
-]
+__all__ = ["DeviceError", "SourceBase", "frame_readings"]
 
 
 class DeviceError(ChairsideError):
     """Base of the device layer's errors."""
-
-
-class ParseError(DeviceError, ValueError):
-    """A frame (line, message, payload) that cannot be taken.
-
-    ``reason`` is a short stable key for the counters (``checksum``, ``malformed``,
-    ``bad_value``, ``too_long``, ``not_utf8``, ``bad_json``, ...); the message says more.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """What a parser makes of one frame: values by parameter key (None: no value), quality
-    flags, and whatever identity and time the frame itself carries."""
-
-    values: dict[str, float | None]
-    flags: int = 0
-    device: str | None = None
-    seq: int | None = None
-    time: float | None = None  # device time, UNIX seconds (only when the frame has a zone)
-    extra: dict[str, Any] = field(default_factory=dict)  # dialect fields kept for display
 
 
 def frame_readings(frame: Frame, *, chair: str, device: str, receive_time: float,
@@ -75,56 +39,6 @@ def frame_readings(frame: Frame, *, chair: str, device: str, receive_time: float
     dev = frame.device or device
     return [Reading(chair, key, value, t, receive_time, dev, frame.seq, frame.flags)
             for key, value in frame.values.items()]
-
-
-class Sink(Protocol):
-    """What a source hands its readings to (the core's Monitor implements it)."""
-
-    clock: Clock
-
-    def ingest(self, readings: Iterable[Reading]) -> IngestResult: ...
-
-    def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
-
-    def report_gap(self, chair: str, device: str, missing: int, after_seq: int, seq: int) -> None:
-        """``missing`` messages of ``device`` (after ``after_seq``, before ``seq``) never
-        arrived: a technical alarm on ``chair`` naming how many."""
-        ...
-
-    def report_source(self, source: str, ok: bool, detail: str,
-                      chairs: Sequence[str] | None = None, kind: str = "") -> None:
-        """A source's own link (to its broker, its port) failed or recovered: a technical
-        alarm on each of ``chairs`` (None: every chair of the bay) until it is back.
-        ``kind`` (mqtt, serial, hl7) names the transport in the alarm's message."""
-        ...
-
-    def on_durable(self, ticket: int | None, callback: Callable[[], None]) -> None: ...
-
-    def device_seqs(self) -> Mapping[str, tuple[int, float, Sequence[tuple[int, float]]]]:
-        """Per device: the last seq stored, its device time, and the (seq, device time) of
-        its newest stored messages (a source's de-duplication memory after a restart)."""
-        ...
-
-
-class SourceState(StrEnum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    CONNECTED = "connected"  # receiving (or listening, for a server)
-    DISCONNECTED = "disconnected"  # lost its device or broker; retrying
-    FAILED = "failed"  # gave up (bad configuration); needs an operator
-
-
-class Source(Protocol):
-    name: str
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    @property
-    def state(self) -> SourceState: ...
-
-    def health(self) -> dict[str, Any]: ...
 
 
 class SourceBase:

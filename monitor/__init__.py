@@ -1,7 +1,8 @@
 """Chairside's monitoring core: readings, ring buffers, alarms, sessions and the store.
 
 Errors: one project-wide base, :class:`monitor.errors.ChairsideError` (the other packages'
-roots derive from it too); the core's root is :class:`~monitor.errors.CoreError`::
+roots derive from it too); the core's root is :class:`~monitor.errors.CoreError`, and the
+seam's :class:`~monitor.seam.ParseError` stands beside it::
 
     ChairsideError                          monitor.errors (dependency-free)
     └── CoreError                           monitor.errors: anything the core raises
@@ -19,9 +20,9 @@ roots derive from it too); the core's root is :class:`~monitor.errors.CoreError`
         ├── AuditError                      monitor.audit: the file cannot be checked
         ├── UserError (+ValueError)         monitor.users
         │   └── NotPermitted                monitor.user_admin
-        ├── UnknownFormat (+ValueError)     monitor.exports
-        ├── CliError                        monitor.cli: bad input from the user (exit 2)
-        └── StopRequested                   monitor.lifecycle: a stop requested while starting
+        └── UnknownFormat (+ValueError)     monitor.exports
+    ParseError (+ValueError)                monitor.seam: a frame that cannot be taken (the
+                                            seam's: the wire formats raise it, see :mod:`wire`)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # at run time each name is imported on first use: see __getat
     from monitor.alarm_rules import DEFAULT_RULES, AlarmSettings, LimitRule
     from monitor.clock import Clock, ManualClock, SystemClock
     from monitor.config import BayConfig, ConfigError, load_config, parse_config
-    from monitor.core import ChairStatus, IngestResult, Monitor, MonitorError
+    from monitor.core import ChairStatus, Monitor, MonitorError
     from monitor.news2 import News2, news2
     from monitor.parameters import PARAMETERS, Parameter
     from monitor.readings import QualityFlag, Reading, RejectReason
@@ -51,23 +52,25 @@ if TYPE_CHECKING:  # at run time each name is imported on first use: see __getat
         SessionState,
     )
     from monitor.ring_buffer import RingBuffer, Window
+    from monitor.seam import Frame, IngestResult, ParseError, Sink, Source, SourceState
     from monitor.store import SqliteStore, Store, StoreError
 
 # Where each export lives. The package imports nothing until a name is used, so that
-# ``import monitor.cli`` is quick and ``chairside run`` installs its SIGTERM handler
+# ``import station.cli`` is quick and ``chairside run`` installs its SIGTERM handler
 # before the heavy imports (numpy, pydantic, sqlite...) of the core.
 _SOURCES = {
     "monitor.alarm_engine": ("AlarmEngine",),
     "monitor.alarm_rules": ("DEFAULT_RULES", "AlarmSettings", "LimitRule"),
     "monitor.clock": ("Clock", "ManualClock", "SystemClock"),
     "monitor.config": ("BayConfig", "ConfigError", "load_config", "parse_config"),
-    "monitor.core": ("ChairStatus", "IngestResult", "Monitor", "MonitorError"),
+    "monitor.core": ("ChairStatus", "Monitor", "MonitorError"),
     "monitor.news2": ("News2", "news2"),
     "monitor.parameters": ("PARAMETERS", "Parameter"),
     "monitor.readings": ("QualityFlag", "Reading", "RejectReason"),
     "monitor.records": ("Alarm", "AlarmEvent", "AlarmKind", "AlarmState", "OperatorAction", "Priority",
                         "Session", "SessionEvent", "SessionEventKind", "SessionState"),
     "monitor.ring_buffer": ("RingBuffer", "Window"),
+    "monitor.seam": ("Frame", "IngestResult", "ParseError", "Sink", "Source", "SourceState"),
     "monitor.store": ("SqliteStore", "Store", "StoreError"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
@@ -85,6 +88,7 @@ __all__ = [
     "ChairStatus",
     "Clock",
     "ConfigError",
+    "Frame",
     "IngestResult",
     "LimitRule",
     "ManualClock",
@@ -93,6 +97,7 @@ __all__ = [
     "News2",
     "OperatorAction",
     "Parameter",
+    "ParseError",
     "Priority",
     "QualityFlag",
     "Reading",
@@ -102,6 +107,9 @@ __all__ = [
     "SessionEvent",
     "SessionEventKind",
     "SessionState",
+    "Sink",
+    "Source",
+    "SourceState",
     "SqliteStore",
     "Store",
     "StoreError",

@@ -1,5 +1,5 @@
 """Alarm rules as data: limit rules (absolute or relative to the session baseline) and the
-settings of the technical alarms. Defaults follow CLINICAL.md; a site overrides them in the
+settings of the technical alarms. Defaults follow docs/clinical.md; a site overrides them in the
 configuration, a session in its protocol preset or on the chair page.
 """
 
@@ -94,7 +94,7 @@ class LimitRule:
 
     def __post_init__(self) -> None:
         """Refuse what clinicians would: each number finite; an absolute limit inside the
-        parameter's plausible range (PROTOCOLS.md section 1), a baseline percentage above 0
+        parameter's plausible range (docs/protocols.md#parameters), a baseline percentage above 0
         and below 100; a delay of 0 to 60 s, none for an intermittent parameter (NIBP); a
         hysteresis of at most a tenth of the plausible range. Raises :class:`RuleError`
         naming the field in its config form (``low``, ``delay_s``, ...)."""
@@ -368,7 +368,7 @@ def compare_rules(before: Iterable[LimitRule], after: Iterable[LimitRule],
     return out
 
 
-#: CLINICAL.md starting defaults for adults. ``pr`` carries the same limits as ``hr``: it
+#: docs/clinical.md starting defaults for adults. ``pr`` carries the same limits as ``hr``: it
 #: is the pulse of oximeter-only chairs and is judged only while no ECG heart rate arrives.
 DEFAULT_RULES: tuple[LimitRule, ...] = rules_from_dicts([
     {"parameter": "spo2", "low": 90, "priority": "medium", "delay_s": 15},
@@ -394,7 +394,7 @@ DEFAULT_RULES: tuple[LimitRule, ...] = rules_from_dicts([
 
 @dataclass(frozen=True, slots=True)
 class AlarmSettings:
-    """Bay-wide alarm behaviour (CLINICAL.md)."""
+    """Bay-wide alarm behaviour (docs/clinical.md)."""
 
     audio_pause_s: float = 120.0
     latch_high: bool = True  # high-priority physiological alarms latch until acknowledged

@@ -45,6 +45,7 @@ from monitor.config_sections import (
     loopback,
 )
 from monitor.errors import CoreError
+from wire.registry import DIALECTS, SERIAL_PROTOCOLS
 
 __all__ = [
     "SERIAL_PARAMETERS",
@@ -63,12 +64,11 @@ __all__ = [
 ]
 
 
-#: What each serial dialect can deliver (PROTOCOLS.md section 3): the oximeter dialects
-#: SpO2 and pulse rate only; the Chairside line every parameter, NIBP included.
+#: What each serial dialect can deliver (docs/protocols.md#serial-lines), from the wire-format
+#: registry: the oximeter dialects SpO2 and pulse rate only; the Chairside line every
+#: parameter (None), NIBP included.
 SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
-    "masimo": frozenset({"spo2", "pr"}), "nonin": frozenset({"spo2", "pr"}),
-    "nellcor": frozenset({"spo2", "pr"}), "chairside": None,
-}
+    name: DIALECTS[name].parameters for name in SERIAL_PROTOCOLS}
 
 
 class ConfigError(CoreError):
@@ -115,7 +115,7 @@ class SerialSource(Model):
     name: Name
     chair: Name
     port: str  # /dev/ttyUSB0, /dev/serial/by-id/..., or a pty path
-    protocol: Literal["masimo", "nonin", "nellcor", "chairside"]
+    protocol: Literal[SERIAL_PROTOCOLS]  # type: ignore[valid-type]  # the registry's names
     baudrate: int = Field(9600, gt=0)
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
@@ -255,7 +255,7 @@ class BayConfig(Model):
         return self
 
     def profiles(self) -> dict[str, tuple[LimitRule, ...]]:
-        """Limit profiles; ``adult`` is built in (CLINICAL.md defaults) unless redefined."""
+        """Limit profiles; ``adult`` is built in (docs/clinical.md defaults) unless redefined."""
         return {"adult": DEFAULT_RULES} | {k: p.rules for k, p in self.limit_profiles.items()}
 
     def chair_rules(self, chair: str) -> tuple[LimitRule, ...]:

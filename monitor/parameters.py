@@ -1,4 +1,4 @@
-"""Vital-sign parameters as data: one frozen row per parameter (PROTOCOLS.md section 1).
+"""Vital-sign parameters as data: one frozen row per parameter (docs/protocols.md#parameters).
 
 Nothing else in the project hard-codes a unit, a code or a range: adapters map wire codes
 to keys through :func:`by_mdc_code`, the core validates against :attr:`Parameter.plausible`,

@@ -19,7 +19,7 @@ __all__ = ["QualityFlag", "Reading", "RejectReason", "describe", "flag_names", "
 
 
 class QualityFlag(IntFlag):
-    """Signal-quality and device-state flags (PROTOCOLS.md section 2 names, plus a few
+    """Signal-quality and device-state flags (docs/protocols.md#mqtt names, plus a few
     that the serial dialects and HL7 carry)."""
 
     NONE = 0
@@ -139,7 +139,7 @@ def manual_nibp(chair: str, sys: object, dia: object, mean: object, now: float,
                 device: str) -> list[Reading]:
     """The readings of an NIBP a nurse enters: sys, dia and MAP at ``now``, flagged
     ``MANUAL``. MAP, when None, is (sys + 2 dia) / 3, rounded. Raises ValueError naming
-    the first value that is not a plausible number (ranges of PROTOCOLS.md section 1)."""
+    the first value that is not a plausible number (ranges of docs/protocols.md#parameters)."""
     values = {"nibp_sys": sys, "nibp_dia": dia, "nibp_map": mean}
     for key, value in values.items():
         if value is None and key == "nibp_map":

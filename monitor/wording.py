@@ -2,7 +2,7 @@
 nurse expects them, never internal keys or source names (those go to the log and to the
 alarm event's note).
 
-Units in limit messages (CLINICAL.md's ``SpO2 86 < 90`` form): the measured value always
+Units in limit messages (docs/clinical.md's ``SpO2 86 < 90`` form): the measured value always
 carries its unit (``HR 134 bpm``, ``NIBP sys 75 mmHg``); the limit carries it only when it
 is a percentage (``SpO2 86 % < 90 %``), the way a saturation limit is said aloud.
 """

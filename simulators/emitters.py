@@ -25,7 +25,7 @@ from typing import Protocol
 import paho.mqtt.client as mqtt
 
 from devices.mllp import MllpClient
-from simulators.formats import NELLCOR_COLUMNS, NELLCOR_HEADER, oru_r01, serial_line, vitals_json
+from simulators.formats import oru_r01, serial_header, serial_line, vitals_json
 
 __all__ = ["Emitter", "MllpEmitter", "MqttEmitter", "PtyEmitter"]
 
@@ -70,8 +70,8 @@ class PtyEmitter:
         if self._master is None:
             return
         lines = []
-        if self.protocol == "nellcor" and self._lines % self.header_every == 0:
-            lines += [NELLCOR_HEADER, NELLCOR_COLUMNS]
+        if self._lines % self.header_every == 0:
+            lines += serial_header(self.protocol)
         lines.append(serial_line(self.protocol, values, flags, t, seq, self.device))
         self._lines += 1
         data = "".join(line + "\r\n" for line in lines).encode("ascii")

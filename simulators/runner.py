@@ -2,7 +2,10 @@
 
 ``step(t)`` emits everything for simulated second ``t`` at once (tests call it directly and
 move the core's clock in step); ``run()`` paces the steps in real time, or ``speed`` times
-faster. Device times are ``epoch + t``.
+faster. Device times are ``epoch + t``. History on demand: with ``epoch`` in the past
+(``chairside simulate --from -12h``), the steps whose device time has passed go at full
+speed, stamped with their own times, and the rest is paced: twelve hours of a bay are made
+in minutes over the real transports, and none of it lies in the future.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +49,12 @@ class Endpoints:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, endpoints: Endpoints, epoch: float | None = None) -> None:
+    def __init__(self, scenario: Scenario, endpoints: Endpoints, epoch: float | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.scenario = scenario
         self.endpoints = endpoints
-        self.epoch = time.time() if epoch is None else epoch
+        self.clock = clock  # the wall clock (the devices' time); tests pass their own
+        self.epoch = clock() if epoch is None else epoch
         self._hl7_tls = endpoints.hl7_ssl_context() if any(
             c.transport == "hl7" for c in scenario.chairs) else None
         self.emitters: dict[str, Emitter] = {c.chair: self._emitter(c.chair, c.transport, c.protocol,
@@ -104,13 +110,20 @@ class Simulation:
 
     def run(self, stop: threading.Event, *, start_s: float = 0, until_s: float | None = None,
             speed: float = 1.0) -> None:
+        """Steps ``start_s`` up to ``until_s`` (default: the scenario's end): those whose device
+        time has already passed at once, the rest ``speed`` simulated seconds per second."""
         until = self.scenario.duration_s if until_s is None else until_s
-        begun = time.monotonic()
         t = start_s
+        paced: tuple[float, float] | None = None  # (monotonic, t) when pacing began
         while t < until and not stop.is_set():
             self.step(t)
             t += 1
-            stop.wait(max(0.0, begun + (t - start_s) / speed - time.monotonic()))
+            if self.epoch + t <= self.clock():
+                continue  # history: its time has come already
+            if paced is None:
+                paced = (time.monotonic(), t)
+            begun, first = paced
+            stop.wait(max(0.0, begun + (t - first) / speed - time.monotonic()))
 
     def sources_config(self) -> list[dict[str, Any]]:
         """The ``[[sources]]`` a bay configuration needs to read this simulation."""

@@ -10,7 +10,7 @@ A scenario file (TOML, see ``simulators/scenarios/``)::
     [[chairs]]
     id = "c01"
     transport = "serial"          # serial | mqtt | hl7
-    protocol = "masimo"           # serial: masimo | nonin | nellcor | chairside
+    protocol = "masimo"           # serial: a name of wire.registry.SERIAL_PROTOCOLS
     nibp_interval_s = 300
     baseline = { hr = 72, spo2 = 97, sys = 124, dia = 78 }
     events = [
@@ -41,6 +41,7 @@ from monitor.config import ConfigError, Name, describe_errors
 from monitor.parameters import by_key
 from monitor.readings import QualityFlag
 from simulators.patient import Effect, PatientModel
+from wire.registry import SERIAL_PROTOCOLS
 
 __all__ = ["ChairScript", "Outage", "Scenario", "load_scenario"]
 
@@ -71,7 +72,7 @@ class EventSpec(_Model):
 class ChairSpec(_Model):
     id: Name
     transport: Literal["serial", "mqtt", "hl7"] = "mqtt"
-    protocol: Literal["masimo", "nonin", "nellcor", "chairside"] = "chairside"
+    protocol: Literal[SERIAL_PROTOCOLS] = "chairside"  # type: ignore[valid-type]  # the registry's
     device: str = ""
     seed: int | None = None
     nibp_interval_s: float = Field(300, gt=30)

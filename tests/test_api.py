@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOLS.md section 5) against a real core on a real SQLite file."""
+"""The HTTP API (docs/protocols.md#api) against a real core on a real SQLite file."""
 
 from __future__ import annotations
 

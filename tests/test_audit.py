@@ -14,9 +14,9 @@ from conftest import Harness
 
 import monitor.store.schema as store_module
 from monitor.audit import GENESIS, AuditError, action_hash, verify_chain
-from monitor.cli import main
 from monitor.records import OperatorAction, SessionEventKind
 from monitor.store import SqliteStore
+from station.cli import main
 
 K = SessionEventKind
 

@@ -21,8 +21,8 @@ from dashboard.app import create_app
 from dashboard.auth import AUTH_KEY, CLOCK_KEY
 from dashboard.live import LiveBay
 from dashboard.security import BindRefused, check_bind
-from monitor.cli import main
 from monitor.users import UserStore
+from station.cli import main
 
 PASSWORD = {"ann": "ann-secret-1", "cat": "cat-secret-1", "adm": "adm-secret-1", "old": "old-secret-1"}
 PUBLIC = {"/healthz", "/metrics", "/login", "/_favicon.ico"}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import Harness, wait_until
 
-from monitor.cli import main
 from monitor.exports.csv_export import CSV_COLUMNS
 from monitor.readings import QualityFlag
+from station.cli import main
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_every_command_has_help():
 
 def test_headless_demo_runs_and_prints_the_bay():
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "demo", "--headless", "--chairs", "3", "--seconds", "3"],
+        [sys.executable, "-m", "station.cli", "demo", "--headless", "--chairs", "3", "--seconds", "3"],
         capture_output=True, text=True, timeout=90, cwd=Path(__file__).parent.parent)
     assert proc.returncode == 0, proc.stderr
     assert "Chairside demo bay, t+3s  (not a medical device)" in proc.stdout
@@ -85,7 +85,7 @@ def test_demo_serves_the_api_within_30_seconds():
     from simulators.broker import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "station.cli", "demo", "--port", str(port)],
                             cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE, text=True)
     try:
         def chairs() -> list[dict[str, object]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import T0
 
-from monitor.cli import main
 from monitor.config import ConfigError, load_config
 from monitor.localtime import machine_zone, zone_name
+from station.cli import main
 
 EXAMPLE = Path(__file__).parent.parent / "deploy" / "chairside.example.toml"
 GOOD_CHAIRS = '[[chairs]]\nid = "c01"\n'

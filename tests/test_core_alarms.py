@@ -203,7 +203,7 @@ def test_delayed_data_shows_in_the_api_and_raises_a_technical_alarm(bay):
     h.monitor.start_session("c1", "P-1", "ann")
     h.feed("spo2", 97, seconds=6, dt=-75)  # arriving every second, taken 75 s before
     chair = client.get("/api/v1/chairs/c1").get_json()
-    assert chair["connection"] == "online"  # PROTOCOLS.md: still online, stale or offline
+    assert chair["connection"] == "online"  # docs/protocols.md: still online, stale or offline
     assert chair["delayed"] is True and chair["delayed_s"] == {"spo2": 75}
     (alarm,) = chair["alarms"]
     assert (alarm["code"], alarm["kind"], alarm["message"]) == (

@@ -23,8 +23,8 @@ from test_mqtt import make_certs
 from dashboard.app import create_app
 from dashboard.live import LiveBay
 from dashboard.server import WebServer
-from monitor.cli import build_parser
 from simulators.broker import free_port
+from station.cli import build_parser
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 NGINX = "/usr/sbin/nginx"

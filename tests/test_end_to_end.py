@@ -16,10 +16,10 @@ from conftest import wait_until
 
 from monitor.config import parse_config
 from monitor.readings import QualityFlag
-from monitor.service import BayService
 from simulators.broker import Mosquitto, free_port
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import load_scenario
+from station.service import BayService
 
 ROOT = Path(__file__).parent.parent
 
@@ -141,17 +141,17 @@ transport = "hl7"
     with Mosquitto(tmp_path / "broker") as broker:
         sim_args = ["--scenario", str(scenario), "--serial-dir", str(tmp_path / "serial"),
                     "--mqtt-port", str(broker.port), "--hl7-port", str(free_port())]
-        printed = subprocess.run([sys.executable, "-m", "monitor.cli", "simulate", *sim_args,
+        printed = subprocess.run([sys.executable, "-m", "station.cli", "simulate", *sim_args,
                                   "--print-config"], capture_output=True, text=True, check=True,
                                  cwd=ROOT, timeout=60).stdout
         bay = tmp_path / "bay.toml"
         bay.write_text('[store]\npath = "bay.db"\ncommit_interval_ms = 50\n' + printed)
-        assert subprocess.run([sys.executable, "-m", "monitor.cli", "check-config", str(bay)],
+        assert subprocess.run([sys.executable, "-m", "station.cli", "check-config", str(bay)],
                               cwd=ROOT, timeout=60).returncode == 0
-        run = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(bay)],
+        run = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--config", str(bay)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
         sim_log = (tmp_path / "simulate.log").open("w")
-        sim = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "debug",
+        sim = subprocess.Popen([sys.executable, "-m", "station.cli", "--log-level", "debug",
                                 "simulate", *sim_args, "--speed", "4"], cwd=ROOT, stderr=sim_log)
         seen: set[str] = set()
         try:
@@ -184,3 +184,42 @@ transport = "hl7"
             f"{(tmp_path / 'simulate.log').read_text()[-3000:]}")
         assert run.returncode == 0, err
         assert "bay bay1 stopped" in err
+
+
+def test_simulate_from_the_past_makes_history_at_full_speed(tmp_path):
+    """``chairside simulate --from=-30m``: half an hour of a chair on ketamine, over the real
+    broker into a running bay, at full speed, every reading with its own past device time
+    (none refused as from the future), its alarm's onset back then."""
+    scenario = load_scenario("ketamine-hypertension")  # one chair, MQTT, 1800 s
+    with Mosquitto(tmp_path / "broker") as broker:
+        sources = Simulation(scenario, Endpoints(tmp_path / "serial", mqtt_port=broker.port)).sources_config()
+        service = BayService(parse_config({"store": {"path": str(tmp_path / "bay.db")},
+                                           "chairs": [{"id": "c01"}], "sources": sources}, "e2e.toml"))
+        service.start()
+        monitor = service.monitor
+        try:
+            wait_until(lambda: all(s.state.value == "connected" for s in service.sources),
+                       what="the MQTT source connected")
+            begun = time.time()
+            done = subprocess.run(
+                [sys.executable, "-m", "station.cli", "simulate", "--scenario", "ketamine-hypertension",
+                 "--mqtt-port", str(broker.port), "--serial-dir", str(tmp_path / "serial2"),
+                 "--from=-30m", "--seconds", "1800"],
+                cwd=ROOT, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-3000:]
+            def heart_rates() -> list[float]:
+                assert monitor.store.flush(timeout=30)
+                return [r.device_time for r in monitor.store.iter_readings("c01", 0.0, None)
+                        if r.parameter == "hr"]
+
+            wait_until(lambda: len(heart_rates()) >= 1800, 120, "every reading taken in")
+            times = heart_rates()
+            assert len(times) == 1800
+            assert begun - 1800 - 5 <= min(times) < max(times) <= begun + 5  # the past half hour
+            assert not monitor.rejections.counts  # none refused (no future_time)
+            raised = [e for e in monitor.store.alarm_events(chair="c01") if e.old_state is None]
+            # the hypertension began back then (its onset, on device time), though the bay
+            # learnt of it only now (the event's time)
+            assert any(e.alarm.code == "NIBP_SYS_HIGH" and e.alarm.onset_at < begun - 600 for e in raised)
+        finally:
+            service.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.errors import ChairsideError
 
-PACKAGES = ("monitor", "devices", "dashboard", "simulators")
+PACKAGES = ("monitor", "wire", "devices", "dashboard", "simulators", "station")
 
 
 def _modules() -> list[str]:
@@ -40,8 +40,9 @@ def test_every_exception_the_project_defines_derives_from_the_one_base():
     classes = _defined_exceptions()
     # the walk finds the known roots of every package (so it cannot pass by finding nothing)
     names = {c.__name__ for c in classes}
-    assert {"StoreError", "ConfigError", "MonitorError", "DeviceError", "ParseError", "ApiError",
-            "BrokerError", "CoreError", "DashboardError", "SimulatorError"} <= names, names
+    assert {"StoreError", "ConfigError", "MonitorError", "DeviceError", "ParseError", "Hl7ParseError",
+            "ApiError", "BrokerError", "CliError", "CoreError", "DashboardError", "SimulatorError",
+            "StationError"} <= names, names
     stray = sorted(f"{c.__module__}.{c.__qualname__}" for c in classes if not issubclass(c, ChairsideError))
     assert stray == []
 
@@ -60,7 +61,7 @@ def test_dashboard_pages_define_no_exception_classes():
     ("monitor.core", "NotFound", KeyError), ("monitor.core", "InvalidLimits", ValueError),
     ("monitor.alarm_engine", "UnknownAlarm", KeyError), ("monitor.alarm_rules", "RuleError", ValueError),
     ("monitor.users", "UserError", ValueError), ("monitor.exports", "UnknownFormat", ValueError),
-    ("devices.source", "ParseError", ValueError), ("dashboard.auth", "BadNext", ValueError),
+    ("monitor.seam", "ParseError", ValueError), ("dashboard.auth", "BadNext", ValueError),
     ("dashboard.security", "BindRefused", ValueError), ("simulators.broker", "BrokerError", RuntimeError),
 ])
 def test_exceptions_keep_their_other_bases(module, name, also):
@@ -70,7 +71,7 @@ def test_exceptions_keep_their_other_bases(module, name, also):
 
 @pytest.mark.parametrize(("package", "root"), [
     ("monitor", "CoreError"), ("devices", "DeviceError"), ("dashboard", "DashboardError"),
-    ("simulators", "SimulatorError"),
+    ("simulators", "SimulatorError"), ("station", "StationError"), ("wire", "ParseError"),
 ])
 def test_each_package_draws_its_tree_in_its_docstring(package, root):
     doc = importlib.import_module(package).__doc__ or ""

@@ -20,9 +20,6 @@ import hl7
 import pytest
 from conftest import T0, Harness, bay_config
 
-from devices.mllp import frame
-from devices.parsers.hl7_pcd01 import parse_pcd01
-from monitor.cli import main
 from monitor.exports import FORMATS, UnknownFormat, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, write_csv, zip_folder
 from monitor.exports.hl7_export import read_hl7_file
@@ -31,6 +28,9 @@ from monitor.localtime import machine_zone
 from monitor.readings import QualityFlag, Reading
 from monitor.records import SessionEventKind as K
 from monitor.timefmt import rfc3339
+from station.cli import main
+from wire.hl7.mllp import frame
+from wire.hl7.pcd01 import parse_pcd01
 
 PARTIAL_PATIENT = "Zoë Ng|^~&\\7"  # HL7 separators and a non-ASCII letter in a label
 NIBP_AT = (5, 305, 605, 905, 1205)  # seconds after the start: one cuff cycle each
@@ -318,7 +318,7 @@ def _validate_hl7_strictly(data: bytes) -> int:
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.parser import parse_message
 
-    from devices.parsers.hl7_pcd01 import read_header
+    from wire.hl7.v2 import read_header
 
     messages = list(read_hl7_file(data))
     for text in messages:

@@ -20,20 +20,14 @@ from hypothesis import strategies as st
 from samples import hl7_samples as S
 
 from devices.hl7_listener import Hl7Listener
-from devices.mllp import MllpClient, MllpDecoder, MllpProblem, frame
-from devices.parsers.hl7_pcd01 import (
-    AckError,
-    Hl7ParseError,
-    build_ack,
-    id_candidates,
-    parse_dtm,
-    parse_pcd01,
-    read_ack,
-    read_header,
-)
-from devices.source import ParseError, SourceState
+from devices.mllp import MllpClient
 from monitor.config import Hl7Source
 from monitor.readings import QualityFlag
+from monitor.seam import ParseError, SourceState
+from wire.hl7.ack import AckError, build_ack, read_ack
+from wire.hl7.mllp import MllpDecoder, MllpProblem, frame
+from wire.hl7.pcd01 import Hl7ParseError, parse_pcd01
+from wire.hl7.v2 import id_candidates, parse_dtm, read_header
 
 HOST = "127.0.0.1"
 BEDS = {S.PHILIPS_BED: "c1", S.NIHON_KOHDEN_BED: "c4", "INF^^Bed01": "c1"}
@@ -705,7 +699,7 @@ def _work_of_a_parse(monkeypatch: pytest.MonkeyPatch, n: int) -> tuple[int, int]
     import gc
     import pstats
 
-    from devices.parsers import hl7_pcd01
+    from wire.hl7 import pcd01 as hl7_pcd01
 
     text = many_obx(n)
     original = hl7_pcd01._observations

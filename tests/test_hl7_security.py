@@ -19,14 +19,15 @@ import pytest
 from conftest import Harness, wait_until
 
 from devices.hl7_listener import Hl7Listener
-from devices.mllp import MllpClient, frame
+from devices.mllp import MllpClient
 from devices.mllp_tls import PeerPolicy, client_context, describe_subject
-from devices.parsers.hl7_pcd01 import read_ack
-from devices.source import SourceState
 from monitor.config import ConfigError, Hl7Source, load_config
+from monitor.seam import SourceState
 from simulators.emitters import MllpEmitter
 from simulators.formats import oru_r01
 from simulators.runner import Endpoints
+from wire.hl7.ack import read_ack
+from wire.hl7.mllp import frame
 
 HOST = "127.0.0.1"
 BED = "BAY1^^c1"  # the simulated gateway's PV1-3 for chair c1
@@ -404,7 +405,7 @@ def test_simulate_over_tls_feeds_a_running_bay(tmp_path: Path, certs: dict[str, 
 [[sources]]\nkind = "hl7"\nname = "hl7"\nport = {port}\nbeds = {{ "{BED}" = "c1" }}
 tls_cert = "{certs['listener.crt']}"\ntls_key = "{certs['listener.key']}"
 tls_client_ca = "{certs['ca.crt']}"\nallow = ["127.0.0.1", "CN=gateway-1"]\n""")
-    python = [sys.executable, "-m", "monitor.cli"]
+    python = [sys.executable, "-m", "station.cli"]
 
     def simulate(who: str) -> subprocess.Popen[str]:
         return subprocess.Popen([*python, "simulate", "--scenario", str(scenario), "--serial-dir",

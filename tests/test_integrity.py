@@ -17,10 +17,10 @@ from test_audit import bay_activity
 
 import monitor.store.schema as store_module
 from monitor.audit import AuditError, verify_records
-from monitor.cli import main
 from monitor.records import OperatorAction
 from monitor.store import SqliteStore
 from monitor.users import UserStore
+from station.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ def test_the_rule_set_keeps_the_priority_ladder_and_low_below_high(changes, prob
     with pytest.raises(RuleError) as info:
         check_rule_set(rules)
     assert info.value.problem == problem
-    check_rule_set(DEFAULT_RULES)  # the CLINICAL.md defaults are sound
+    check_rule_set(DEFAULT_RULES)  # the docs/clinical.md defaults are sound
 
 
 # --- what a change changes, in clinical words --------------------------------------------

@@ -22,9 +22,9 @@ from conftest import wait_until
 from test_auth import PASSWORD, AuthBay
 
 from dashboard.server import WebServer
-from monitor.cli import main
 from monitor.logins import CheckGate, Failures, ThrottlePolicy, after_failure, wait_s
 from monitor.users import UserError, UserStore, password_problem
+from station.cli import main
 
 COOKIE = "chairside_session"
 

@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard.api import install_api
 from dashboard.live import LiveBay
 from dashboard.metrics import ClientTracker, StoreCheck
-from devices.source import SourceBase, SourceState
+from devices.source import SourceBase
+from monitor.seam import SourceState
 
 
 class FakeSource(SourceBase):

@@ -22,14 +22,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import mqtt_source
 from devices.mqtt_source import STOP_TIMEOUT_S, MqttSource, SeqTracker, SeqVerdict
-from devices.parsers.mqtt_json import MAX_PAYLOAD, parse_status, parse_topic, parse_vitals
-from devices.source import ParseError, SourceState
 from monitor.config import MqttSource as MqttConfig
-from monitor.core import IngestResult
 from monitor.readings import QualityFlag, Reading
+from monitor.seam import IngestResult, ParseError, SourceState
 from monitor.store import StoreError
 from monitor.timefmt import rfc3339
 from simulators.broker import Mosquitto, free_port
+from wire.mqtt_json import MAX_PAYLOAD, parse_status, parse_topic, parse_vitals
 
 TIMEOUT = 15.0
 

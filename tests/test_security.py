@@ -30,7 +30,7 @@ def test_other_addresses_are_refused_without_login(host):
 
 
 def test_the_command_line_refuses_a_public_bind_with_a_reason():
-    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--host", "0.0.0.0",
+    proc = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--host", "0.0.0.0",
                            "--seconds", "1"], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).parent.parent)
     assert proc.returncode == 2

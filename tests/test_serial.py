@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import Harness, wait_until
 
-from devices.parsers.serial_lines import chairside_line
 from devices.serial_source import SerialSource
-from devices.source import SourceState
 from monitor.config import SerialSource as SerialConfig
 from monitor.readings import QualityFlag
 from monitor.records import AlarmState
+from monitor.seam import SourceState
+from wire.serial.chairside_line import chairside_line
 
 
 class FakeDevice:

@@ -1,4 +1,4 @@
-"""The serial line protocols (PROTOCOLS.md section 3): line splitter and the four parsers."""
+"""The serial line protocols (docs/protocols.md#serial-lines): line splitter and the four parsers."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import serial_samples as s
 
-from devices.parsers import (
-    MAX_LINE,
-    PARSERS,
-    LineError,
-    LineSplitter,
-    chairside_checksum,
-    chairside_line,
-    parse_chairside,
-    parse_masimo,
-    parse_nellcor,
-    parse_nonin,
-)
-from devices.source import Frame, ParseError
 from monitor.parameters import by_key
 from monitor.readings import QualityFlag as Q
+from monitor.seam import Frame, ParseError
+from wire.lines import MAX_LINE, LineError, LineSplitter
+from wire.registry import DIALECTS
+from wire.serial.chairside_line import chairside_checksum, chairside_line, parse_chairside
+from wire.serial.masimo import parse_masimo
+from wire.serial.nellcor import parse_nellcor
+from wire.serial.nonin import parse_nonin
+
+PARSERS = {name: d.parse for name, d in DIALECTS.items() if d.transport == "serial"}
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -41,7 +41,7 @@ class Proc:
             if block_stop_signals:  # a signal sent now stays pending until our code runs
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args], cwd=cwd,
+        self.proc = subprocess.Popen([sys.executable, "-m", "station.cli", *args], cwd=cwd,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      start_new_session=new_group, preexec_fn=preexec)
         self.err: list[str] = []
@@ -219,9 +219,9 @@ def test_ctrl_c_on_the_demo_stops_everything_in_order(mode):
 
 def test_the_command_line_imports_nothing_slow_before_its_signal_handlers():
     """The handlers are installed first thing in main(); what runs before (the imports of
-    monitor.cli and its package) must stay quick: no numpy, pydantic, sqlite, flask, dash."""
+    station.cli and its package) must stay quick: no numpy, pydantic, sqlite, flask, dash."""
     heavy = ["numpy", "pydantic", "sqlite3", "flask", "dash", "paho", "waitress", "serial"]
-    code = f"import sys, monitor.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, station.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
@@ -247,7 +247,7 @@ def test_an_mqtt_emitter_closes_without_raising_when_its_broker_is_gone(tmp_path
 
 
 def test_stop_signals_turn_sigterm_into_a_request_and_put_the_handlers_back():
-    from monitor.lifecycle import StopRequested, StopSignals
+    from station.lifecycle import StopRequested, StopSignals
 
     before = signal.getsignal(signal.SIGTERM)
     with StopSignals() as stop:
@@ -262,7 +262,7 @@ def test_stop_signals_turn_sigterm_into_a_request_and_put_the_handlers_back():
 
 def test_stop_signals_leave_an_ignored_sigint_ignored():
     """``nohup`` and ``cmd &`` in a script start a program with SIGINT/SIGHUP ignored."""
-    from monitor.lifecycle import StopSignals
+    from station.lifecycle import StopSignals
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -275,9 +275,9 @@ def test_stop_signals_leave_an_ignored_sigint_ignored():
 
 def test_an_interrupted_bay_start_stops_what_it_had_started_in_reverse(tmp_path, caplog):
     from monitor.config import parse_config
-    from monitor.lifecycle import StopRequested
-    from monitor.service import BayService
     from monitor.store import StoreError
+    from station.lifecycle import StopRequested
+    from station.service import BayService
 
     caplog.set_level(logging.INFO)
 

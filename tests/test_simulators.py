@@ -3,17 +3,21 @@ project's own parsers read back."""
 
 from __future__ import annotations
 
+import argparse
+import threading
 from pathlib import Path
 
 import pytest
 
-from devices.parsers.mqtt_json import parse_vitals
-from devices.parsers.serial_lines import PARSERS
 from monitor.config import ConfigError
 from monitor.readings import QualityFlag
-from simulators.formats import NELLCOR_COLUMNS, NELLCOR_HEADER, serial_line, vitals_json
+from simulators.formats import serial_line, vitals_json
 from simulators.patient import Effect, PatientModel
+from simulators.runner import Endpoints, Simulation
 from simulators.scenario import SCENARIOS, load_scenario
+from station.cli import past_offset
+from wire.mqtt_json import parse_vitals
+from wire.registry import DIALECTS
 
 T = 1_800_000_000.0
 
@@ -94,7 +98,7 @@ def test_bad_scenarios_name_file_and_key(tmp_path: Path, text, message):
 def test_serial_formats_parse_back(protocol, flags):
     values = {"spo2": None if flags else 96.0, "pr": None if flags else 71.0}
     line = serial_line(protocol, values, flags, T, seq=3, device="sim-c1")
-    frame = PARSERS[protocol](line)
+    frame = DIALECTS[protocol].parse(line)
     assert frame is not None
     assert {k: frame.values.get(k) for k in values} == values
     if flags and protocol != "nonin":  # Nonin ASCII has no sensor-off flag: only dashes
@@ -102,8 +106,8 @@ def test_serial_formats_parse_back(protocol, flags):
 
 
 def test_nellcor_header_lines_carry_no_reading():
-    assert PARSERS["nellcor"](NELLCOR_HEADER) is None
-    assert PARSERS["nellcor"](NELLCOR_COLUMNS) is None
+    nellcor = DIALECTS["nellcor"]
+    assert nellcor.header and all(nellcor.parse(line) is None for line in nellcor.header)
 
 
 def test_mqtt_payload_parses_back_with_only_contract_flags():
@@ -112,3 +116,28 @@ def test_mqtt_payload_parses_back_with_only_contract_flags():
     frame = parse_vitals(vitals_json(values, flags, T, 9, "sim-c2"))
     assert frame.values == values and frame.flags == QualityFlag.ARTIFACT
     assert (frame.device, frame.seq, frame.time) == ("sim-c2", 9, T)
+
+
+def test_history_goes_at_full_speed_then_the_present_is_paced(tmp_path: Path):
+    """Steps whose device time has passed are sent at once; the first one in the future waits."""
+    now = [T + 100.0]
+    sim = Simulation(load_scenario("desaturation"), Endpoints(tmp_path), epoch=T, clock=lambda: now[0])
+    sent: list[float] = []
+    stop = threading.Event()
+
+    class Recorder:
+        def set_outage(self, _kind: object) -> None:
+            pass
+
+        def emit(self, _values: object, _flags: int, device_time: float, _seq: int) -> None:
+            sent.append(device_time)
+            if device_time >= now[0]:  # the present reached: this step would be paced
+                stop.set()
+
+    sim.emitters = {c: Recorder() for c in sim.emitters}  # type: ignore[misc]
+    sim.run(stop, until_s=600)
+    assert sent == [T + t for t in range(101)]  # the 100 s of history, then one step paced
+    assert past_offset("-12h") == past_offset("12h") == -43200 and past_offset("-90m") == -5400
+    assert past_offset("-600s") == past_offset("-600") == -600
+    with pytest.raises(argparse.ArgumentTypeError, match="a time in the past"):
+        past_offset("yesterday")

@@ -14,9 +14,9 @@ import pytest
 from test_auth import PASSWORD, AuthBay, dash_call
 
 from dashboard.app import NOTICE as _NOTICE
-from monitor.cli import main
 from monitor.user_admin import NotPermitted, UserAdmin, refusal
 from monitor.users import User, UserError
+from station.cli import main
 
 NOTICE = escape(_NOTICE)  # as the HTML pages write it
 

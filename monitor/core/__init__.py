@@ -27,13 +27,13 @@ from monitor.core.results import (
     ChairStatus,
     ConfirmationNeeded,
     ConfirmationRequired,
-    IngestResult,
     InvalidLimits,
     MonitorError,
     NotFound,
     VitalStatus,
     alarm_line,
 )
+from monitor.seam import IngestResult
 
 __all__ = [
     "BaselineProposal",

@@ -33,7 +33,6 @@ from monitor.config import BayConfig
 from monitor.core.queries import ChairQueries
 from monitor.core.results import (
     ChairState,
-    IngestResult,
     MonitorError,
     NotFound,
 )
@@ -43,6 +42,7 @@ from monitor.readings import CLOCK_SKEW, Reading, RejectReason, check_value, des
 from monitor.records import Alarm, AlarmEvent, AlarmState, OperatorAction, Session, SessionEvent
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer
+from monitor.seam import IngestResult
 from monitor.store.protocol import DeviceSeqs, Store
 
 __all__ = ["Monitor"]

@@ -1,5 +1,6 @@
-"""What the core hands out and what it raises: :class:`IngestResult`, :class:`ChairStatus`
-(with :class:`VitalStatus`), :class:`BaselineProposal`, the :class:`MonitorError` family
+"""What the core hands out and what it raises: :class:`ChairStatus`
+(with :class:`VitalStatus`), :class:`BaselineProposal` (``IngestResult`` is a seam type:
+:mod:`monitor.seam`), the :class:`MonitorError` family
 (drawn in :mod:`monitor`'s docstring), the per-chair state :class:`ChairState` the core
 keeps, and :func:`alarm_line`, an open alarm in one line.
 """
@@ -13,12 +14,11 @@ from monitor.alarm_engine import PROMPTS
 from monitor.errors import CoreError
 from monitor.news2 import News2
 from monitor.parameters import Parameter
-from monitor.readings import RejectReason
 from monitor.records import Alarm, AlarmState, Session
 from monitor.ring_buffer import RingBuffer
 
 __all__ = ["MANUAL_DEVICE", "SYSTEM_USER", "WORKFLOW_RULES", "BaselineProposal", "ChairState", "ChairStatus",
-           "ConfirmationNeeded", "ConfirmationRequired", "IngestResult", "InvalidLimits", "MonitorError",
+           "ConfirmationNeeded", "ConfirmationRequired", "InvalidLimits", "MonitorError",
            "NotFound", "VitalStatus", "alarm_line"]
 
 SYSTEM_USER = "system"
@@ -77,13 +77,6 @@ class BaselineProposal:
     until: float
     used: dict[str, int]  # readings averaged, per parameter
     left_out: dict[str, int]  # readings left out as in alarm or flagged, per parameter
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    accepted: int
-    rejected: tuple[tuple[int, RejectReason], ...]  # (index in the batch, reason)
-    ticket: int | None  # store ticket: all accepted readings are durable once it commits
 
 
 @dataclass(frozen=True, slots=True)

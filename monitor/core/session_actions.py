@@ -28,7 +28,6 @@ from monitor.core.results import (
     ChairState,
     ConfirmationNeeded,
     ConfirmationRequired,
-    IngestResult,
     InvalidLimits,
     MonitorError,
     alarm_line,
@@ -36,6 +35,7 @@ from monitor.core.results import (
 from monitor.parameters import PARAMETERS
 from monitor.readings import Reading, check_value, manual_nibp
 from monitor.records import AlarmEvent, OperatorAction, Session, SessionEvent, SessionEventKind, SessionState
+from monitor.seam import IngestResult
 from monitor.sessions import SessionError, new_session, step
 
 __all__ = ["SessionActions"]

@@ -5,7 +5,7 @@
 ========  ===================================================================  =======================
 format    what                                                                 media type
 ========  ===================================================================  =======================
-``csv``   the readings, PROTOCOLS.md section 6 columns                          text/csv
+``csv``   the readings, docs/protocols.md#csv-export columns                   text/csv
 ``zip``   readings, alarms, events, actions and session CSV files in one zip   application/zip
 ``fhir``  FHIR R4 JSON Bundle (collection): vital-signs Observations, ...       application/fhir+json
 ``hl7``   HL7 v2.6 ORU^R01 (IHE PCD-01), one message a minute, MLLP-framed      application/hl7-v2
@@ -47,7 +47,7 @@ class ExportFormat:
 
 
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
-    ExportFormat("csv", "the readings as CSV (PROTOCOLS.md section 6)", "text/csv", "csv", False),
+    ExportFormat("csv", "the readings as CSV (docs/protocols.md#csv-export)", "text/csv", "csv", False),
     ExportFormat("zip", "readings, alarms, events, actions and session as CSV files in a zip",
                  "application/zip", "zip", True),
     ExportFormat("fhir", "FHIR R4 JSON Bundle of vital-signs Observations", "application/fhir+json",

@@ -1,4 +1,4 @@
-"""CSV exports: the readings (PROTOCOLS.md section 6), and the whole session record as a zip.
+"""CSV exports: the readings (docs/protocols.md#csv-export), and the whole session record as a zip.
 
 ``csv``: one file, header ``time_utc,chair,session_id,parameter,value,unit,device,flags`` and
 one row per reading (RFC 3339 UTC times, ``flags`` ``|``-separated).

@@ -40,39 +40,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import BinaryIO
 
-from devices.mllp import MllpDecoder, MllpProblem, frame
 from monitor.exports.report_data import SessionRecord, session_readings
-from monitor.parameters import MDC_DIM_BEAT_PER_MIN, MDC_DIM_MMHG, MDC_DIM_PERCENT, PARAMETERS
+from monitor.parameters import PARAMETERS
 from monitor.readings import QualityFlag, Reading, flag_names
 from monitor.store import Store
-from monitor.timefmt import Rfc3339Formatter
+from wire.hl7.mllp import MllpDecoder, MllpProblem, frame
+from wire.hl7.pcd01 import PCD01_PROFILE, obx_identifier, obx_unit
+from wire.hl7.v2 import MessageHeader, dtm_formatter, format_dtm
+from wire.hl7.v2 import escape as _esc
 
 __all__ = ["PCD01_PROFILE", "read_hl7_file", "write_hl7"]
 
-PCD01_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
 OBR_CODE = "182777000^monitoring of patient^SCT"
-_ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
-_NEEDS_ESCAPE = re.compile(r"[\\|^&~\r\n]")
 _FLUSH_BYTES = 1 << 16
-_UNIT_NAMES = {MDC_DIM_BEAT_PER_MIN: "MDC_DIM_BEAT_PER_MIN", MDC_DIM_PERCENT: "MDC_DIM_PERCENT",
-               MDC_DIM_MMHG: "MDC_DIM_MMHG"}
-
-
-def _esc(text: str) -> str:
-    """Plain text as an HL7 field value (separators escaped, line breaks made spaces)."""
-    if not _NEEDS_ESCAPE.search(text):
-        return text
-    text = " ".join(text.replace("\r", "\n").split("\n"))
-    return "".join(_ESCAPES.get(c, c) for c in text)
 
 
 def dtm(t: float) -> str:
     """UNIX seconds to an HL7 DTM with milliseconds and the UTC offset."""
-    d = datetime.fromtimestamp(t, UTC)
-    return f"{d:%Y%m%d%H%M%S}.{d.microsecond // 1000:03d}+0000"
+    return format_dtm(t, millis=True)
 
 
 def _control_base(session_id: str) -> str:
@@ -85,9 +72,9 @@ def write_hl7(store: Store, record: SessionRecord, out: BinaryIO) -> int:
     s = ctx.session
     base = _control_base(s.id)
     bay = _esc(ctx.bay)
-    msh_time = dtm(ctx.now).split(".")[0] + "+0000"
-    obx_code = {p.key: f"{p.mdc_codes[0][0]}^{p.mdc_codes[0][1]}^MDC" for p in PARAMETERS}
-    units = {p.key: f"{p.mdc_unit}^{_UNIT_NAMES[p.mdc_unit]}^MDC" for p in PARAMETERS}
+    msh_time = format_dtm(ctx.now)
+    obx_code = {p.key: obx_identifier(p) for p in PARAMETERS}
+    units = {p.key: obx_unit(p) for p in PARAMETERS}
     label = _esc(s.patient)
     pid = f"PID|1||{label}||{label}^^^^^^D"
     pv1 = f"PV1|1|O|{bay}^^{_esc(s.chair)}"
@@ -96,7 +83,7 @@ def write_hl7(store: Store, record: SessionRecord, out: BinaryIO) -> int:
     if ctx.partial:
         partial_note = ("NTE|1||" + _esc(f"PARTIAL EXPORT: session {s.id} had not ended when exported "
                                          f"at {dtm(ctx.now)}; readings up to then only"))
-    obx_time = Rfc3339Formatter("%Y%m%d%H%M%S", "+0000")
+    obx_time = dtm_formatter()
     pending: list[bytes] = []
     size = 0
     n_messages = 0
@@ -105,9 +92,12 @@ def write_hl7(store: Store, record: SessionRecord, out: BinaryIO) -> int:
     def emit(minute: int, rows: list[Reading]) -> None:
         nonlocal size, n_messages
         n_messages += 1
+        msh = MessageHeader(sending_application="CHAIRSIDE", sending_facility=bay, time=msh_time,
+                            message_type="ORU^R01^ORU_R01", control_id=f"{base}{n_messages:06d}",
+                            processing_id="P", version="2.6", accept_ack="NE", application_ack="AL",
+                            charset="UNICODE UTF-8", profile=PCD01_PROFILE)
         segments = [
-            f"MSH|^~\\&|CHAIRSIDE|{bay}|||{msh_time}||ORU^R01^ORU_R01|{base}{n_messages:06d}|P|2.6"
-            f"|||NE|AL||UNICODE UTF-8|||{PCD01_PROFILE}",
+            msh.segment(),
             pid, pv1,
             f"OBR|1|{_esc(s.id)}^CHAIRSIDE|{_esc(s.id)}-{n_messages}^CHAIRSIDE|{OBR_CODE}|||"
             f"{dtm(minute * 60)}|{dtm(minute * 60 + 59.999)}" + "|" * 17 + status,

@@ -1,23 +1,26 @@
-"""Real-looking IHE PCD-01 ORU^R01 messages, one constant per gateway style (PROTOCOLS.md
-section 4).
+"""IHE PCD-01 ORU^R01 messages, one constant per gateway style (docs/protocols.md, section
+HL7).
 
-None of these was captured from a device or gateway. Each is modelled on the IHE PCD
-Technical Framework's PCD-01 examples and on the field usage that the named vendor's
-published HL7 interface specification describes for its gateway (which fields carry the
-device id, the bed, the times, the units); identifiers, names, dates and values are made
-up. Segments are separated by ``\\r`` as on the wire; the tests also send them with ``\\n``
-and ``\\r\\n``.
+Every message is a :class:`~samples.provenance.Sample` marked ``synthetic``: none of these
+was captured from a device or gateway (no public capture with a stated source and terms
+was found). Each was modelled by its author on the IHE PCD Technical Framework's PCD-01
+examples and on the field usage that the named vendor's published HL7 interface
+specification describes for its gateway (which fields carry the device id, the bed, the
+times, the units); identifiers, names, dates and values are made up. Segments are
+separated by ``\\r`` as on the wire; the tests also send them with ``\\n`` and ``\\r\\n``.
 
 Every observation time is within a few minutes before T0 = 1_800_000_000
 (2027-01-15T08:00:00Z), the ManualClock start of tests/conftest.py, so that the core takes
 them without moving the clock.
 """
 
+from samples.provenance import Sample, synthetic
+
 T0 = 1_800_000_000.0
 
 
-def _msg(*segments: str) -> str:
-    return "\r".join(segments) + "\r"
+def _msg(*segments: str, after: str, made_up: str = "identifiers, names, dates and values") -> Sample:
+    return Sample("\r".join(segments) + "\r", synthetic(after, made_up))
 
 
 # --- Philips IntelliVue, via an IntelliBridge Enterprise-style gateway --------------------
@@ -53,6 +56,9 @@ PHILIPS_INTELLIVUE = _msg(
     "20270115025612-0500",
     "OBX|12|NM|150023^MDC_PRESS_BLD_NONINV_MEAN^MDC|1.4.1.3|90|266016^MDC_DIM_MMHG^MDC|60-110||||F|||"
     "20270115025612-0500",
+    after="the IHE PCD Technical Framework vol. 2 (PCD-01 ORU^R01, MDS/VMD/channel rows) and "
+          "Philips' published HL7 interface description of IntelliVue data export via IntelliBridge "
+          "Enterprise",
 )
 PHILIPS_BED = "INF^^Bed03^General"
 PHILIPS_EXPECTED = {  # parameter -> (value, time)
@@ -88,6 +94,8 @@ MINDRAY_BENEVISION = _msg(
     "20270115155730+0800",
     "OBX|7|NM|150303^MDC_PRESS_CUFF_MEAN^MDC|1.1.9.150303|95|266016^MDC_DIM_MMHG^MDC||||||||"
     "20270115155730+0800",
+    after="the IHE PCD Technical Framework vol. 2 (PCD-01) and Mindray's published HL7 interface "
+          "description of its patient monitors and eGateway",
 )
 MINDRAY_DEVICE = "00A037009A0012F4"
 MINDRAY_EXPECTED = {
@@ -128,6 +136,8 @@ GE_CARESCAPE = _msg(
     "20270115075956+0000||||080019FFFE3A9B10^CH12_GE",
     "OBX|10|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|68|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||"
     "20270115075956+0000||||080019FFFE3A9B10^CH12_GE",
+    after="the IHE PCD Technical Framework vol. 2 (PCD-01) and GE's published HL7 interface "
+          "description of the CARESCAPE Gateway",
 )
 GE_EQUIPMENT = "080019FFFE3A9B10"
 GE_EXPECTED = {
@@ -155,6 +165,8 @@ NIHON_KOHDEN = _msg(
     "OBX|4|NM|^MDC_PRESS_CUFF_SYS^MDC|3.1|112|mm[Hg]^mm[Hg]^UCUM|||||F|||20270115075400",
     "OBX|5|NM|^MDC_PRESS_CUFF_DIA^MDC|3.2|70|mm[Hg]^mm[Hg]^UCUM|||||F|||20270115075400",
     "OBX|6|NM|^MDC_PRESS_CUFF_MEAN^MDC|3.3|84|mm[Hg]^mm[Hg]^UCUM|||||F|||20270115075400",
+    after="the IHE PCD Technical Framework vol. 2 (PCD-01) and Nihon Kohden's published HL7 "
+          "interface description of its monitoring gateway",
 )
 NIHON_KOHDEN_BED = "INF^CHR^12"
 NIHON_KOHDEN_EXPECTED = {
@@ -172,6 +184,8 @@ PCD04_ALARM = _msg(
     "PV1||O|INFUSION^^CH12",
     "OBR|1|ALM0001^VSP^080019FFFE3A7C21^EUI-64|ALM0001^VSP^080019FFFE3A7C21^EUI-64|"
     "196616^MDC_EVT_ALARM^MDC|||20270115075958+0000",
+    after="the IHE PCD Technical Framework vol. 2 (PCD-04 ORU^R40 alarm report), headers as "
+          "GE_CARESCAPE",
 )
 
 # An ADT^A01 admission, as a hospital interface engine would send to the wrong port.
@@ -180,4 +194,5 @@ ADT_A01 = _msg(
     "EVN|A01|20270115075958",
     "PID|||77001234^^^^MR||KOHDEN^TARO",
     "PV1||O|INF^CHR^12",
+    after="HL7 v2.5 chapter 3 (ADT^A01), as an interface engine would send it to the wrong port",
 )

@@ -19,14 +19,14 @@ import signal
 import threading
 from types import FrameType
 
-from monitor.errors import CoreError
+from station.errors import StationError
 
 __all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a stop, a closed terminal
 
 
-class StopRequested(CoreError):
+class StopRequested(StationError):
     """A stop was requested (by ``signal``) while starting: unwind what has started."""
 
     def __init__(self, signum: int) -> None:

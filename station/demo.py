@@ -21,11 +21,11 @@ from typing import Any
 
 from monitor.config import BayConfig, parse_config
 from monitor.records import SessionEventKind
-from monitor.service import BayService
 from simulators.broker import MOSQUITTO, Mosquitto, free_port
 from simulators.patient import PatientModel
 from simulators.runner import Endpoints, Simulation
 from simulators.scenario import ChairScript, Scenario, load_scenario
+from station.service import BayService
 
 __all__ = ["Demo", "demo_scenario"]
 
@@ -135,7 +135,7 @@ class Demo:
     def wait_ready(self, timeout: float = 20.0, stop: Any = None) -> bool:
         """True once every source is connected (the bay is reading all its monitors); False
         after ``timeout`` or once ``stop`` (anything with a ``wait(seconds)`` that returns
-        True when a stop was requested, e.g. :class:`~monitor.lifecycle.StopSignals`) says so."""
+        True when a stop was requested, e.g. :class:`~station.lifecycle.StopSignals`) says so."""
         assert self.service is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,13 +1,13 @@
-"""IHE PCD-01 (HL7 v2 ORU^R01) messages to observations, and the ACKs that answer them.
+"""IHE PCD-01 (HL7 v2 ORU^R01) messages to observations, and back.
 
 Pure functions, no sockets: :func:`parse_pcd01` takes the text of one message (as carried by
-one MLLP frame) and returns a :class:`Pcd01Message`; :func:`build_ack` writes the answer.
-Segments are split into flat field lists (:mod:`devices.parsers.hl7_text`: linear in the
-message's size, components read only where needed); components, times and ACKs are done
-here, because the rules below are PCD-01's, not generic HL7's. A message of more OBX
+one MLLP frame) and returns a :class:`Pcd01Message`; :func:`oru_r01` writes one (the
+simulated gateway's, and the round-trip tests'); the answer is :mod:`wire.hl7.ack`'s.
+Segments are split into flat field lists and times read by :mod:`wire.hl7.v2` (linear in
+the message's size, components read only where needed); the rules below are PCD-01's. A message of more OBX
 segments than the caller's ``max_observations`` is refused before any field is read.
 
-What is taken from each OBX (PROTOCOLS.md section 4):
+What is taken from each OBX (docs/protocols.md#hl7):
 
 - OBX-3: the parameter, by its IEEE 11073 MDC code (``150456^MDC_PULS_OXIM_SAT_O2^MDC``). A
   code given only by its reference id (``^MDC_PULS_OXIM_SAT_O2^MDC``, or a vendor-local
@@ -40,7 +40,7 @@ What is taken from each OBX (PROTOCOLS.md section 4):
 - OBX-18: the equipment instance id, returned for the listener's chair mapping, with MSH-3
   (sending application) and PV1-3 (bed location, trailing empty components removed).
 
-Errors: :class:`Hl7ParseError` (a :class:`~devices.source.ParseError`) for a message that
+Errors: :class:`Hl7ParseError` (a :class:`~monitor.seam.ParseError`) for a message that
 cannot be taken at all, with ``reason`` one of ``not_hl7``, ``no_msh``, ``malformed``,
 ``unsupported_message``, ``too_many_observations``; it carries the MSH header when one
 could be read, so that even a refused message is answered to its sender. Problems with
@@ -50,44 +50,48 @@ single observations do not raise: they are listed in :attr:`Pcd01Message.rejecti
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
-from devices.parsers.hl7_text import Fields
-from devices.source import ParseError
-from monitor.parameters import PARAMETERS, Parameter, by_mdc_code
+from monitor.parameters import (
+    MDC_DIM_BEAT_PER_MIN,
+    MDC_DIM_MMHG,
+    MDC_DIM_PERCENT,
+    PARAMETERS,
+    Parameter,
+    by_key,
+    by_mdc_code,
+)
 from monitor.readings import QualityFlag
+from monitor.seam import Frame, ParseError
+from wire.dialect import Dialect
+from wire.hl7.v2 import Fields, MessageHeader, escape, format_dtm, normalise_segments, parse_dtm, read_header
+from wire.numbers import format_decimal
 
 __all__ = [
-    "AckError",
-    "AckInfo",
+    "DIALECT",
+    "PCD01_PROFILE",
     "Hl7ParseError",
-    "MessageHeader",
     "Observation",
     "ObservationRejection",
     "Pcd01Message",
-    "build_ack",
-    "id_candidates",
-    "normalise_segments",
-    "parse_dtm",
+    "format_pcd01",
+    "obx_identifier",
+    "obx_unit",
+    "oru_r01",
     "parse_pcd01",
-    "read_ack",
-    "read_header",
 ]
 
 NOT_MEASURED_STATUSES = frozenset({"X", "D", "W"})
 FLOAT_SPECIALS = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -8388607.0})
-ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
-MSA_TEXT_MAX = 80  # MSA-3 is ST(80) in v2.3-2.6
-MAX_ERR_SEGMENTS = 20
+#: MSH-21: the IHE PCD-01 message profile.
+PCD01_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
+#: MDC unit codes -> their reference ids (the units of docs/protocols.md#parameters).
+MDC_UNIT_NAMES = {MDC_DIM_BEAT_PER_MIN: "MDC_DIM_BEAT_PER_MIN", MDC_DIM_PERCENT: "MDC_DIM_PERCENT",
+                  MDC_DIM_MMHG: "MDC_DIM_MMHG"}
 
 _NM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_DTM = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?"
-                  r"(?:([+-])(\d{2})(\d{2}))?")
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _BY_NAME: dict[str, Parameter] = {name: p for p in PARAMETERS for _, name in p.mdc_codes}
 _ALL_UNITS: frozenset[str] = frozenset().union(*(p.unit_aliases for p in PARAMETERS))
@@ -102,33 +106,6 @@ class Hl7ParseError(ParseError):
         super().__init__(reason, message)
         self.header = header
         self.hl7_code = hl7_code
-
-
-@dataclass(frozen=True, slots=True)
-class MessageHeader:
-    """The MSH fields an ACK needs, as sent (still escaped, in the sender's separators)."""
-
-    field_sep: str = "|"
-    encoding: str = "^~\\&"  # component, repetition, escape, subcomponent
-    sending_application: str = ""  # MSH-3
-    sending_facility: str = ""  # MSH-4
-    receiving_application: str = ""  # MSH-5
-    receiving_facility: str = ""  # MSH-6
-    time: str = ""  # MSH-7
-    message_type: str = ""  # MSH-9 as sent, e.g. ORU^R01^ORU_R01
-    control_id: str = ""  # MSH-10
-    processing_id: str = ""  # MSH-11
-    version: str = ""  # MSH-12
-
-    @property
-    def component_sep(self) -> str:
-        return self.encoding[0] if self.encoding else "^"
-
-    @property
-    def kind(self) -> str:
-        """Message code and trigger event, always written ``ORU^R01``."""
-        parts = self.message_type.split(self.component_sep)
-        return "^".join(p for p in parts[:2] if p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,68 +159,6 @@ class Pcd01Message:
 
 
 # --- parsing -----------------------------------------------------------------------------
-
-
-def normalise_segments(text: str) -> str:
-    """Segments separated by ``\\r`` only (python-hl7's separator): ``\\r\\n`` and ``\\n``
-    become ``\\r``, blank segments and surrounding blanks go."""
-    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
-    return "\r".join(line.strip() for line in lines if line.strip())
-
-
-def read_header(text: str) -> MessageHeader | None:
-    """The MSH of a message, read without python-hl7 (also from the first bytes of a
-    message too long to take, or one python-hl7 cannot parse). None if there is none."""
-    first = text.lstrip().replace("\r\n", "\r").replace("\n", "\r").split("\r", 1)[0]
-    if len(first) < 8 or not first.startswith("MSH"):
-        return None
-    sep = first[3]
-    if sep.isalnum() or sep.isspace():
-        return None
-    fields = first.split(sep)  # fields[n - 1] is MSH-n for n >= 2
-    encoding = fields[1]
-    if not 2 <= len(encoding) <= 5 or len(set(encoding + sep)) != len(encoding) + 1 \
-            or any(c.isalnum() or c.isspace() for c in encoding):
-        return None
-
-    def f(n: int) -> str:
-        return fields[n - 1] if n - 1 < len(fields) else ""
-
-    return MessageHeader(sep, encoding, f(3), f(4), f(5), f(6), f(7), f(9), f(10), f(11), f(12))
-
-
-def parse_dtm(text: str) -> float:
-    """An HL7 DTM (at least to the minute) to UNIX seconds; no offset means UTC.
-    Raises ValueError."""
-    m = _DTM.fullmatch(text.strip())
-    if m is None:
-        raise ValueError(f"not an HL7 time YYYYMMDDHHMM[SS[.SSSS]][+/-ZZZZ]: {text!r}")
-    year, month, day, hour, minute, second, frac, sign, oh, om = m.groups()
-    tz = UTC
-    if sign:
-        offset = timedelta(hours=int(oh), minutes=int(om))
-        if int(om) >= 60 or offset >= timedelta(hours=24):
-            raise ValueError(f"bad UTC offset in {text!r}")
-        tz = timezone(-offset if sign == "-" else offset)
-    micro = int((frac or "0").ljust(6, "0"))
-    value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                     micro, tzinfo=tz)
-    return value.timestamp()
-
-
-def id_candidates(raw: str | None, component_sep: str = "^") -> list[str]:
-    """The keys a device or bed id is looked up by: as sent, then each non-empty
-    component (``VSP^080019FFFE0B4020^EUI-64`` -> itself, ``VSP``, ``080019FFFE0B4020``,
-    ``EUI-64``)."""
-    if not raw:
-        return []
-    raw = raw.strip()
-    out = [raw]
-    for part in raw.split(component_sep):
-        part = part.strip()
-        if part and part not in out:
-            out.append(part)
-    return out
 
 
 def _strip_trailing(raw: str, seps: str) -> str:
@@ -445,111 +360,77 @@ def _is_demo(f: Fields, seg: list[str]) -> bool:
     return any("DEMO" in r.upper() for r in f.repetitions(seg, 8))
 
 
-# --- acknowledgements --------------------------------------------------------------------
+# --- writing -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AckError:
-    """One ERR segment: our reason key (ERR-5), a human text (ERR-8), the HL7 table 0357
-    code (ERR-3), severity E (error) or W (warning, in an AA) and the ERR-2 location."""
-
-    reason: str
-    text: str = ""
-    hl7_code: str = "207"
-    severity: str = "E"
-    location: str = ""
+def obx_identifier(param: Parameter) -> str:
+    """OBX-3 for a parameter: its preferred MDC code, ``150456^MDC_PULS_OXIM_SAT_O2^MDC``."""
+    code, ref = param.mdc_codes[0]
+    return f"{code}^{ref}^MDC"
 
 
-_HL7_ERRORS = {
-    "0": "Message accepted", "100": "Segment sequence error", "101": "Required field missing",
-    "102": "Data type error", "103": "Table value not found", "200": "Unsupported message type",
-    "201": "Unsupported event code", "202": "Unsupported processing id",
-    "203": "Unsupported version id", "204": "Unknown key identifier", "205": "Duplicate key",
-    "206": "Application record locked", "207": "Application internal error",
-}
-_ack_seq = itertools.count(1)
+def obx_unit(param: Parameter) -> str:
+    """OBX-6 for a parameter: its MDC unit, ``262688^MDC_DIM_PERCENT^MDC``."""
+    return f"{param.mdc_unit}^{MDC_UNIT_NAMES[param.mdc_unit]}^MDC"
 
 
-def _escaper(field_sep: str, encoding: str) -> Any:
-    comp, rep, esc, sub = (encoding + "^~\\&"[len(encoding):])[:4]
-    table = {esc: f"{esc}E{esc}", field_sep: f"{esc}F{esc}", comp: f"{esc}S{esc}",
-             sub: f"{esc}T{esc}", rep: f"{esc}R{esc}"}
-
-    def escape(text: str) -> str:
-        text = " ".join(text.replace("\r", "\n").split("\n"))
-        return "".join(table.get(c, c) for c in text)
-
-    return escape
-
-
-def build_ack(control_id: str, code: str, text: str = "", error_code: str | None = None, *,
-              reason: str = "", errors: Sequence[AckError] = (), header: MessageHeader | None = None,
-              now: float | None = None, ack_control_id: str | None = None,
-              application: str = "CHAIRSIDE") -> str:
-    """An original-mode ACK for message ``control_id`` (segments ended by ``\\r``).
-
-    ``code``: AA, AE or AR (or the enhanced-mode CA/CE/CR). ``text`` goes to MSA-3 (cut to
-    80 characters) and, for AE/AR without explicit ``errors``, to one ERR segment with
-    ``error_code`` (HL7 table 0357; default 207) and ``reason`` (our counter key, ERR-5).
-    ``errors`` adds ERR segments (severity W ones may go with an AA). With ``header`` (the
-    MSH of the message answered) the ACK swaps its sending and receiving application and
-    facility, uses its separators, trigger event, processing id and version; without it,
-    the receiving side is left empty. Plain text is escaped for HL7.
-    """
-    if code not in ACK_CODES:
-        raise ValueError(f"ACK code must be one of {sorted(ACK_CODES)}, not {code!r}")
-    h = header or MessageHeader()
-    fs, enc = h.field_sep, h.encoding
-    esc = _escaper(fs, enc)
-    comp = h.component_sep
-    parts = h.message_type.split(comp)
-    trigger = parts[1] if len(parts) > 1 else ""
-    when = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-    ack_id = ack_control_id or f"CHS{when:%Y%m%d%H%M%S}{next(_ack_seq) % 1_000_000:06d}"
-    msh = [
-        "MSH", enc, h.receiving_application or esc(application), h.receiving_facility,
-        h.sending_application, h.sending_facility, when.strftime("%Y%m%d%H%M%S") + "+0000", "",
-        comp.join(["ACK", trigger, "ACK"]) if trigger else "ACK", esc(ack_id),
-        h.processing_id or "P", h.version or "2.6",
+def oru_r01(values: Mapping[str, float | None], flags: int, t: float, *, control_id: str, bed: str,
+            device: str, sending_application: str = "") -> str:
+    """An IHE PCD-01 ORU^R01 message as a monitor gateway sends it: one OBX per value (no
+    OBX for a missing value or a key without an MDC code), each with OBX-14 ``t`` and
+    OBX-18 ``device``; PV1-3 ``bed`` (as sent: its components are the caller's); ``DEMO``
+    in OBX-8 when ``flags`` has :attr:`QualityFlag.DEMO`. Segments end with ``\\r``."""
+    when = format_dtm(t)
+    device_id = escape(device)
+    header = MessageHeader(
+        sending_application=sending_application or f"CHAIRSIDE_SIM^{device_id}^EUI-64",
+        sending_facility="SIM", receiving_application="CHAIRSIDE", receiving_facility="CHAIRSIDE",
+        time=when, message_type="ORU^R01^ORU_R01", control_id=escape(control_id), processing_id="P",
+        version="2.6", accept_ack="AL", application_ack="NE", charset="UNICODE UTF-8",
+        profile=PCD01_PROFILE)
+    segments = [
+        header.segment(),
+        f"PID|||{device_id}-patient^^^SIM^PI||SIMULATED^PATIENT",
+        f"PV1||O|{bed}",
+        f"OBR|1|{header.control_id}^SIM|{header.control_id}^SIM|182777000^monitoring of patient^SNOMED-CT"
+        f"|||{when}",
     ]
-    segments = [fs.join(msh), fs.join(["MSA", code, esc(control_id), esc(text[:MSA_TEXT_MAX])]).rstrip(fs)]
-    errs = list(errors)
-    if not errs and code not in ("AA", "CA") and (text or error_code or reason):
-        errs = [AckError(reason, text, error_code or "207")]
-    for e in errs[:MAX_ERR_SEGMENTS]:
-        hl7_code = e.hl7_code if e.hl7_code in _HL7_ERRORS else "207"
-        location = comp.join(esc(p) for p in e.location.split("^")) if e.location else ""
-        app_code = comp.join([esc(e.reason), "", "99CHAIRSIDE"]) if e.reason else ""
-        segments.append(fs.join([
-            "ERR", "", location, comp.join([hl7_code, _HL7_ERRORS[hl7_code], "HL70357"]),
-            e.severity, app_code, "", "", esc(e.text),
-        ]).rstrip(fs))
+    demo = "DEMO" if flags & QualityFlag.DEMO else ""
+    n = 0
+    for key, value in values.items():
+        param = by_key(key)
+        if param is None or value is None:
+            continue
+        n += 1
+        code = param.mdc_codes[0][0]
+        segments.append(f"OBX|{n}|NM|{obx_identifier(param)}|1.1.1.{code}|{format_decimal(value)}|"
+                        f"{obx_unit(param)}||{demo}|||R|||{when}||||{device_id}^^0001^EUI-64")
     return "\r".join(segments) + "\r"
 
 
-@dataclass(frozen=True, slots=True)
-class AckInfo:
-    code: str  # MSA-1
-    control_id: str  # MSA-2
-    text: str  # MSA-3
-    reasons: tuple[str, ...]  # ERR-5.1 of each ERR
-    errors: tuple[str, ...]  # ERR-8 of each ERR
-    severities: tuple[str, ...]  # ERR-4 of each ERR
+def format_pcd01(frame: Frame) -> str:
+    """:func:`oru_r01` of a Frame: its values, flags, time and device (required), with
+    ``extra["control_id"]`` (default ``<device>-<seq>``) and ``extra["bed"]``."""
+    if frame.time is None or not frame.device:
+        raise ValueError("an ORU^R01 needs a time and a device")
+    control_id = str(frame.extra.get("control_id") or f"{frame.device}-{frame.seq or 0}")
+    return oru_r01(frame.values, frame.flags, frame.time, control_id=control_id,
+                   bed=str(frame.extra.get("bed", "")), device=frame.device)
 
 
-def read_ack(text: str) -> AckInfo:
-    """The acknowledgement code, control id, text and errors of an ACK (for simulators and
-    tests). Raises ParseError if it is not one."""
-    norm = normalise_segments(text)
-    header = read_header(norm)
-    if header is None:
-        raise ParseError("not_hl7", f"not an HL7 ACK: {text[:40]!r}")
-    f = Fields(header.field_sep, header.encoding)
-    segments = [f.split(s) for s in norm.split("\r")]
-    msa = next((s for s in segments if s[0] == "MSA"), None)
-    if msa is None:
-        raise ParseError("malformed", "ACK without an MSA segment")
-    errs = [s for s in segments if s[0] == "ERR"]
-    return AckInfo(f.text(f.raw(msa, 1)), f.text(f.raw(msa, 2)), f.text(f.raw(msa, 3)),
-                   tuple(f.first(s, 5) for s in errs), tuple(f.text(f.raw(s, 8)) for s in errs),
-                   tuple(f.raw(s, 4) for s in errs))
+DIALECT = Dialect(
+    name="hl7",
+    transport="hl7",
+    title="HL7 v2 ORU^R01 (IHE PCD-01), MLLP-framed or one message per blank-line block",
+    parse=parse_pcd01,
+    format=format_pcd01,
+    parameters=None,
+    samples=(  # synthetic, in the layout of the IHE PCD Technical Framework's examples
+        "MSH|^~\\&|GW^0123456789ABCDEF^EUI-64|ICU|CHAIRSIDE|CHAIRSIDE|20261123194001+0000||ORU^R01^ORU_R01|"
+        "MSG0001|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO\r"
+        "PID|||12345^^^HOSP^MR||DOE^JANE\rPV1||O|INF^^CH04\r"
+        "OBR|1|MSG0001^GW|MSG0001^GW|182777000^monitoring of patient^SNOMED-CT|||20261123194001+0000\r"
+        "OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.150456|97|262688^MDC_DIM_PERCENT^MDC|||||R|||"
+        "20261123194001+0000||||0123456789ABCDEF^^0001^EUI-64\r",
+    ),
+)

@@ -1,4 +1,4 @@
-"""Cutting a serial byte stream into lines (PROTOCOLS.md section 3).
+"""Cutting a serial byte stream into lines (docs/protocols.md#serial-lines).
 
 Pure: no port, no clock. The serial source feeds whatever bytes a read returns; the
 splitter keeps the partial line between feeds and hands back complete, decoded lines and
@@ -32,7 +32,7 @@ _DETAIL_BYTES = 40  # how much of a dropped line a LineError quotes
 @dataclass(frozen=True, slots=True)
 class LineError:
     """A line the splitter dropped. ``reason`` (``too_long``, ``not_utf8``) is the counter
-    key, as for :class:`devices.source.ParseError`; ``detail`` says more."""
+    key, as for :class:`monitor.seam.ParseError`; ``detail`` says more."""
 
     reason: str
     detail: str

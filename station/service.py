@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 
 from devices.registry import make_source
-from devices.source import Source
 from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
+from monitor.seam import Source
 from monitor.store import SqliteStore
 
 __all__ = ["BayService", "Ticker"]

@@ -4,6 +4,7 @@
     chairside demo [--chairs 8]            a simulated bay on real transports, with its dashboard
     chairside simulate --scenario NAME     simulated monitors on serial ptys, MQTT and MLLP
     chairside check-config bay.toml        validate a configuration
+    chairside decode --protocol NAME FILE|-   what the bay makes of a device capture (JSON lines)
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
     chairside audit verify --config bay.toml | --db PATH [--key FILE]   check the audit chain and
                                            every record against the keyed integrity ledger
@@ -11,7 +12,8 @@
                                            accounts (passwd, disable and end-sessions end its logins)
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
-no such database), 1 anything unexpected; for ``audit verify``, 1 means tampering was found.
+no such database, an unreadable capture), 1 anything unexpected; for ``audit verify``, 1
+means tampering was found.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -31,8 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from monitor.errors import CoreError
-from monitor.lifecycle import StopRequested, StopSignals
+from station.errors import StationError
+from station.lifecycle import StopRequested, StopSignals
 
 if TYPE_CHECKING:
     from monitor.core import ChairStatus, Monitor
@@ -49,7 +52,7 @@ BAD_INPUT = 2
 LONG_RUNNING = ("run", "demo")  # stop on SIGINT/SIGTERM from their first moment, exit 0
 
 
-class CliError(CoreError):
+class CliError(StationError):
     """Bad input from the user: printed without a traceback, exit status 2."""
 
 
@@ -69,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     request (SIGINT, SIGTERM) at any point stops what has started, in reverse, and exits 0."""
     from monitor.config import load_config
     from monitor.integrity import check_private
-    from monitor.service import BayService
+    from station.service import BayService
 
     stop = _stop_signals(args)
     config = load_config(args.config)
@@ -110,6 +113,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("%s received: stopping", stop.reason)
     log.info("bay %s: stopped", config.bay.id)
     return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from devices.decode import main as decode
+
+    return decode(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -288,7 +297,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if (args.hl7_tls_cert or args.hl7_tls_key) and not args.hl7_tls_ca:
         raise CliError("--hl7-tls-cert/--hl7-tls-key need --hl7-tls-ca (the listener's CA)")
     try:
-        sim = Simulation(scenario, endpoints)
+        sim = Simulation(scenario, endpoints, epoch=time.time() + args.start)
     except OSError as exc:  # ssl.SSLError too
         raise CliError(f"--hl7-tls-ca/--hl7-tls-cert/--hl7-tls-key: cannot use the files: {exc}") \
             from None
@@ -307,6 +316,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
+
+
+def past_offset(text: str) -> float:
+    """``-12h``, ``-90m``, ``-600s`` (or ``-600``; the sign may be left out): seconds before
+    now, as a negative number."""
+    m = re.fullmatch(r"-?(\d+(?:\.\d+)?)([hms]?)", text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a time in the past such as -12h, -90m or -600s")
+    return -float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
 
 
 def _opt_path(value: str | None) -> Path | None:
@@ -331,7 +349,7 @@ def bay_toml(scenario: Scenario, sources: list[dict[str, object]]) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Ctrl-C (or SIGTERM), at any moment: the simulated monitors stop sending, the dashboard
     and the bay stop, the monitors disconnect, then the private broker stops; exit 0."""
-    from simulators.demo import Demo
+    from station.demo import Demo
 
     stop = _stop_signals(args)
     with tempfile.TemporaryDirectory(prefix="chairside-demo-") as tmp:
@@ -440,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hl7-tls-cert", default=None, help="the gateway's client certificate (PEM)")
     p.add_argument("--hl7-tls-key", default=None, help="its key (default: in --hl7-tls-cert)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--from", dest="start", type=past_offset, default=0.0, metavar="-DURATION",
+                   help="start the scenario this long ago (--from=-12h, -90m, -600s): the past is "
+                        "sent at full speed with its own device times, then in real time")
     p.add_argument("--seconds", type=float, default=None, help="stop after this simulated time")
     p.add_argument("--print-config", action="store_true",
                    help="print the bay configuration that reads this simulation, then exit")
@@ -448,6 +469,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
+
+    from wire.registry import names as protocol_names
+
+    p = sub.add_parser("decode", help="decode a device capture through the bay's parsers (JSON lines)",
+                       description="Read a capture (the bytes exactly as the device sent them) through "
+                       "the bay's parsers and print one JSON object per reading, status record or "
+                       "rejected line/message. hl7: MLLP-framed or blank-line separated messages; "
+                       "mqtt-json: one payload per line. Exit status 0 even when input was rejected, "
+                       "2 for unusable arguments or an unreadable file.")
+    p.add_argument("--protocol", required=True, choices=protocol_names(), metavar="PROTOCOL",
+                   help="one of: " + ", ".join(protocol_names()))
+    p.add_argument("file", metavar="FILE", help="the capture, or - for standard input")
+    p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("export", help="export a session for the chart (CSV, zip, FHIR, HL7, PDF)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,

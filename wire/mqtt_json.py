@@ -1,7 +1,7 @@
-"""The MQTT topics and JSON payloads of PROTOCOLS.md section 2, as pure functions.
+"""The MQTT topics and JSON payloads of docs/protocols.md#mqtt, as pure functions.
 
-No broker, no clock: bytes and strings in, a :class:`~devices.source.Frame` (or a
-:class:`~devices.source.ParseError` naming the counter key) out.
+No broker, no clock: bytes and strings in, a :class:`~monitor.seam.Frame` (or a
+:class:`~monitor.seam.ParseError` naming the counter key) out.
 
 Topics::
 
@@ -33,13 +33,15 @@ import math
 import re
 from typing import Any
 
-from devices.source import Frame, ParseError
-from monitor.readings import parse_flags
-from monitor.timefmt import parse_rfc3339
+from monitor.readings import flag_names, parse_flags
+from monitor.seam import Frame, ParseError
+from monitor.timefmt import parse_rfc3339, rfc3339
+from wire.dialect import Dialect
 
-__all__ = ["MAX_PAYLOAD", "NIBP_KEYS", "VITALS_KEYS", "parse_status", "parse_topic", "parse_vitals"]
+__all__ = ["DIALECT", "FLAGS", "MAX_PAYLOAD", "NIBP_KEYS", "VITALS_KEYS", "format_vitals", "parse_status",
+           "parse_topic", "parse_vitals", "topic"]
 
-#: Largest payload taken, in bytes (PROTOCOLS.md: "at most 16 KiB").
+#: Largest payload taken, in bytes (docs/protocols.md: "at most 16 KiB").
 MAX_PAYLOAD = 16 * 1024
 MAX_DEVICE = 64
 MAX_SEQ = 2**63 - 1  # the store keeps seq in an SQLite INTEGER
@@ -47,6 +49,10 @@ MAX_SEQ = 2**63 - 1  # the store keeps seq in an SQLite INTEGER
 VITALS_KEYS = {"hr": "hr", "spo2": "spo2", "pr": "pr"}
 #: Keys of the nibp object: payload key -> parameter key.
 NIBP_KEYS = {"sys": "nibp_sys", "dia": "nibp_dia", "map": "nibp_map"}
+
+#: The flags docs/protocols.md#mqtt allows in a payload.
+FLAGS = ("SENSOR_OFF", "NO_SENSOR", "LOW_PERFUSION", "PULSE_SEARCH", "INTERFERENCE",
+         "LOW_SIGNAL_QUALITY", "ARTIFACT", "LOW_BATTERY")
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _RFC3339 = re.compile(
@@ -76,6 +82,16 @@ def parse_topic(topic: str, prefix: str, bay: str) -> tuple[str, str] | None:
     if parts[1] != bay:
         return None
     return parts[2], parts[3]
+
+
+def topic(prefix: str, bay: str, chair: str, kind: str = "vitals") -> str:
+    """``<prefix>/<bay>/<chair>/<kind>``: the topic :func:`parse_topic` reads back."""
+    for what, segment in (("bay", bay), ("chair", chair)):
+        if not _SEGMENT.fullmatch(segment):
+            raise ValueError(f"{what} {segment!r} is not 1-32 letters, digits, '_' or '-'")
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    return f"{prefix}/{bay}/{chair}/{kind}"
 
 
 def _no_constants(name: str) -> Any:
@@ -174,3 +190,53 @@ def parse_status(payload: bytes) -> bool:
     if len(payload) <= 64 and text in ("online", "offline"):
         return text == "online"
     raise ParseError("bad_status", f"status {_short(bytes(payload[:_QUOTE]))} is not 'online' or 'offline'")
+
+
+def format_vitals(frame: Frame) -> bytes:
+    """A ``vitals`` payload for ``frame`` (device, seq and time required; the time written as
+    RFC 3339 with milliseconds). NIBP goes as one ``nibp`` object of the keys given; flags
+    outside :data:`FLAGS` are left out (the contract has no name for them). ValueError for
+    what the payload cannot carry."""
+    if frame.device is None or not 1 <= len(frame.device) <= MAX_DEVICE:
+        raise ValueError(f"device must be 1-{MAX_DEVICE} characters, got {frame.device!r}")
+    if frame.seq is None or not 0 <= frame.seq <= MAX_SEQ:
+        raise ValueError(f"seq must be 0..2**63-1, got {frame.seq!r}")
+    if frame.time is None:
+        raise ValueError("a payload needs a time (ts)")
+    payload: dict[str, object] = {"device": frame.device, "seq": frame.seq, "ts": rfc3339(frame.time)}
+    nibp: dict[str, float | None] = {}
+    params = {v: k for k, v in VITALS_KEYS.items()}
+    nibp_keys = {v: k for k, v in NIBP_KEYS.items()}
+    for key, number in frame.values.items():
+        if number is not None and not math.isfinite(number):
+            raise ValueError(f"{key}: {number!r} is not finite")
+        if key in params:
+            payload[params[key]] = number
+        elif key in nibp_keys:
+            nibp[nibp_keys[key]] = number
+        else:
+            raise ValueError(f"no payload key for {key!r}")
+    if nibp:
+        payload["nibp"] = nibp
+    names = [n for n in flag_names(frame.flags) if n in FLAGS]
+    if names:
+        payload["flags"] = names
+    data = json.dumps(payload, allow_nan=False).encode()
+    if len(data) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(data)} bytes, more than {MAX_PAYLOAD}")
+    return data
+
+
+DIALECT = Dialect(
+    name="mqtt-json",
+    aliases=("mqtt",),
+    transport="mqtt",
+    title="MQTT JSON payload (chairside/<bay>/<chair>/vitals)",
+    parse=parse_vitals,
+    format=format_vitals,
+    parameters=None,
+    samples=(  # the contract's example (docs/protocols.md#mqtt)
+        b'{"device": "rad97-0012", "seq": 1842, "ts": "2026-11-23T19:40:01.250Z", "hr": 72, "spo2": 98, '
+        b'"pr": 71, "nibp": {"sys": 121, "dia": 79, "map": 93}, "flags": ["SENSOR_OFF"]}',
+    ),
+)
