@@ -3,7 +3,8 @@
 - :func:`server_context` builds the listener's TLS context from its configuration
   (certificate chain and key, TLS 1.2 or 1.3 at least, and, with ``tls_client_ca``, a
   client certificate signed by that CA required of every peer).
-- :func:`client_context` builds a gateway's (the simulators', the tests') context: the CA
+- a gateway's (the simulators', the tests') context is
+  :func:`simulators.mllp_client.client_context`: the CA
   that signed the listener's certificate, and optionally the client certificate and key.
 - :class:`PeerPolicy` applies ``allow``: address and network entries are checked when a
   connection is accepted (before any byte of it is read), certificate subject entries once
@@ -17,12 +18,11 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from monitor.config import SUBJECT_KEYS, Hl7Source, parse_allow_entry
 
-__all__ = ["PeerPolicy", "client_context", "describe_subject", "server_context"]
+__all__ = ["PeerPolicy", "describe_subject", "server_context"]
 
 _SHORT = {v: k for k, v in SUBJECT_KEYS.items()}
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -48,17 +48,6 @@ def server_context(config: Hl7Source) -> ssl.SSLContext | None:
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"tls_client_ca {config.tls_client_ca}: cannot load: {exc}") from None
         ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def client_context(ca: Path | str, cert: Path | str | None = None,
-                   key: Path | str | None = None) -> ssl.SSLContext:
-    """A gateway's TLS context: verifies the listener against ``ca`` (and its name or
-    address), presents ``cert`` (and ``key``) when given."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert is not None:
-        ctx.load_cert_chain(str(cert), None if key is None else str(key))
     return ctx
 
 

@@ -24,8 +24,8 @@ from typing import Protocol
 
 import paho.mqtt.client as mqtt
 
-from devices.mllp import MllpClient
 from simulators.formats import oru_r01, serial_header, serial_line, vitals_json
+from simulators.mllp_client import MllpClient
 
 __all__ = ["Emitter", "MllpEmitter", "MqttEmitter", "PtyEmitter"]
 

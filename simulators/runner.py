@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.mllp_tls import client_context
 from simulators.emitters import Emitter, MllpEmitter, MqttEmitter, PtyEmitter
+from simulators.mllp_client import client_context
 from simulators.scenario import Scenario
 
 __all__ = ["Endpoints", "Simulation"]

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from samples import hl7_samples as S
 
 from devices.hl7_listener import Hl7Listener
-from devices.mllp import MllpClient
 from monitor.config import Hl7Source
 from monitor.readings import QualityFlag
 from monitor.seam import ParseError, SourceState
+from simulators.mllp_client import MllpClient
 from wire.hl7.ack import AckError, build_ack, read_ack
 from wire.hl7.mllp import MllpDecoder, MllpProblem, frame
 from wire.hl7.pcd01 import Hl7ParseError, parse_pcd01

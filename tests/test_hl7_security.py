@@ -19,12 +19,12 @@ import pytest
 from conftest import Harness, wait_until
 
 from devices.hl7_listener import Hl7Listener
-from devices.mllp import MllpClient
-from devices.mllp_tls import PeerPolicy, client_context, describe_subject
+from devices.mllp_tls import PeerPolicy, describe_subject
 from monitor.config import ConfigError, Hl7Source, load_config
 from monitor.seam import SourceState
 from simulators.emitters import MllpEmitter
 from simulators.formats import oru_r01
+from simulators.mllp_client import MllpClient, client_context
 from simulators.runner import Endpoints
 from wire.hl7.ack import read_ack
 from wire.hl7.mllp import frame

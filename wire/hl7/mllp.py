@@ -11,7 +11,7 @@
   the end of the stream. HL7 text never holds 0x0B or 0x1C, so a 0x1C ends the frame even
   when the 0x0D after it is missing (the 0x0D is skipped when it comes).
 
-Pure: bytes in, messages out. The sockets are elsewhere (``devices.mllp.MllpClient``, the
+Pure: bytes in, messages out. The sockets are elsewhere (``simulators.mllp_client.MllpClient``, the
 listener in ``devices.hl7_listener``).
 """
 

@@ -1,7 +1,8 @@
-"""A blocking MLLP sender, :class:`MllpClient`, for simulators and tests: ``send(message)``
-returns the ACK's text; like a gateway, it connects again on the next send after a refused
-connection or a failure; with an ``ssl_context`` it speaks MLLP over TLS. The framing itself
-is the wire layer's (:mod:`wire.hl7.mllp`).
+"""The gateway side of MLLP, for the simulators and tests: :class:`MllpClient`, a blocking
+sender (``send(message)`` returns the ACK's text; like a gateway, it connects again on the
+next send after a refused connection or a failure; with an ``ssl_context`` it speaks MLLP over
+TLS), and :func:`client_context`, a gateway's TLS context. The framing itself is the wire
+layer's (:mod:`wire.hl7.mllp`); the listener is :mod:`devices.hl7_listener`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import contextlib
 import socket
 import ssl
 from collections import deque
+from pathlib import Path
 
 from wire.hl7.mllp import MllpDecoder, frame
 
-__all__ = ["MllpClient"]
+__all__ = ["MllpClient", "client_context"]
 
 
 class MllpClient:
@@ -27,7 +29,7 @@ class MllpClient:
     then dropped), and ``OSError`` when it cannot connect (``ssl.SSLError``, an OSError,
     when the TLS handshake fails).
 
-    ``ssl_context`` (e.g. :func:`devices.mllp_tls.client_context`): MLLP over TLS, the
+    ``ssl_context`` (e.g. :func:`client_context`): MLLP over TLS, the
     listener's certificate checked for ``server_hostname`` (default: ``host``)."""
 
     def __init__(self, host: str, port: int, timeout: float = 5.0, *, encoding: str = "utf-8",
@@ -111,3 +113,14 @@ class MllpClient:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+def client_context(ca: Path | str, cert: Path | str | None = None,
+                   key: Path | str | None = None) -> ssl.SSLContext:
+    """A gateway's TLS context: verifies the listener against ``ca`` (and its name or
+    address), presents ``cert`` (and ``key``) when given."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), None if key is None else str(key))
+    return ctx
