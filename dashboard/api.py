@@ -61,6 +61,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.auth import CLOCK_KEY, DASH_JSON, auth_enabled, install_auth, require
+from dashboard.errors import DashboardError
 from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.openapi import openapi_spec
@@ -79,7 +80,7 @@ from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import Session
 from monitor.records import SessionEventKind as K
 from monitor.seam import SourceState
-from monitor.store import Store
+from monitor.store.protocol import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
@@ -91,7 +92,7 @@ HEALTH_PERMISSION = "config"  # the detailed health tells what the configuration
 LINK_DOWN = "link down (details: GET /api/v1/health)"
 
 
-class ApiError(Exception):
+class ApiError(DashboardError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -67,6 +67,7 @@ from flask import (
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.urls import iri_to_uri
 
+from dashboard.errors import DashboardError
 from dashboard.live import LiveBay
 from monitor.config import AuthSection, BayConfig
 from monitor.logins import (
@@ -255,7 +256,7 @@ def _login_form(error: str = "", status: int = 200, next_url: str = "/") -> Resp
         "required></label><button type='submit' class='btn'>Log in</button></form>"), status)
 
 
-class BadNext(ValueError):
+class BadNext(DashboardError, ValueError):
     """A login's ``next`` that is not a path on this server."""
 
 

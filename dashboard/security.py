@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 
+from dashboard.errors import DashboardError
+
 if TYPE_CHECKING:  # the command line imports this module; it need not load Dash for it
     import dash
 
@@ -35,7 +37,7 @@ DASH_UPDATE = "/_dash-update-component"
 CHAIR_STORE = "chair-id"  # the chair page's store of its chair (a State of its callbacks)
 
 
-class BindRefused(ValueError):
+class BindRefused(DashboardError, ValueError):
     """A bind address the dashboard must not be served on."""
 
 

@@ -81,7 +81,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.source import SourceBase, frame_readings
+from devices.source import DeviceError, SourceBase, frame_readings
 from monitor.config import MqttSource as MqttConfig
 from monitor.seam import ParseError, Sink, SourceState
 from wire.mqtt_json import parse_status, parse_topic, parse_vitals
@@ -255,7 +255,7 @@ class _AckQueue:
             return self._cond.wait_for(lambda: not self._queue, timeout)
 
 
-class _SinkRefused(Exception):
+class _SinkRefused(DeviceError):
     """The sink raised while taking readings (e.g. its store is closed)."""
 
 

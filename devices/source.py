@@ -19,6 +19,7 @@ import logging
 import threading
 from typing import Any
 
+from monitor.errors import ChairsideError
 from monitor.readings import Reading
 from monitor.rejections import RejectionCounter
 from monitor.seam import Frame, IngestResult, Sink, SourceState
@@ -26,7 +27,7 @@ from monitor.seam import Frame, IngestResult, Sink, SourceState
 __all__ = ["DeviceError", "SourceBase", "frame_readings"]
 
 
-class DeviceError(Exception):
+class DeviceError(ChairsideError):
     """Base of the device layer's errors."""
 
 

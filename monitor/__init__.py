@@ -1,4 +1,29 @@
-"""Chairside's monitoring core: readings, ring buffers, alarms, sessions and the store."""
+"""Chairside's monitoring core: readings, ring buffers, alarms, sessions and the store.
+
+Errors: one project-wide base, :class:`monitor.errors.ChairsideError` (the other packages'
+roots derive from it too); the core's root is :class:`~monitor.errors.CoreError`, and the
+seam's :class:`~monitor.seam.ParseError` stands beside it::
+
+    ChairsideError                          monitor.errors (dependency-free)
+    └── CoreError                           monitor.errors: anything the core raises
+        ├── MonitorError                    monitor.core: what the Monitor facade refuses
+        │   ├── NotFound (+KeyError)        no such chair, session or alarm
+        │   ├── ConfirmationRequired        an action that needs a second, confirmed call
+        │   │   └── ConfirmationNeeded      limits looser than the chair's profile defaults
+        │   └── InvalidLimits (+ValueError) limits that contradict each other or the rules
+        ├── AlarmError                      monitor.alarm_commands (the engine's commands)
+        │   └── UnknownAlarm (+KeyError)
+        ├── RuleError (+ValueError)         monitor.alarm_rules: a rule clinicians would refuse
+        ├── SessionError                    monitor.sessions: a step the session's state forbids
+        ├── ConfigError                     monitor.config: the file is wrong (names the key)
+        ├── StoreError                      monitor.store: the store cannot (names the file)
+        ├── AuditError                      monitor.audit: the file cannot be checked
+        ├── UserError (+ValueError)         monitor.users
+        │   └── NotPermitted                monitor.user_admin
+        └── UnknownFormat (+ValueError)     monitor.exports
+    ParseError (+ValueError)                monitor.seam: a frame that cannot be taken (the
+                                            seam's: the wire formats raise it, see :mod:`wire`)
+"""
 
 from __future__ import annotations
 

@@ -59,15 +59,39 @@ Delayed data: continuous readings whose device time lags the monitor's clock by 
 ``data_delayed_after_s`` mark the parameter delayed (shown as DELAYED); lasting
 ``data_delayed_delay_s`` on the monitor's clock it is a technical alarm ``DATA_DELAYED``
 ("Data delayed: SpO2 75 s behind") that clears when the data is current again.
+
+Modules: the commands and their errors are in :mod:`monitor.alarm_commands` (re-exported
+here), the per-chair state in :mod:`monitor.alarm_chair`, the episode judgements and the
+operator commands in the mixins :mod:`monitor.alarm_episodes` and :mod:`monitor.alarm_operator`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from monitor.alarm_episodes import NOTICE, Episodes
+from monitor.alarm_chair import ChairAlarms, RuleEntry
+from monitor.alarm_commands import (
+    PROMPTS,
+    Acknowledge,
+    AlarmError,
+    Arm,
+    ClockSkew,
+    Command,
+    Disarm,
+    Notice,
+    Observe,
+    PauseAudio,
+    Restore,
+    SetBaseline,
+    SetConnection,
+    SetRules,
+    SetSchedule,
+    Tick,
+    UnknownAlarm,
+)
+from monitor.alarm_episodes import Episodes
+from monitor.alarm_operator import OperatorCommands
 from monitor.alarm_rules import AlarmSettings, LimitRule
 from monitor.parameters import PARAMETERS, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading
@@ -75,6 +99,7 @@ from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
 from monitor.wording import limit_text
 
 __all__ = [
+    "PROMPTS",
     "Acknowledge",
     "AlarmEngine",
     "AlarmError",
@@ -91,6 +116,7 @@ __all__ = [
     "SetRules",
     "SetSchedule",
     "Tick",
+    "UnknownAlarm",
 ]
 
 A = AlarmState
@@ -101,204 +127,23 @@ FALLBACK_FOR = {"pr": "hr"}
 CONTINUOUS = frozenset(p.key for p in PARAMETERS if p.continuous)
 
 
-class AlarmError(Exception):
-    """An operator command that cannot be carried out."""
+class AlarmEngine(Episodes, OperatorCommands):
+    """The alarm engine: see the module's docstring. Episodes and operator commands are
+    its mixins (:mod:`monitor.alarm_episodes`, :mod:`monitor.alarm_operator`)."""
 
-
-class UnknownAlarm(AlarmError, KeyError):
-    pass
-
-
-# --- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observe:
-    readings: Sequence[Reading]
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Acknowledge:
-    alarm_id: int
-    user: str
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class PauseAudio:
-    chair: str
-    user: str
-    now: float
-    duration_s: float | None = None  # None: the configured pause time
-
-
-@dataclass(frozen=True, slots=True)
-class SetRules:
-    chair: str
-    rules: tuple[LimitRule, ...]
-    now: float
-    user: str | None = None
-    latest: Mapping[str, float] = field(default_factory=dict)  # fresh values, to re-judge by
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    chair: str
-    now: float
-    nibp_interval_s: float | None = None
-    baseline: Mapping[str, float] = field(default_factory=dict)
-    nibp_expected: bool = True  # False: no source of the chair can deliver NIBP
-
-
-@dataclass(frozen=True, slots=True)
-class Disarm:
-    chair: str
-    now: float
-    user: str | None = None
-    note: str = "session ended"
-
-
-@dataclass(frozen=True, slots=True)
-class SetSchedule:
-    """Engine times at which the running infusion counts as overrun and the observation as
-    complete (None: not applicable now); ``detail`` texts for the prompts' messages."""
-
-    chair: str
-    now: float
-    infusion_due: float | None = None
-    observation_due: float | None = None
-    infusion_detail: str = ""
-    observation_detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SetBaseline:
-    chair: str
-    baseline: Mapping[str, float]
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class SetConnection:
-    chair: str
-    source: str
-    online: bool
-    now: float
-    detail: str = ""
-    parameters: frozenset[str] | None = None  # what the source delivers; None: every one
-    transport: str = ""  # the source's kind (mqtt, serial, hl7), named in the message
-
-
-@dataclass(frozen=True, slots=True)
-class ClockSkew:
-    """Readings of ``device`` came stamped ``ahead_s`` seconds ahead of the monitor's clock:
-    a "device clock wrong" technical alarm until none has for ``clock_ok_after_s``."""
-
-    chair: str
-    device: str
-    ahead_s: float
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something that happened once and cannot be undone (readings lost in a gap of a
-    device's sequence): a technical alarm that stands until acknowledged. Another notice
-    with the same ``key`` while it stands adds ``count`` to it and says so."""
-
-    chair: str
-    key: str
-    code: str
-    message: str  # with "{count}" for the running total
-    count: int
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Restore:
-    alarms: Sequence[Alarm]
-    next_id: int
-
-
-Command = (
-    Observe | Tick | Acknowledge | PauseAudio | SetRules | Arm | Disarm | SetBaseline
-    | SetConnection | SetSchedule | Notice | ClockSkew | Restore
-)
-
-#: Advisory prompts of the session workflow (technical kind, LOW by default): rule id -> code.
-PROMPTS = {"infusion_overrun": "INFUSION_OVERRUN", "observation_complete": "OBSERVATION_COMPLETE"}
-
-
-# --- per-chair state --------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Chair:
-    name: str
-    rules: tuple[LimitRule, ...] = ()
-    by_param: dict[str, tuple[_Entry, ...]] = field(default_factory=dict)
-    pending: dict[str, float] = field(default_factory=dict)  # rule id -> condition since
-    open: dict[str, Alarm] = field(default_factory=dict)  # rule id -> open alarm
-    last_valid: dict[str, float] = field(default_factory=dict)  # param -> when (engine time)
-    # param -> when data last arrived (a value, or a sensor-off report), or its device
-    # came back online: the "No data" clock
-    heard: dict[str, float] = field(default_factory=dict)
-    offline: dict[str, frozenset[str]] = field(default_factory=dict)  # source -> its params
-    delayed: dict[str, float] = field(default_factory=dict)  # param -> lag (s) of its latest
-    delayed_since: float | None = None  # engine time since when some parameter is delayed
-    nibp_named: set[str] = field(default_factory=set)  # rule ids the open NIBP alarm named
-    nibp_expected: bool = True
-    missing: dict[str, int] = field(default_factory=dict)  # param -> sensor flags
-    armed: bool = False
-    armed_at: float = 0.0
-    seen: set[str] = field(default_factory=set)  # continuous params seen since armed
-    nibp_interval_s: float | None = None
-    last_nibp: float | None = None
-    baseline: dict[str, float] = field(default_factory=dict)
-    paused_until: float | None = None
-    paused_priority: Priority = Priority.LOW
-    schedule: SetSchedule | None = None
-    skewed: dict[str, float] = field(default_factory=dict)  # device -> when last seen ahead
-
-    def set_rules(self, rules: tuple[LimitRule, ...]) -> None:
-        self.rules = rules
-        by_param: dict[str, list[_Entry]] = {}
-        # Highest priority first: a higher rung raises (and supersedes) before a lower one.
-        for rule in sorted(rules, key=lambda r: -r.priority):
-            by_param.setdefault(rule.parameter, []).append(
-                _Entry(rule, rule.id, rule.direction == "low", rule.threshold))
-        self.by_param = {k: tuple(v) for k, v in by_param.items()}
-
-
-class _Entry(NamedTuple):
-    """A rule with what the hot path needs precomputed."""
-
-    rule: LimitRule
-    id: str
-    low: bool
-    threshold: float | None  # None: relative to the baseline
-
-
-class AlarmEngine(Episodes):
     def __init__(
         self,
         chairs: Mapping[str, tuple[LimitRule, ...]],
         settings: AlarmSettings | None = None,
     ) -> None:
         self.settings = settings or AlarmSettings()
-        self._chairs: dict[str, _Chair] = {}
+        self._chairs: dict[str, ChairAlarms] = {}
         for name, rules in chairs.items():
-            chair = _Chair(name)
+            chair = ChairAlarms(name)
             chair.set_rules(tuple(rules))
             self._chairs[name] = chair
         self._next_id = 1
-        self._by_id: dict[int, tuple[_Chair, str]] = {}  # open alarm id -> (chair, rule id)
+        self._by_id: dict[int, tuple[ChairAlarms, str]] = {}  # open alarm id -> (chair, rule id)
 
     # --- the one entry point -----------------------------------------------------------
 
@@ -366,14 +211,14 @@ class AlarmEngine(Episodes):
 
     # --- state changes -----------------------------------------------------------------
 
-    def _chair(self, name: str) -> _Chair:
+    def _chair(self, name: str) -> ChairAlarms:
         try:
             return self._chairs[name]
         except KeyError:
             raise AlarmError(f"unknown chair {name!r}") from None
 
     def _raise(
-        self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind, priority: Priority,
+        self, chair: ChairAlarms, rule_id: str, *, code: str, kind: AlarmKind, priority: Priority,
         message: str, now: float, events: list[AlarmEvent], parameter: str | None = None,
         value: float | None = None, limit: float | None = None, onset: float | None = None,
         detail: str = "",
@@ -394,7 +239,7 @@ class AlarmEngine(Episodes):
         events.append(AlarmEvent(now, chair.name, alarm.id, None, alarm.state, alarm, None, note))
 
     def _change(
-        self, chair: _Chair, alarm: Alarm, state: AlarmState, now: float,
+        self, chair: ChairAlarms, alarm: Alarm, state: AlarmState, now: float,
         events: list[AlarmEvent], note: str, user: str | None = None, **fields: object,
     ) -> None:
         new = replace(alarm, state=state, updated_at=now, **fields)  # type: ignore[arg-type]
@@ -407,7 +252,7 @@ class AlarmEngine(Episodes):
         events.append(AlarmEvent(now, chair.name, alarm.id, alarm.state, state, new, user, note))
 
     def _condition_gone(
-        self, chair: _Chair, alarm: Alarm, now: float, events: list[AlarmEvent],
+        self, chair: ChairAlarms, alarm: Alarm, now: float, events: list[AlarmEvent],
         why: str = "condition gone", user: str | None = None,
     ) -> None:
         latch = (
@@ -470,7 +315,7 @@ class AlarmEngine(Episodes):
                 self._nibp_cycle(chairs[name], values, min(when, now), now, events)
 
     def _limit(
-        self, chair: _Chair, entry: _Entry, value: float, when: float, now: float,
+        self, chair: ChairAlarms, entry: RuleEntry, value: float, when: float, now: float,
         events: list[AlarmEvent],
     ) -> None:
         rule, rid, low = entry.rule, entry.id, entry.low
@@ -507,7 +352,7 @@ class AlarmEngine(Episodes):
                     parameter=rule.parameter, value=value, limit=limit, onset=onset)
 
     @staticmethod
-    def _limit_message(chair: _Chair, rule: LimitRule, value: float, limit: float) -> str:
+    def _limit_message(chair: ChairAlarms, rule: LimitRule, value: float, limit: float) -> str:
         """``SpO2 86 % < 90 %`` (:mod:`monitor.wording`), or with the baseline a relative
         limit is taken from."""
         param = by_key(rule.parameter)
@@ -519,7 +364,7 @@ class AlarmEngine(Episodes):
                        f"{rule.baseline_pct:g}%)"
         return message
 
-    def _may_raise(self, chair: _Chair, rule: LimitRule, now: float) -> bool:
+    def _may_raise(self, chair: ChairAlarms, rule: LimitRule, now: float) -> bool:
         """A fallback parameter (PR) raises only while its primary (HR) is not arriving."""
         primary = FALLBACK_FOR.get(rule.parameter)
         if primary is None:
@@ -527,14 +372,14 @@ class AlarmEngine(Episodes):
         seen = chair.last_valid.get(primary)
         return seen is None or now - seen >= self.settings.no_data_after_s
 
-    def _outranked(self, chair: _Chair, rule: LimitRule) -> bool:
+    def _outranked(self, chair: ChairAlarms, rule: LimitRule) -> bool:
         return any(
             a.code == rule.code and a.priority > rule.priority and a.state is not A.LATCHED
             for a in chair.open.values()
         )
 
     def _supersede(
-        self, chair: _Chair, rule: LimitRule, now: float, events: list[AlarmEvent]
+        self, chair: ChairAlarms, rule: LimitRule, now: float, events: list[AlarmEvent]
     ) -> None:
         for alarm in list(chair.open.values()):
             if alarm.code == rule.code and alarm.priority < rule.priority:
@@ -544,7 +389,7 @@ class AlarmEngine(Episodes):
                 # still holds when the higher rung goes.
                 chair.pending[alarm.rule] = float("-inf")
 
-    def _data_seen(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
+    def _data_seen(self, chair: ChairAlarms, param: str, now: float, events: list[AlarmEvent]) -> None:
         chair.seen.add(param)
         if chair.open:
             alarm = chair.open.get(f"no_data_{param}")
@@ -593,122 +438,8 @@ class AlarmEngine(Episodes):
                                 message=f"NIBP overdue (none for {minutes:.0f} min)", now=now,
                                 events=events, parameter="nibp_sys")
 
-    # --- operator actions --------------------------------------------------------------
-
-    def _acknowledge(self, alarm_id: int, user: str, now: float, events: list[AlarmEvent]) -> None:
-        found = self._by_id.get(alarm_id)
-        if found is None:
-            raise UnknownAlarm(f"no open alarm with id {alarm_id}")
-        chair, rid = found
-        alarm = chair.open[rid]
-        if alarm.state is A.ACKNOWLEDGED:
-            return
-        # nothing to wait for once seen: a latched alarm's condition, or a notice's event, is over
-        target = A.CLEARED if alarm.state is A.LATCHED or rid.startswith(NOTICE) else A.ACKNOWLEDGED
-        self._change(chair, alarm, target, now, events, "acknowledged", user,
-                     acknowledged_by=user, acknowledged_at=now, paused_until=None)
-
-    def _pause(
-        self, chair: _Chair, user: str, now: float, duration: float | None,
-        events: list[AlarmEvent],
-    ) -> None:
-        until = now + (self.settings.audio_pause_s if duration is None else duration)
-        if duration is not None and duration <= 0:
-            raise AlarmError("an audio pause needs a positive duration")
-        sounding = [a for a in chair.open.values() if a.state in (A.ACTIVE, A.PAUSED)]
-        chair.paused_until = until
-        chair.paused_priority = max((a.priority for a in sounding), default=Priority.LOW)
-        for alarm in sounding:
-            self._change(chair, alarm, A.PAUSED, now, events, "audio paused", user,
-                         paused_until=until)
-
-    def _set_rules(
-        self, chair: _Chair, rules: tuple[LimitRule, ...], now: float, user: str | None,
-        latest: Mapping[str, float], events: list[AlarmEvent],
-    ) -> None:
-        kept = set(rules) & set(chair.rules)
-        chair.set_rules(rules)
-        ids = {r.id for r in kept}
-        for rid in [k for k in chair.pending if k not in ids and not _technical(k)]:
-            del chair.pending[rid]
-        new = {r.id: r for r in rules}
-        for rid, alarm in list(chair.open.items()):
-            if alarm.kind is not AlarmKind.PHYSIOLOGICAL or rid in ids or alarm.state is A.LATCHED:
-                continue  # a latched alarm's condition is gone already: it waits for its ack
-            # its rule changed or went: judged afresh against the new one with the latest
-            # value; what cannot be judged counts as gone (a high alarm latches)
-            rule = new.get(rid)
-            value = latest.get(alarm.parameter) if alarm.parameter else None
-            limit = rule.limit(chair.baseline.get(rule.parameter)) if rule else None
-            if rule is not None and limit is not None and value is not None and (
-                    value < limit if rule.direction == "low" else value > limit):
-                self._change(chair, alarm, alarm.state, now, events, "limits changed, still breached",
-                             user, value=value, limit=limit,
-                             message=self._limit_message(chair, rule, value, limit))
-            else:
-                self._condition_gone(chair, alarm, now, events, "limits changed", user)
-
-    def _arm(
-        self, chair: _Chair, now: float, interval: float | None, baseline: Mapping[str, float]
-    ) -> None:
-        chair.armed, chair.armed_at = True, now
-        chair.seen = {p for p, t in chair.last_valid.items() if now - t < self.settings.no_data_after_s}
-        chair.nibp_interval_s = interval
-        chair.last_nibp = None
-        chair.baseline = dict(baseline)
-        chair.schedule = None
-
-    def _disarm(
-        self, chair: _Chair, now: float, user: str | None, note: str, events: list[AlarmEvent]
-    ) -> None:
-        for alarm in list(chair.open.values()):
-            self._change(chair, alarm, A.CLEARED, now, events, note, user)
-        chair.armed = False
-        chair.seen.clear()
-        chair.pending.clear()
-        chair.missing.clear()
-        chair.nibp_interval_s = chair.last_nibp = chair.paused_until = chair.schedule = None
-        chair.baseline = {}
-
-    def _set_schedule(self, chair: _Chair, cmd: SetSchedule, events: list[AlarmEvent]) -> None:
-        due = {"infusion_overrun": cmd.infusion_due, "observation_complete": cmd.observation_due}
-        for rid, when in due.items():
-            alarm = chair.open.get(rid)
-            if alarm is not None and (when is None or cmd.now < when):
-                note = "infusion stopped" if rid == "infusion_overrun" else "observation over"
-                self._change(chair, alarm, A.CLEARED, cmd.now, events, note)
-        has_due = cmd.infusion_due is not None or cmd.observation_due is not None
-        chair.schedule = cmd if has_due else None
-        if chair.armed and has_due:
-            self._prompts(chair, cmd.now, events)
-
-    def _prompts(self, chair: _Chair, now: float, events: list[AlarmEvent]) -> None:
-        s = chair.schedule
-        assert s is not None
-        for rid, due, text in (("infusion_overrun", s.infusion_due, s.infusion_detail),
-                               ("observation_complete", s.observation_due, s.observation_detail)):
-            if due is not None and now >= due and rid not in chair.open:
-                self._raise(chair, rid, code=PROMPTS[rid], kind=AlarmKind.TECHNICAL,
-                            priority=self.settings.prompt_priority, message=text, now=now,
-                            events=events)
-
-    def _restore(self, alarms: Iterable[Alarm], next_id: int) -> None:
-        for alarm in alarms:
-            chair = self._chairs.get(alarm.chair)
-            if chair is None or not alarm.state.is_open:
-                continue
-            chair.open[alarm.rule] = alarm
-            self._by_id[alarm.id] = (chair, alarm.rule)
-            if alarm.state is A.PAUSED and alarm.paused_until is not None:
-                chair.paused_until = max(chair.paused_until or 0.0, alarm.paused_until)
-                chair.paused_priority = max(chair.paused_priority, alarm.priority)
-        self._next_id = max(self._next_id, next_id)
-
-
-def _technical(rule_id: str) -> bool:
-    return rule_id == "sensor_off" or rule_id.startswith(("no_data_", "offline_", "nibp_overdue"))
-
 
 def _label(key: str) -> str:
     param = by_key(key)
     return param.label if param else key
+

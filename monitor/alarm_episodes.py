@@ -27,7 +27,8 @@ from monitor.records import Alarm, AlarmEvent, AlarmKind, AlarmState, Priority
 from monitor.wording import sensor_name, transport_name
 
 if TYPE_CHECKING:
-    from monitor.alarm_engine import ClockSkew, Notice, _Chair
+    from monitor.alarm_chair import ChairAlarms
+    from monitor.alarm_commands import ClockSkew, Notice
     from monitor.alarm_rules import AlarmSettings
 
 __all__ = ["NOTICE", "Episodes"]
@@ -44,20 +45,20 @@ class Episodes:
     settings: AlarmSettings
 
     if TYPE_CHECKING:  # provided by AlarmEngine
-        def _raise(self, chair: _Chair, rule_id: str, *, code: str, kind: AlarmKind,
+        def _raise(self, chair: ChairAlarms, rule_id: str, *, code: str, kind: AlarmKind,
                    priority: Priority, message: str, now: float, events: list[AlarmEvent],
                    parameter: str | None = None, value: float | None = None,
                    limit: float | None = None, onset: float | None = None,
                    detail: str = "") -> None: ...
 
-        def _change(self, chair: _Chair, alarm: Alarm, state: AlarmState, now: float,
+        def _change(self, chair: ChairAlarms, alarm: Alarm, state: AlarmState, now: float,
                     events: list[AlarmEvent], note: str, user: str | None = None,
                     **fields: object) -> None: ...
 
-        def _condition_gone(self, chair: _Chair, alarm: Alarm, now: float,
+        def _condition_gone(self, chair: ChairAlarms, alarm: Alarm, now: float,
                             events: list[AlarmEvent]) -> None: ...
 
-    def _notice(self, chair: _Chair, cmd: Notice, events: list[AlarmEvent]) -> None:
+    def _notice(self, chair: ChairAlarms, cmd: Notice, events: list[AlarmEvent]) -> None:
         rid = NOTICE + cmd.key
         alarm = chair.open.get(rid)
         if alarm is not None:  # the same trouble again while it stands: one alarm, counting
@@ -71,7 +72,7 @@ class Episodes:
                         message=cmd.message.format(count=cmd.count), now=cmd.now, events=events,
                         value=float(cmd.count))
 
-    def _clock_skew(self, chair: _Chair, cmd: ClockSkew, events: list[AlarmEvent]) -> None:
+    def _clock_skew(self, chair: ChairAlarms, cmd: ClockSkew, events: list[AlarmEvent]) -> None:
         chair.skewed[cmd.device] = cmd.now
         rid = f"device_clock_{cmd.device}"
         if rid not in chair.open and chair.armed:
@@ -80,7 +81,7 @@ class Episodes:
                         message=f"Monitor clock wrong ({cmd.ahead_s:.0f} s ahead)",
                         now=cmd.now, events=events, detail=f"device {cmd.device}")
 
-    def _clock_ok(self, chair: _Chair, now: float, events: list[AlarmEvent]) -> None:
+    def _clock_ok(self, chair: ChairAlarms, now: float, events: list[AlarmEvent]) -> None:
         for device, seen in list(chair.skewed.items()):
             if now - seen >= self.settings.clock_ok_after_s:
                 del chair.skewed[device]
@@ -88,7 +89,7 @@ class Episodes:
                 if alarm is not None:
                     self._change(chair, alarm, A.CLEARED, now, events, "device clock right again")
 
-    def _nibp_cycle(self, chair: _Chair, values: dict[str, float], when: float, now: float,
+    def _nibp_cycle(self, chair: ChairAlarms, values: dict[str, float], when: float, now: float,
                     events: list[AlarmEvent]) -> None:
         """One cuff cycle's values, judged together: at most one NIBP alarm stands."""
         rules = [r for r in chair.rules if r.parameter in NIBP]
@@ -130,7 +131,7 @@ class Episodes:
                     parameter=best.rule.parameter, value=best.value, limit=best.limit, onset=when)
 
     def _sensor_off(
-        self, chair: _Chair, when: float, now: float, events: list[AlarmEvent]
+        self, chair: ChairAlarms, when: float, now: float, events: list[AlarmEvent]
     ) -> None:
         alarm = chair.open.get("sensor_off")
         if not chair.missing:
@@ -156,14 +157,14 @@ class Episodes:
                     priority=self.settings.sensor_off_priority, message=f"{sensor_name(param)} {what}",
                     now=now, events=events, parameter=param, onset=since)
 
-    def _heard(self, chair: _Chair, param: str, now: float, events: list[AlarmEvent]) -> None:
+    def _heard(self, chair: ChairAlarms, param: str, now: float, events: list[AlarmEvent]) -> None:
         """A reading without a value, flagged sensor off / no sensor: data is arriving."""
         chair.heard[param] = now
         alarm = chair.open.get(f"no_data_{param}")
         if alarm is not None:
             self._change(chair, alarm, A.CLEARED, now, events, "data back (sensor reported)")
 
-    def _lag(self, chair: _Chair, param: str, lag: float, now: float,
+    def _lag(self, chair: ChairAlarms, param: str, lag: float, now: float,
              events: list[AlarmEvent]) -> None:
         """A continuous reading ``lag`` seconds behind the monitor's clock."""
         s = self.settings
@@ -188,7 +189,7 @@ class Episodes:
                         now=now, events=events, parameter=param)
 
     def _connection(
-        self, chair: _Chair, source: str, online: bool, now: float, detail: str,
+        self, chair: ChairAlarms, source: str, online: bool, now: float, detail: str,
         events: list[AlarmEvent], parameters: frozenset[str], transport: str = "",
     ) -> None:
         """A source (``link:<name>``: a source's own link, e.g. its broker) went away or is

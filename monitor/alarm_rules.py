@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from monitor.errors import CoreError
 from monitor.parameters import by_key
 from monitor.records import Priority
 
@@ -33,7 +34,7 @@ MAX_DELAY_S = 60.0  # annunciation delay of a continuous parameter: 0 to 60 s
 VALUE_KEYS = ("low", "high", "below_baseline_pct", "above_baseline_pct")
 
 
-class RuleError(ValueError):
+class RuleError(CoreError, ValueError):
     """A limit rule, or a set of rules, that clinicians would refuse.
 
     ``field`` says where (``low`` within one rule, ``rules[1].low`` in a request, empty when

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.errors import CoreError
 from monitor.integrity import LedgerReport, default_key_path, load_key, verify_ledger
 
 _R = TypeVar("_R")
@@ -53,7 +54,7 @@ TRIGGERS = {"operator_actions_no_update": "operator_actions",
             "audit_head_no_delete": "audit_head"}
 
 
-class AuditError(Exception):
+class AuditError(CoreError):
     """The file cannot be checked (missing, not a Chairside database, not yet migrated)."""
 
 
@@ -101,7 +102,7 @@ def verify_records(path: str | os.PathLike[str], key_file: str | os.PathLike[str
     def check(conn: sqlite3.Connection, p: Path) -> LedgerReport:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'operator_actions'").fetchone():
             raise AuditError(f"{p} is not a Chairside database (no operator_actions table)")
-        from monitor.store import MIGRATIONS, _migrate_integrity  # (monitor.store imports this)
+        from monitor.store.schema import MIGRATIONS, _migrate_integrity  # (it imports this)
 
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if _migrate_integrity not in MIGRATIONS[:version]:  # else a missing table was dropped

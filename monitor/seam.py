@@ -4,8 +4,8 @@ A parser (:mod:`wire`) returns a :class:`Frame` or raises :class:`ParseError`; a
 (:mod:`devices`, a simulator) is a :class:`Source` and hands :class:`~monitor.readings.Reading`
 objects to a :class:`Sink` (the core's ``Monitor``), which answers with an
 :class:`IngestResult`. This module imports only the standard library and
-:mod:`monitor.readings` (itself dependency-free), so every layer may import it without
-loading the core.
+:mod:`monitor.readings` and :mod:`monitor.errors` (themselves dependency-free), so every
+layer may import it without loading the core.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.clock import Clock
+from monitor.errors import ChairsideError
 from monitor.readings import Reading, RejectReason
 
 __all__ = ["Frame", "IngestResult", "ParseError", "Sink", "Source", "SourceState"]
 
 
-class ParseError(ValueError):
+class ParseError(ChairsideError, ValueError):
     """A frame (line, message, payload) that cannot be taken.
 
     ``reason`` is a short stable key for the counters (``checksum``, ``malformed``,

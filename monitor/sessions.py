@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from monitor.config import ProtocolPreset
+from monitor.errors import CoreError
 from monitor.records import Session, SessionEvent, SessionEventKind, SessionState
 
 __all__ = ["SessionError", "new_session", "observation_remaining", "step"]
@@ -27,7 +28,7 @@ K = SessionEventKind
 S = SessionState
 
 
-class SessionError(Exception):
+class SessionError(CoreError):
     """A session step that is not possible now (the message says why)."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from monitor.errors import CoreError
 from monitor.integrity import Sealer
 from monitor.logins import LoginThrottle, SessionStore, user_key
 from monitor.store import SqliteStore
@@ -81,7 +82,7 @@ def password_problem(password: str, username: str, role: str) -> str | None:
     return None
 
 
-class UserError(ValueError):
+class UserError(CoreError, ValueError):
     """A bad user name, role or password, or no such user."""
 
 

@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 from typing import IO
 
+from simulators.errors import SimulatorError
+
 __all__ = ["DEFAULT_CONFIG", "MOSQUITTO", "BrokerError", "Mosquitto", "free_port"]
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(SimulatorError, RuntimeError):
     """The broker would not start or stop; the message quotes its log."""
 
 

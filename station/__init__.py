@@ -12,6 +12,13 @@ below, as the import contracts in pyproject.toml hold them (``lint-imports``)::
     monitor                      the core: readings, buffers, alarms, sessions, the store
     wire                         the wire formats: parse, format, tables (pure)
     monitor.seam + readings      the seam types every layer shares (dependency-free)
+
+Errors (one tree, under the project-wide base)::
+
+    ChairsideError                          monitor.errors
+    └── StationError                        station.errors
+        ├── CliError                        station.cli: bad input from the user (exit 2)
+        └── StopRequested                   station.lifecycle: a stop requested while starting
 """
 
 __all__: list[str] = []  # the package's modules are imported by name

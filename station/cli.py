@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from station.errors import StationError
 from station.lifecycle import StopRequested, StopSignals
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ BAD_INPUT = 2
 LONG_RUNNING = ("run", "demo")  # stop on SIGINT/SIGTERM from their first moment, exit 0
 
 
-class CliError(Exception):
+class CliError(StationError):
     """Bad input from the user: printed without a traceback, exit status 2."""
 
 

@@ -19,12 +19,14 @@ import signal
 import threading
 from types import FrameType
 
+from station.errors import StationError
+
 __all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals", "signal_name"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a stop, a closed terminal
 
 
-class StopRequested(Exception):
+class StopRequested(StationError):
     """A stop was requested (by ``signal``) while starting: unwind what has started."""
 
     def __init__(self, signum: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Harness
 
-import monitor.store as store_module
+import monitor.store.schema as store_module
 from monitor.audit import GENESIS, AuditError, action_hash, verify_chain
 from monitor.records import OperatorAction, SessionEventKind
 from monitor.store import SqliteStore

@@ -15,7 +15,7 @@ import pytest
 from conftest import Harness
 from test_audit import bay_activity
 
-import monitor.store as store_module
+import monitor.store.schema as store_module
 from monitor.audit import AuditError, verify_records
 from monitor.records import OperatorAction
 from monitor.store import SqliteStore

@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 PACKAGES = ("monitor", "wire", "devices", "simulators", "dashboard", "station")
 SEAM = {"monitor", "monitor.seam", "monitor.readings", "monitor.parameters", "monitor.clock",
-        "monitor.timefmt"}
+        "monitor.timefmt", "monitor.errors"}
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import monitor.store as store_module
+import monitor.store.schema as store_module
 from monitor.readings import QualityFlag, Reading
 from monitor.records import (
     Alarm,
@@ -440,7 +440,7 @@ def test_open_errors_name_the_path(tmp_path: Path) -> None:
 def test_unreadable_file_is_refused(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     SqliteStore(path).close()
     # chmod 0 does not stop root (CI runs as root), so the permission answer is patched
-    monkeypatch.setattr("monitor.store.os.access", lambda p, mode: False)
+    monkeypatch.setattr("monitor.store.sqlite.os.access", lambda p, mode: False)
     with pytest.raises(StoreError, match=r"chairside\.db.*not readable"):
         SqliteStore(path)
 

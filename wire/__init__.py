@@ -23,8 +23,8 @@ seam types (:mod:`monitor.seam`, and the parameter and flag tables of ``monitor.
 
 Error tree::
 
-    ValueError
-    +-- ParseError(reason)          monitor.seam: a frame that cannot be taken
+    ChairsideError                  monitor.errors: the project-wide base
+    +-- ParseError(reason)          monitor.seam: a frame that cannot be taken (also a ValueError)
         +-- Hl7ParseError           wire.hl7.pcd01: a message that cannot be taken (with its MSH)
 
 A formatter raises plain ``ValueError`` for what its dialect cannot write.

@@ -6,6 +6,10 @@
     alarms.py     /alarms              open alarms and the alarm history
     users.py      /users               accounts (charge, admin; 403 for the other roles)
 
+The chair page's views and action logic are beside it (not pages: Dash loads only the modules
+that register one): chair_session.py (session panel, baseline, dialogs), chair_limits.py
+(the limits form and saving a change), chair_actions.py (what a session action returns).
+
 Callbacks reach the running bay through :func:`current_live` (the ``LiveBay`` that
 ``create_app`` put in the Flask config), never through module state.
 """

@@ -12,6 +12,11 @@ otherwise). A change the core refuses is shown in the form, whose fields go back
 limits in force; a change that widens a limit past the profile's default opens a dialog
 (in ``limits-confirm``, the change kept in ``limits-pending``) listing the changes in
 clinical words, saved only on Confirm.
+
+The page's views and action logic live beside it: :mod:`.chair_session` (the session panel,
+baseline block and dialogs), :mod:`.chair_limits` (the limits form and saving a change),
+:mod:`.chair_actions` (what a session action returns); the callbacks are all here, so
+that Dash registers them whenever it loads the page.
 """
 
 from __future__ import annotations
@@ -36,18 +41,25 @@ from dash import (
 from dash.exceptions import PreventUpdate
 from werkzeug.exceptions import Forbidden
 
-from dashboard.auth import actor, may, wall_view
-from dashboard.components import NEED_NAME, alarm_history_table, confirm_dialog, tile
+from dashboard.auth import actor, wall_view
+from dashboard.components import NEED_NAME, alarm_history_table, tile
 from dashboard.figures import (
     alarm_event_row,
-    fmt_clock,
     limit_changes,
     merge_overrides,
-    session_phase,
     tile_view,
 )
 from dashboard.live import LiveBay
 from dashboard.pages import current_live
+from dashboard.pages.chair_actions import ACTION_OUTPUTS, action_error, after_action, session_action
+from dashboard.pages.chair_limits import (
+    LIMITS_OUTPUTS,
+    limits_panel,
+    limits_refused,
+    open_session_id,
+    save_limits_change,
+)
+from dashboard.pages.chair_session import BASELINE_FIELDS, MANUAL_FIELDS, baseline_block, session_panel
 from dashboard.trend_data import (
     RANGES,
     build_trends,
@@ -56,43 +68,13 @@ from dashboard.trend_data import (
     state_view,
     valid_state,
 )
-from monitor.alarm_rules import LimitRule, RuleError, compare_rules
-from monitor.config import ProtocolPreset
+from monitor.alarm_rules import RuleError
 from monitor.core import (
-    BaselineProposal,
-    ConfirmationNeeded,
-    ConfirmationRequired,
-    InvalidLimits,
     MonitorError,
 )
-from monitor.parameters import PARAMETERS, by_key
-from monitor.records import Session, SessionEventKind
-from monitor.records import SessionState as S
 
 dash.register_page(__name__, path_template="/chair/<chair_id>", name="Chair")
 
-K = SessionEventKind
-OPEN = frozenset(s for s in S if s.is_open)
-
-#: Buttons of the session workflow: (step, label, states it is offered in). The core
-#: decides; this only greys out what it would refuse.
-STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
-    (K.INFUSION_STARTED, "Start infusion", frozenset({S.MONITORING})),
-    (K.INFUSION_PAUSED, "Pause infusion", frozenset({S.INFUSING})),
-    (K.INFUSION_RESUMED, "Resume infusion", frozenset({S.INFUSION_PAUSED})),
-    (K.INFUSION_STOPPED, "Stop infusion", frozenset({S.INFUSING, S.INFUSION_PAUSED})),
-    (K.OBSERVATION_STARTED, "Start observation", frozenset({S.MONITORING, S.INFUSING, S.INFUSION_PAUSED})),
-    (K.SESSION_ENDED, "End session", OPEN),
-)
-TEXT_STEPS: tuple[tuple[SessionEventKind, str, frozenset[S]], ...] = (
-    (K.RATE_CHANGED, "Rate change", frozenset({S.INFUSING, S.INFUSION_PAUSED})),
-    (K.BOLUS, "Bolus", frozenset({S.MONITORING, S.INFUSING, S.INFUSION_PAUSED})),
-    (K.NOTE, "Note", OPEN),
-)
-BASELINE_FIELDS = (("hr", "HR"), ("spo2", "SpO2"), ("nibp_sys", "Sys"), ("nibp_dia", "Dia"))
-MANUAL_FIELDS = (("sys", "Sys"), ("dia", "Dia"), ("map", "MAP"))
-LIMITS_READ_ONLY = "Alarm limits can be changed by a charge nurse or an administrator."
-_ORDER = {p.key: i for i, p in enumerate(PARAMETERS)}
 
 
 def layout(chair_id: str | None = None, **_: Any) -> html.Div:
@@ -153,240 +135,7 @@ def trends_panel(figure: dict[str, Any], state: dict[str, Any]) -> html.Div:
     ], className="chair-trends")
 
 
-# --- the session workflow ----------------------------------------------------------------
 
-
-def session_panel(live: LiveBay, chair: str, ended: Session | None = None, *,
-                  read_only: bool = False) -> list[Any]:
-    """The start form (with the last session's export), or the open session's workflow.
-    ``ended``: a session just ended (the store may not have it yet). ``read_only`` (the wall
-    display): the session's facts only."""
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    if session is None:
-        if read_only:
-            return [html.H3("Session"), html.Div("No open session on this chair.", className="hint")]
-        return start_form(live.config.presets(), ended or _last_session(live, chair))
-    return session_view(session, live.monitor.clock.now(), live.config.presets(), read_only=read_only)
-
-
-def _last_session(live: LiveBay, chair: str) -> Session | None:
-    store = live.monitor.store
-    found = store.sessions(chair, limit=1) if store is not None else []
-    return found[0] if found else None
-
-
-EXPORTS = (("csv", "Export CSV"), ("pdf", "PDF report"), ("zip", "Zip (all CSVs)"),
-           ("fhir", "FHIR"), ("hl7", "HL7"))
-
-
-def _export_link(session: Session) -> html.Span:
-    """Download links for every export format (``monitor.exports``)."""
-    return html.Span([
-        html.A(label, href=f"/api/v1/sessions/{session.id}/export?format={fmt}",
-               className="btn btn-export", id="export-link" if fmt == "csv" else f"export-{fmt}",
-               download="")
-        for fmt, label in EXPORTS], className="export-links")
-
-
-def start_form(presets: dict[str, ProtocolPreset], last: Session | None) -> list[Any]:
-    options = [{"label": p.label, "value": key} for key, p in presets.items()]
-    options.append({"label": "No protocol", "value": ""})
-    children: list[Any] = [
-        html.H3("Start a session"),
-        html.Div([
-            html.Label("Patient label or MRN", htmlFor="start-patient"),
-            dcc.Input(id="start-patient", type="text", maxLength=64, className="input wide"),
-        ], className="field"),
-        html.Div([
-            html.Label("Protocol", htmlFor="start-protocol"),
-            dcc.Dropdown(id="start-protocol", options=options, value=None, clearable=False,
-                         placeholder="choose a protocol preset", className="dropdown"),
-            html.Div("", id="start-note", className="hint"),
-        ], className="field"),
-        html.Div([
-            html.Div([html.Label("Drug", htmlFor="start-drug"),
-                      dcc.Input(id="start-drug", type="text", className="input")], className="field"),
-            html.Div([html.Label("Dose", htmlFor="start-dose"),
-                      dcc.Input(id="start-dose", type="text", className="input")], className="field"),
-        ], className="field-row"),
-        html.Button("Start session", id="start-btn", className="btn btn-primary", n_clicks=0),
-    ]
-    if last is not None and last.ended_at is not None:
-        children.append(html.Div([
-            html.Span(f"Last session: {last.patient}, ended {fmt_clock(last.ended_at, False)} "
-                      f"by {last.ended_by or '?'}", className="hint"),
-            _export_link(last),
-        ], className="last-session"))
-    return children
-
-
-def proposal_text(p: BaselineProposal) -> str:
-    """``HR 72, SpO2 97, NIBP 121/79 (from 10:02-10:07, 2 readings in alarm left out)``"""
-    v = p.values
-    parts = [f"{_label(k)} {v[k]:g}" for k in ("hr", "pr", "spo2") if k in v]
-    if "nibp_sys" in v:
-        parts.append(f"NIBP {v['nibp_sys']:g}" + (f"/{v['nibp_dia']:g}" if "nibp_dia" in v else ""))
-    left = [f"{n} {_label(k)} reading{'s' if n != 1 else ''}" for k, n in p.left_out.items()
-            if k in ("hr", "pr", "spo2")]
-    if p.left_out.get("nibp_sys"):
-        n = p.left_out["nibp_sys"]
-        left.append(f"{n} cuff reading{'s' if n != 1 else ''}")
-    note = f"; in alarm, left out: {', '.join(left)}" if left else ""
-    return (", ".join(parts) + f" (from {fmt_clock(p.since, False)}–{fmt_clock(p.until, False)}"
-            f"{note})")
-
-
-def baseline_block(live: LiveBay, chair: str, *, read_only: bool | None = None) -> Any:
-    """The open session's baseline, or the pre-infusion proposal with its Confirm button
-    (refreshed with the trends, as readings come in; no button on the wall display)."""
-    if read_only is None:
-        read_only = wall_view()
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    if session is None:
-        return []
-    proposal = None if session.baseline else live.monitor.baseline_proposal(chair)
-    if session.baseline:
-        text = ", ".join(f"{_label(k)} {v:g}" for k, v in sorted(session.baseline.items()))
-        return html.Div(f"Baseline: {text} ({session.baseline_source})", className="hint",
-                        id="baseline-current")
-    if proposal is None:
-        return html.Div("No baseline yet: it is proposed from the readings before the infusion "
-                        "(not those in alarm), or enter it below.", className="hint")
-    return html.Div([
-        html.Span("Proposed baseline: " + proposal_text(proposal), id="baseline-proposal"),
-        None if read_only else html.Button("Confirm baseline", className="btn btn-step", n_clicks=0,
-                                           id={"type": "confirm", "action": "baseline"}),
-    ], className="baseline-proposal btn-row")
-
-
-def session_view(session: Session, now: float, presets: dict[str, ProtocolPreset], *,
-                 read_only: bool = False) -> list[Any]:
-    def step_button(kind: SessionEventKind, label: str, allowed: frozenset[S]) -> html.Button:
-        danger = " btn-danger" if kind is K.SESSION_ENDED else ""
-        return html.Button(label, id={"type": "step", "kind": kind.value}, n_clicks=0,
-                           className=f"btn btn-step{danger}", disabled=session.state not in allowed)
-
-    facts = [
-        ("Patient", session.patient),
-        ("Protocol", presets[session.protocol].label if session.protocol in presets
-         else session.protocol or "none"),
-        ("Drug / dose", " · ".join(x for x in (session.drug, session.dose) if x) or "—"),
-        ("Started", f"{fmt_clock(session.started_at, False)} by {session.started_by}"),
-        ("Now", session_phase(session, now)),
-        ("NIBP cycle", f"every {session.nibp_interval_s / 60:g} min" if session.nibp_interval_s else "—"),
-    ]
-    head = [
-        html.H3(["Session ", html.Span(session.state.value.replace("_", " "),
-                                       className=f"badge state-{session.state.value}")]),
-        html.Dl([x for k, v in facts for x in (html.Dt(k), html.Dd(v))], className="facts"),
-    ]
-    if read_only:
-        return head
-    return [
-        *head,
-        html.Div([step_button(*s) for s in STEPS], className="btn-row"),
-        html.Div([
-            dcc.Input(id="sess-text", type="text", maxLength=500, className="input wide",
-                      placeholder="rate (e.g. 250 mL/h), bolus or note text"),
-            *[step_button(*s) for s in TEXT_STEPS],
-        ], className="btn-row"),
-        html.Div([
-            html.Span("Baseline", className="inline-label"),
-            *[html.Label([html.Span(label, className="field-label"),
-                          dcc.Input(id=f"base-{key}", type="number", placeholder=label,
-                                    className="input num", value=session.baseline.get(key))],
-                         className="field-inline") for key, label in BASELINE_FIELDS],
-            html.Button("Set baseline", id="baseline-btn", className="btn btn-step", n_clicks=0),
-        ], className="btn-row"),
-        html.Div([
-            html.Span("Manual BP", className="inline-label",
-                      title="a reading taken by hand (a manual cuff): marked manual in trends and exports"),
-            *[html.Label([html.Span(label, className="field-label"),
-                          dcc.Input(id=f"manual-{key}", type="number", placeholder=label,
-                                    className="input num")], className="field-inline")
-              for key, label in MANUAL_FIELDS],
-            html.Button("Enter manual BP", id="manual-btn", className="btn btn-step", n_clicks=0),
-        ], className="btn-row manual-nibp"),
-        html.Div([_export_link(session)], className="btn-row"),
-    ]
-
-
-def _label(key: str) -> str:
-    p = by_key(key)
-    return p.label if p else key
-
-
-# --- limits -----------------------------------------------------------------------------
-
-
-def _sorted_rules(rules: tuple[LimitRule, ...]) -> list[LimitRule]:
-    return sorted(rules, key=lambda r: (_ORDER.get(r.parameter, 99), r.relative, r.direction, -r.priority))
-
-
-def limits_panel(live: LiveBay, chair: str, *, read_only: bool = False) -> list[Any]:
-    """The limits in force, editable for an open session by a role that may change them;
-    ``read_only`` (the wall display): the same table, not editable."""
-    monitor = live.monitor
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    allowed = may("limits") and not read_only
-    locked = session is None or not allowed
-    rules = _sorted_rules(monitor.engine.rules(chair))
-    baseline = monitor.engine.baseline(chair)
-    rows = []
-    for r in rules:
-        p = by_key(r.parameter)
-        assert p is not None
-        value = r.baseline_pct if r.relative else r.threshold
-        unit = "% of baseline" if r.relative else p.unit
-        effective = r.limit(baseline.get(r.parameter))
-        note = "" if not r.relative else (f"= {effective:g}" if effective is not None else "no baseline yet")
-        rows.append(html.Tr([
-            html.Td(p.label + (" (no ECG)" if r.parameter == "pr" else "")),
-            html.Td(("below" if r.direction == "low" else "above") + (" baseline by" if r.relative else "")),
-            html.Td([dcc.Input(id={"type": "lim", "rule": r.id, "field": "value"}, type="number",
-                               value=value, className="input num", disabled=locked),
-                     html.Span(f" {unit} {note}", className="unit")]),
-            html.Td(r.priority.label.upper(), className=f"prio prio-{r.priority.label}"),
-            html.Td(dcc.Input(id={"type": "lim", "rule": r.id, "field": "delay"}, type="number",
-                              value=r.delay_s, min=0, className="input num",
-                              disabled=locked or not p.continuous)),
-        ]))
-    head = html.Tr([html.Th(x) for x in ("Parameter", "Alarm when", "Limit", "Priority", "Delay s")])
-    if not allowed:  # what the role cannot do, the screen does not offer
-        return [
-            html.H3("Alarm limits" + (" for this session" if session else "")),
-            html.Table([html.Thead(head), html.Tbody(rows)], className="table limits read-only"),
-            html.Div("Read-only wall display: log in to change limits." if read_only
-                     else LIMITS_READ_ONLY, className="hint limits-read-only"),
-        ]
-    return [
-        html.H3("Alarm limits" + (" for this session" if session else "")),
-        html.Table([html.Thead(head), html.Tbody(rows)], className="table limits"),
-        html.Button("Save limits", id="limits-save", className="btn btn-primary", n_clicks=0,
-                    disabled=session is None),
-        html.Div("" if session else "Start a session to change its limits.", className="hint"),
-    ]
-
-
-def limits_confirm_dialog(changes: tuple[str, ...]) -> html.Div:
-    """The modal that asks before limits are widened past the profile's defaults, listing
-    the changes (styled as ``components.confirm_dialog``, the safe button first)."""
-    return html.Div(html.Div([
-        html.H3("Widen alarm limits?", id="limits-confirm-title"),
-        html.P("These changes make alarms less sensitive than this chair's default limits:"),
-        html.Ul([html.Li(text) for text in changes], id="limits-confirm-list", className="confirm-items"),
-        html.Div([
-            html.Button("Cancel", id="limits-confirm-cancel", className="btn btn-primary", n_clicks=0),
-            html.Button("Confirm", id="limits-confirm-ok", className="btn btn-danger", n_clicks=0),
-        ], className="btn-row"),
-    ], className="modal", role="alertdialog",
-        **{"aria-modal": "true", "aria-labelledby": "limits-confirm-title"}), className="modal-backdrop")
-
-
-# --- the trend figure (built and patched by dashboard.trend_data) -------------------------
 
 
 def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> tuple[Any, float | None]:
@@ -405,7 +154,7 @@ def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> tuple[Any, f
     Input("chair-trend-rebuild", "data"),
     State("chair-id", "data"), State("chair-trend-state", "data"),
 )
-def refresh_trends(_n: int | None, span: str | None, view: Any, _rebuild: Any, chair: str,
+def refresh_trends(_n: int | None, span: str | None, view: Any, rebuild_token: Any, chair: str,
                    state: Any) -> tuple[Any, ...]:
     """Every 5 s: the alarm history, the baseline, and the trend patched with the new
     readings; on a range, zoom or action: the trend built again."""
@@ -430,64 +179,12 @@ def refresh_trends(_n: int | None, span: str | None, view: Any, _rebuild: Any, c
     return no_update, no_update if extend is None else extend, new_state, rows, baseline
 
 
-def _rebuild() -> str:
-    """A new value for ``chair-trend-rebuild``: the trend is built again (after an action)."""
-    return uuid.uuid4().hex[:8]
-
-
 clientside_callback(ClientsideFunction(namespace="chairTrends", function_name="view"),
                     Output("chair-trend-view", "data"), Input("chair-trends", "relayoutData"),
                     State("chair-trend-view", "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction(namespace="chairTrends", function_name="shift"),
                     Output("chair-trend-shifted", "data"), Input("chair-trend-state", "data"))
 
-
-# --- actions ------------------------------------------------------------------------------
-
-
-def _after(live: LiveBay, chair: str, text: str, ok: bool = True,
-           ended: Session | None = None) -> tuple[Any, ...]:
-    live.invalidate()
-    return (session_panel(live, chair, ended), text, "form-msg " + ("ok" if ok else "error"),
-            limits_panel(live, chair), _rebuild(), [], baseline_block(live, chair))
-
-
-_ACTION_OUTPUTS = (
-    Output("session-panel", "children", allow_duplicate=True),
-    Output("session-msg", "children", allow_duplicate=True),
-    Output("session-msg", "className", allow_duplicate=True),
-    Output("limits-panel", "children", allow_duplicate=True),
-    Output("chair-trend-rebuild", "data", allow_duplicate=True),
-    Output("confirm-modal", "children", allow_duplicate=True),
-    Output("baseline-block", "children", allow_duplicate=True),
-)
-
-
-def _error(text: str) -> tuple[Any, ...]:
-    return (no_update, text, "form-msg error", no_update, no_update, [], no_update)
-
-
-def _ask(dialog: html.Div) -> tuple[Any, ...]:
-    return (no_update, no_update, no_update, no_update, no_update, dialog, no_update)
-
-
-def end_dialog(exc: ConfirmationRequired) -> html.Div:
-    return confirm_dialog(
-        "End the session with open alarms?", str(exc), exc.items,
-        [("cancel", "Keep monitoring", "btn-primary"),
-         ("end-left", "Patient has left the chair: end session", "btn-danger")])
-
-
-def start_dialog(proposal: BaselineProposal | None) -> html.Div:
-    actions = [("cancel", "Cancel", "btn-primary")]
-    items = []
-    if proposal is not None:
-        actions.append(("baseline-start", "Confirm this baseline and start infusion", "btn-step"))
-        items = ["Proposed baseline: " + proposal_text(proposal)]
-    actions.append(("start-anyway", "Start infusion without baseline", "btn-danger"))
-    return confirm_dialog(
-        "No baseline confirmed", "Alarms relative to the baseline (e.g. NIBP systolic 20 % "
-        "below baseline) stay off until a baseline is confirmed or entered.", items, actions)
 
 
 @callback(
@@ -503,7 +200,7 @@ def prefill(protocol: str | None) -> tuple[Any, Any, Any]:
 
 
 @callback(
-    *_ACTION_OUTPUTS,
+    *ACTION_OUTPUTS,
     Input("start-btn", "n_clicks"),
     State("chair-id", "data"), State("nurse-input", "value"), State("start-patient", "value"),
     State("start-protocol", "value"), State("start-drug", "value"), State("start-dose", "value"),
@@ -515,20 +212,20 @@ def start_session(clicks: int, chair: str, nurse: str | None, patient: str | Non
         raise PreventUpdate
     user = actor("sessions", nurse)
     if not user:
-        return _error(NEED_NAME)
+        return action_error(NEED_NAME)
     if protocol is None:
-        return _error("Choose a protocol preset (or No protocol).")
+        return action_error("Choose a protocol preset (or No protocol).")
     live = current_live()
     try:
         s = live.monitor.start_session(chair, patient or "", user, protocol=protocol,
                                        drug=(drug or "").strip() or None, dose=(dose or "").strip() or None)
     except MonitorError as exc:
-        return _error(f"Not started: {exc}")
-    return _after(live, chair, f"Session started for {s.patient} by {user}")
+        return action_error(f"Not started: {exc}")
+    return after_action(live, chair, f"Session started for {s.patient} by {user}")
 
 
 @callback(
-    *_ACTION_OUTPUTS,
+    *ACTION_OUTPUTS,
     Input({"type": "step", "kind": ALL}, "n_clicks"), Input("baseline-btn", "n_clicks"),
     State("chair-id", "data"), State("nurse-input", "value"), State("sess-text", "value"),
     *[State(f"base-{key}", "value") for key, _ in BASELINE_FIELDS],
@@ -536,11 +233,11 @@ def start_session(clicks: int, chair: str, nurse: str | None, patient: str | Non
 )
 def session_step(_steps: list[int], _base: int, chair: str, nurse: str | None, text: str | None,
                  *baseline: float | None) -> tuple[Any, ...]:
-    return _session_action(ctx.triggered_id, chair, nurse, text, baseline)
+    return session_action(ctx.triggered_id, chair, nurse, text, baseline)
 
 
 @callback(
-    *_ACTION_OUTPUTS,
+    *ACTION_OUTPUTS,
     Input({"type": "confirm", "action": ALL}, "n_clicks"),
     State("chair-id", "data"), State("nurse-input", "value"),
     prevent_initial_call=True,
@@ -553,59 +250,11 @@ def confirmed(_clicks: list[int], chair: str, nurse: str | None) -> tuple[Any, .
     action = target["action"]
     if action == "cancel":
         return (no_update, "", "form-msg", no_update, no_update, [], no_update)
-    return _session_action(action, chair, nurse, None, ())
-
-
-def _session_action(target: Any, chair: str, nurse: str | None, text: str | None,
-                    baseline: tuple[float | None, ...]) -> tuple[Any, ...]:
-    """Carry out a session step (a button's id, or a confirmed dialog's action)."""
-    if target is None or not any(t["value"] for t in ctx.triggered):
-        raise PreventUpdate
-    user = actor("sessions", nurse)
-    if not user:
-        return _error(NEED_NAME)
-    live = current_live()
-    monitor = live.monitor
-    status = live.snapshot().chair(chair)
-    session = status.session if status else None
-    if session is None:
-        return _error("This chair has no open session.")
-    try:
-        if target in ("baseline", "baseline-start"):
-            new = monitor.confirm_baseline(session.id, user)
-            done = "Baseline confirmed"
-            if target == "baseline-start":
-                new = monitor.session_step(session.id, K.INFUSION_STARTED, user)
-                done += ", infusion started"
-        elif target == "start-anyway":
-            new = monitor.session_step(session.id, K.INFUSION_STARTED, user)
-            done = "Infusion started without baseline"
-        elif target == "end-left":
-            new = monitor.end_session(session.id, user, patient_left=True)
-            done = "Session ended, patient left"
-        elif target == "baseline-btn":
-            values = {key: float(v) for (key, _), v in zip(BASELINE_FIELDS, baseline, strict=True)
-                      if v is not None}
-            if not values:
-                return _error("Enter at least one baseline value.")
-            new = monitor.set_baseline(session.id, values, user)
-            done = "Baseline set"
-        else:
-            kind = K(target["kind"])
-            detail = (text or "").strip() if kind in (K.RATE_CHANGED, K.BOLUS, K.NOTE) else ""
-            if kind is K.INFUSION_STARTED and not session.baseline:
-                return _ask(start_dialog(monitor.baseline_proposal(chair)))
-            new = monitor.session_step(session.id, kind, user, detail)
-            done = kind.value.replace("_", " ").capitalize() + (f": {detail}" if detail else "")
-    except ConfirmationRequired as exc:
-        return _ask(end_dialog(exc))
-    except (MonitorError, ValueError) as exc:
-        return _error(f"Not recorded: {exc}")
-    return _after(live, chair, f"{done} (by {user})", ended=None if new.state.is_open else new)
+    return session_action(action, chair, nurse, None, ())
 
 
 @callback(
-    *_ACTION_OUTPUTS,
+    *ACTION_OUTPUTS,
     Input("manual-btn", "n_clicks"),
     State("chair-id", "data"), State("nurse-input", "value"),
     *[State(f"manual-{key}", "value") for key, _ in MANUAL_FIELDS],
@@ -618,65 +267,24 @@ def manual_nibp(clicks: int, chair: str, nurse: str | None, sys_: float | None, 
         raise PreventUpdate
     user = actor("sessions", nurse)
     if not user:
-        return _error(NEED_NAME)
+        return action_error(NEED_NAME)
     live = current_live()
     status = live.snapshot().chair(chair)
     session = status.session if status else None
     if session is None:
-        return _error("This chair has no open session.")
+        return action_error("This chair has no open session.")
     if sys_ is None or dia is None:
-        return _error("Enter systolic and diastolic (MAP is optional).")
+        return action_error("Enter systolic and diastolic (MAP is optional).")
     try:
         readings = live.monitor.enter_manual_nibp(session.id, sys_, dia, mean, user)
     except (MonitorError, ValueError) as exc:
-        return _error(f"Not recorded: {exc}")
+        return action_error(f"Not recorded: {exc}")
     s, d, m = (r.value for r in readings)
-    return _after(live, chair, f"Manual BP {s:g}/{d:g} (MAP {m:g}) entered by {user}")
-
-
-_LIMITS_OUTPUTS = (
-    Output("limits-panel", "children", allow_duplicate=True),
-    Output("limits-msg", "children", allow_duplicate=True),
-    Output("limits-msg", "className", allow_duplicate=True),
-    Output("chair-trend-rebuild", "data", allow_duplicate=True),
-    Output("limits-confirm", "children", allow_duplicate=True),
-    Output("limits-pending", "data", allow_duplicate=True),
-)
-
-
-def _limits_refused(live: LiveBay, chair: str, text: str, cls: str = "form-msg error") -> tuple[Any, ...]:
-    """A refused (or cancelled) change: the message, and the fields back to the limits in force."""
-    live.invalidate()
-    return (limits_panel(live, chair), text, cls, no_update, [], None)
-
-
-def _save_limits(live: LiveBay, chair: str, user: str, session_id: str,
-                 overrides: list[dict[str, Any]], confirm: bool) -> tuple[Any, ...]:
-    monitor = live.monitor
-    before = monitor.engine.rules(chair)
-    try:
-        monitor.set_limits(session_id, overrides, user, confirm=confirm)
-    except ConfirmationNeeded as exc:
-        return (no_update, "Confirm or cancel the change.", "form-msg", no_update,
-                limits_confirm_dialog(exc.changes), {"session": session_id, "rules": overrides})
-    except InvalidLimits as exc:
-        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
-    except MonitorError as exc:
-        return _limits_refused(live, chair, f"Not saved: {exc}")
-    live.invalidate()
-    changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
-    what = "; ".join(c.text for c in changes) or "no change"
-    return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
-            _rebuild(), [], None)
-
-
-def _open_session_id(live: LiveBay, chair: str) -> str | None:
-    status = live.snapshot().chair(chair)
-    return status.session.id if status is not None and status.session is not None else None
+    return after_action(live, chair, f"Manual BP {s:g}/{d:g} (MAP {m:g}) entered by {user}")
 
 
 @callback(
-    *_LIMITS_OUTPUTS,
+    *LIMITS_OUTPUTS,
     Input("limits-save", "n_clicks"),
     State({"type": "lim", "rule": ALL, "field": ALL}, "value"),
     State("chair-id", "data"), State("nurse-input", "value"),
@@ -689,12 +297,12 @@ def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) 
     try:
         user = actor("limits", nurse)
     except Forbidden as exc:  # (a screen that should not have offered it): said in the form
-        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+        return limits_refused(live, chair, f"Not saved: {exc.description}")
     if not user:
-        return _limits_refused(live, chair, NEED_NAME)
-    session_id = _open_session_id(live, chair)
+        return limits_refused(live, chair, NEED_NAME)
+    session_id = open_session_id(live, chair)
     if session_id is None:
-        return _limits_refused(live, chair, "This chair has no open session.")
+        return limits_refused(live, chair, "This chair has no open session.")
     values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
     try:
         changed = limit_changes(live.monitor.engine.rules(chair), values)
@@ -702,14 +310,14 @@ def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) 
             return (no_update, "No limit changed.", "form-msg", no_update, [], None)
         overrides = merge_overrides(live.monitor.session(session_id).limit_overrides, changed)
     except RuleError as exc:
-        return _limits_refused(live, chair, f"Not saved: {exc.clinical}")
+        return limits_refused(live, chair, f"Not saved: {exc.clinical}")
     except ValueError as exc:
-        return _limits_refused(live, chair, f"Not saved: {exc}")
-    return _save_limits(live, chair, user, session_id, overrides, confirm=False)
+        return limits_refused(live, chair, f"Not saved: {exc}")
+    return save_limits_change(live, chair, user, session_id, overrides, confirm=False)
 
 
 @callback(
-    *_LIMITS_OUTPUTS,
+    *LIMITS_OUTPUTS,
     Input("limits-confirm-ok", "n_clicks"), Input("limits-confirm-cancel", "n_clicks"),
     State("limits-pending", "data"), State("chair-id", "data"), State("nurse-input", "value"),
     prevent_initial_call=True,
@@ -722,14 +330,14 @@ def confirm_limits(_ok: int, _cancel: int, pending: dict[str, Any] | None, chair
         raise PreventUpdate
     live = current_live()
     if ctx.triggered_id == "limits-confirm-cancel" or not pending:
-        return _limits_refused(live, chair, "Not saved: the change was cancelled.", "form-msg")
+        return limits_refused(live, chair, "Not saved: the change was cancelled.", "form-msg")
     try:
         user = actor("limits", nurse)
     except Forbidden as exc:
-        return _limits_refused(live, chair, f"Not saved: {exc.description}")
+        return limits_refused(live, chair, f"Not saved: {exc.description}")
     if not user:
-        return _limits_refused(live, chair, NEED_NAME)
-    if pending.get("session") != _open_session_id(live, chair):
-        return _limits_refused(live, chair, "Not saved: the session has changed meanwhile.")
-    return _save_limits(live, chair, user, pending["session"], list(pending.get("rules") or []),
+        return limits_refused(live, chair, NEED_NAME)
+    if pending.get("session") != open_session_id(live, chair):
+        return limits_refused(live, chair, "Not saved: the session has changed meanwhile.")
+    return save_limits_change(live, chair, user, pending["session"], list(pending.get("rules") or []),
                         confirm=True)

@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from monitor.errors import CoreError
 from monitor.exports.csv_export import write_readings_csv, write_zip
 from monitor.exports.report_data import ExportContext, load_record, make_context
 from monitor.records import Session
-from monitor.store import Store
+from monitor.store.protocol import Store
 
 if TYPE_CHECKING:
     from monitor.config import BayConfig
@@ -57,7 +58,7 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
 )}
 
 
-class UnknownFormat(ValueError):
+class UnknownFormat(CoreError, ValueError):
     def __init__(self, fmt: str) -> None:
         super().__init__(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         self.format = fmt

@@ -40,7 +40,7 @@ from monitor.exports.report_data import ExportContext, SessionRecord
 from monitor.parameters import PARAMETERS
 from monitor.readings import flag_names
 from monitor.records import Session
-from monitor.store import Store
+from monitor.store.protocol import Store
 from monitor.timefmt import Rfc3339Formatter, rfc3339
 
 __all__ = ["ACTION_COLUMNS", "ALARM_COLUMNS", "CSV_COLUMNS", "EVENT_COLUMNS", "SESSION_COLUMNS",

@@ -44,7 +44,7 @@ from monitor.exports.report_data import (
 )
 from monitor.parameters import PARAMETERS, Parameter, by_key
 from monitor.readings import SENSOR_MISSING, QualityFlag, Reading, flag_names
-from monitor.store import Store
+from monitor.store.protocol import Store
 from monitor.timefmt import Rfc3339Formatter, rfc3339
 
 __all__ = ["FHIR_VERSION", "LOINC_DISPLAY", "MDC_SYSTEM", "write_fhir"]

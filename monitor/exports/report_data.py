@@ -33,7 +33,7 @@ from monitor.records import (
     SessionEvent,
     SessionEventKind,
 )
-from monitor.store import Store
+from monitor.store.protocol import Store
 
 __all__ = [
     "NIBP_CYCLE_WINDOW_S",

@@ -1,0 +1,362 @@
+"""The batching writer: producers queue readings and records under a lock and get a ticket;
+one writer thread commits everything pending in one transaction every ``commit_interval``
+(sooner past ``max_batch`` rows or when asked to flush), chains operator actions onto the
+audit head, seals each batch in the integrity ledger, wakes :meth:`~BatchWriter.wait_durable`
+and calls the commit listeners. A failed batch is kept and retried with a backoff. The
+design is drawn in :mod:`monitor.store`'s docstring.
+
+:class:`BatchWriter` is the write half of :class:`monitor.store.sqlite.SqliteStore`, which
+opens the file and sets the state declared here (:meth:`BatchWriter._init_writer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.audit import GENESIS, action_hash
+from monitor.integrity import Sealer, reading_rows
+from monitor.readings import Reading
+from monitor.store.protocol import Record, StoreError
+from monitor.store.rows import (
+    APPENDS,
+    INSERT_ACTION,
+    INSERT_READING,
+    UPSERT_ALARM,
+    UPSERT_ALARM_V4,
+    UPSERT_SEQ,
+    UPSERTS,
+    Ops,
+    record_ops,
+)
+from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD
+
+__all__ = ["BatchWriter"]
+
+log = logging.getLogger("monitor.store")
+
+
+class BatchWriter:
+    """The write side of the store: queueing, the writer thread, its transactions."""
+
+    MAX_RETRY_S = 5.0
+    FAIL_LOG_EVERY_S = 30.0
+
+    # set by the class that opens the file (SqliteStore)
+    path: str
+    _conn: sqlite3.Connection
+    _sealer: Sealer | None
+    _chained: bool  # operator_actions hash-chained (migration 2)
+    _onsets: bool  # alarms have onset_at (migration 5)
+    _keeps_seqs: bool  # device_seqs exists (migration 4)
+    _idle_readers: list[sqlite3.Connection]  # the read pool, closed by close()
+
+    def _init_writer(self, commit_interval: float, max_batch: int, max_pending_readings: int) -> None:
+        if not 0.01 <= commit_interval <= 1.0:
+            raise ValueError(f"commit_interval must be 0.01-1.0 s, not {commit_interval!r}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be positive, not {max_batch!r}")
+        self._interval, self._max_batch = commit_interval, max_batch
+        self._max_pending = max_pending_readings
+        self._failing: str | None = None  # what the last failed write said, while failing
+        self._fail_logged = 0.0  # time.monotonic() of the last failure logged
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # the writer waits on this
+        self._durable = threading.Condition(self._lock)  # wait_durable waits on this
+        self._pending_readings: list[Reading] = []
+        self._pending_records: list[Ops] = []
+        self._batch_readings: list[Reading] = []  # swapped out; kept while writes fail
+        self._batch_records: list[Ops] = []
+        self._batch_ticket = self._ticket = self._committed = 0
+        self._flush_requested = self._stopping = self._closed = False
+        self._stop_deadline = 0.0
+        self._fail_streak = 0
+        self._listeners: list[Callable[[int], None]] = []
+        self._stats: dict[str, Any] = dict.fromkeys(
+            ("readings_written", "records_written", "batches", "failed_batches", "readings_dropped"), 0
+        )
+        self._stats["last_commit_seconds"] = 0.0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread (once)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"store {self.path} is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+                self._thread.start()
+
+    @property
+    def committed_ticket(self) -> int:
+        return self._committed
+
+    def _submit(self, readings: Sequence[Reading], records: list[Ops]) -> int:
+        with self._lock:
+            if self._stopping:
+                raise StoreError(f"store {self.path} is closed")
+            if not readings and not records:
+                return self._ticket
+            before = len(self._pending_readings) + len(self._pending_records)
+            self._pending_readings.extend(readings)
+            self._pending_records.extend(records)
+            self._ticket += 1
+            if before <= self._max_batch < before + len(readings) + len(records):
+                self._wake.notify()
+            return self._ticket
+
+    def add_readings(self, readings: Sequence[Reading]) -> int:
+        """Queue readings for the next commit and return their ticket. No I/O here."""
+        if not isinstance(readings, list | tuple):
+            readings = list(readings)
+        for r in readings:
+            if not isinstance(r, Reading):
+                raise TypeError(f"add_readings takes Reading, not {type(r).__name__}")
+        return self._submit(readings, [])
+
+    def add_records(self, records: Sequence[Record]) -> int:
+        """Queue records for the next commit and return their ticket. No I/O here; a record
+        that cannot be stored raises TypeError or ValueError here."""
+        return self._submit((), [record_ops(r) for r in records])
+
+    def add(self, readings: Sequence[Reading], records: Sequence[Record]) -> int:
+        """Readings and the records they caused (alarm events), queued as one: they are
+        committed in the same transaction, under one ticket."""
+        if not isinstance(readings, list | tuple):
+            readings = list(readings)
+        for r in readings:
+            if not isinstance(r, Reading):
+                raise TypeError(f"add takes Reading, not {type(r).__name__}")
+        return self._submit(readings, [record_ops(r) for r in records])
+
+    def add_commit_listener(self, fn: Callable[[int], None]) -> None:
+        """Call ``fn(committed_ticket)`` on the writer thread after each commit. ``fn`` must
+        be quick and must not wait on this store (flush, wait_durable would wait on itself)."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    def wait_durable(self, ticket: int, timeout: float) -> bool:
+        """True once everything with a ticket <= ``ticket`` is committed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._committed < ticket:
+                remaining = deadline - time.monotonic()
+                writer_gone = self._closed and not (self._thread and self._thread.is_alive())
+                if remaining <= 0 or writer_gone:
+                    return False
+                self._durable.wait(remaining)
+            return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Commit everything submitted so far, now; True if done within ``timeout``."""
+        with self._lock:
+            ticket = self._ticket
+            self._flush_requested = True
+            self._wake.notify()
+        return self.wait_durable(ticket, timeout)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            pending = len(self._pending_readings) + len(self._pending_records)
+            pending += len(self._batch_readings) + len(self._batch_records)
+            alive = bool(self._thread and self._thread.is_alive())
+            return {**self._stats, "pending": pending, "ticket": self._ticket,
+                    "committed_ticket": self._committed, "writer_alive": alive,
+                    "failing": self._failing}  # fmt: skip
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything pending (retrying failed writes for up to ``timeout`` s), stop
+        the writer and close the connections. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = self._stopping = True
+            self._stop_deadline = time.monotonic() + timeout
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join()
+        elif not self._cycle():  # never started: write what is pending here
+            log.error("store %s: closed with %d unwritten rows", self.path, self.stats()["pending"])
+        with self._lock:
+            self._durable.notify_all()
+            idle, self._idle_readers = self._idle_readers, []
+        for conn in idle:
+            conn.close()
+        self._conn.close()
+
+    def _due(self) -> bool:
+        pending = len(self._pending_readings) + len(self._pending_records)
+        return self._stopping or self._flush_requested or pending > self._max_batch
+
+    def _run(self) -> None:
+        failed = False
+        try:
+            while True:
+                with self._lock:
+                    # after a failure, wait before retrying: longer while it keeps failing
+                    wait = min(self.MAX_RETRY_S, self._interval * 2 ** min(self._fail_streak, 10)) \
+                        if failed else self._interval
+                    deadline = time.monotonic() + wait
+                    while (left := deadline - time.monotonic()) > 0 and (failed or not self._due()):
+                        self._wake.wait(left)
+                    self._flush_requested = False
+                    stopping = self._stopping
+                try:
+                    failed = not self._cycle()
+                except Exception:
+                    log.exception("store %s: writer error", self.path)
+                    failed = True
+                if stopping and (pending := self.stats()["pending"]):
+                    if time.monotonic() > self._stop_deadline:
+                        log.error("store %s: closed with %d rows that could not be written",
+                                  self.path, pending)  # fmt: skip
+                        return
+                elif stopping:
+                    return
+        finally:
+            if not self._stopping:
+                log.critical("store %s: writer thread stopped unexpectedly", self.path)
+
+    def _cycle(self) -> bool:
+        """Swap pending out and write it after any failed batch; False if the write failed."""
+        with self._lock:
+            if self._pending_readings or self._pending_records:
+                self._batch_readings.extend(self._pending_readings)
+                self._batch_records.extend(self._pending_records)
+                self._pending_readings, self._pending_records = [], []
+                self._batch_ticket = self._ticket
+            self._bound_batch()
+            readings, records = self._batch_readings, self._batch_records
+            ticket = self._batch_ticket
+        if not readings and not records:
+            return True
+        t0 = time.perf_counter()
+        try:
+            self._write_batch(readings, records)
+        except Exception as exc:
+            with self._lock:
+                self._stats["failed_batches"] += 1
+                self._fail_streak += 1
+                self._failing = str(exc) or type(exc).__name__
+            first, now = self._fail_streak == 1, time.monotonic()
+            if first or now - self._fail_logged >= self.FAIL_LOG_EVERY_S:
+                self._fail_logged = now
+                log.error("store %s: writing %d readings and %d records failed (%d in a row), "
+                          "retrying every %.0f s at most: %s", self.path, len(readings), len(records),
+                          self._fail_streak, self.MAX_RETRY_S, exc, exc_info=first)  # fmt: skip
+            return False
+        elapsed = time.perf_counter() - t0
+        if self._fail_streak:
+            log.warning("store %s: written after %d failures", self.path, self._fail_streak)
+        with self._lock:
+            self._fail_streak, self._failing = 0, None
+            self._batch_readings, self._batch_records = [], []
+            self._committed = ticket
+            self._stats["readings_written"] += len(readings)
+            self._stats["records_written"] += len(records)
+            self._stats["batches"] += 1
+            self._stats["last_commit_seconds"] = elapsed
+            self._durable.notify_all()
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(ticket)
+            except Exception:
+                log.exception("store %s: commit listener %r failed", self.path, fn)
+        return True
+
+    def _bound_batch(self) -> None:
+        """(Under the lock.) Keep at most ``max_pending_readings`` unwritten readings: drop
+        the oldest, count and log them. Records are never dropped."""
+        excess = len(self._batch_readings) - self._max_pending
+        if excess > 0:
+            del self._batch_readings[:excess]
+            self._stats["readings_dropped"] += excess
+            log.error("store %s: %d unwritten readings dropped (the oldest; %d in all) to keep at "
+                      "most %d in memory while writing fails", self.path, excess,
+                      self._stats["readings_dropped"], self._max_pending)
+
+    def _write_batch(self, readings: list[Reading], records: list[Ops]) -> None:
+        """One transaction, rolled back on any error."""
+        conn = self._conn
+        head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
+        sealer, sealed = self._sealer, None
+        tops: dict[str, int] = {}  # appended table -> its max id before this batch
+        changed: dict[str, list[Any]] = {}  # table -> keys of rows written
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if readings:
+                if sealer is not None:
+                    tops.update(sealer.tops(conn, ("readings",)))
+                conn.executemany(INSERT_READING, readings)
+                if self._keeps_seqs:
+                    last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
+                            for r in readings if r.seq is not None}
+                    conn.executemany(UPSERT_SEQ, last.values())
+            for ops in records:
+                for sql, params in ops:
+                    if sealer is not None:
+                        if (table := APPENDS.get(sql)) is not None and table not in tops:
+                            tops.update(sealer.tops(conn, (table,)))
+                        elif (table := UPSERTS.get(sql)) is not None:
+                            changed.setdefault(table, []).append(params[0])
+                    if sql is INSERT_ACTION and self._chained:
+                        if head is None:
+                            head = self._audit_head(conn)
+                        self._append_action(conn, head, params)
+                    elif sql is UPSERT_ALARM and not self._onsets:
+                        conn.execute(UPSERT_ALARM_V4, params[:-1])
+                    else:
+                        conn.execute(sql, params)
+            if head is not None:
+                conn.execute(UPSERT_HEAD, (*head, time.time()))
+            if sealer is not None:
+                written = {"readings": reading_rows(tops["readings"] + 1, readings)} if readings else None
+                sealed = sealer.seal(conn, tops, changed, written=written)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        if head is not None:  # a copy of the head outside the database, for docs/audit.md
+            log.info("store %s: audit chain head: %d actions, row %d, hash %s", self.path, *head)
+            if sealed is not None:
+                log.info("store %s: integrity ledger head: %d entries, entry %d, mac %s",
+                         self.path, *sealed)
+
+    def _audit_head(self, conn: sqlite3.Connection) -> list[Any]:
+        """The chain head, read inside the write transaction (so a second process writing
+        the same file cannot fork the chain). A missing head is logged and rebuilt from the
+        table's last row rather than failing the batch: readings must keep being written;
+        ``chairside audit verify`` reports the tampering."""
+        try:
+            row = conn.execute("SELECT actions, last_id, hash FROM audit_head WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # the table was dropped
+            conn.execute(AUDIT_HEAD)
+            row = None
+        if row is None:
+            log.error("store %s: audit_head is missing; continuing the chain from the last row",
+                      self.path)
+            n, last = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM operator_actions").fetchone()
+            found = conn.execute("SELECT hash FROM operator_actions WHERE id = ?", (last,)).fetchone()
+            row = (n, last, found[0] if found and found[0] else GENESIS)
+        return [row[0] or 0, row[1] or 0, row[2] or GENESIS]
+
+    @staticmethod
+    def _append_action(conn: sqlite3.Connection, head: list[Any], params: tuple[Any, ...]) -> None:
+        # after the head's last row, and after any row appended behind the writer's back (a
+        # forged row must not make the insert fail; verify reports it)
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM operator_actions").fetchone()[0]
+        row = (max(head[1], top) + 1, *params)
+        digest = action_hash(head[2], row)
+        conn.execute(INSERT_CHAINED, (*row, head[2], digest))
+        head[:] = [head[0] + 1, row[0], digest]
+
