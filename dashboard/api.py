@@ -74,13 +74,12 @@ from dashboard.views import (
     session_event_json,
     session_json,
 )
-from monitor.core import ConfirmationRequired, Monitor, MonitorError, NotFound
+from monitor.core import ConfirmationRequired, MonitorError, NotFound
 from monitor.exports import FORMATS, export_filename, export_session
 from monitor.exports.csv_export import CSV_COLUMNS, csv_chunks, csv_rows
 from monitor.records import Session
 from monitor.records import SessionEventKind as K
 from monitor.seam import SourceState
-from monitor.store.protocol import Store
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
@@ -168,7 +167,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
             return alarms_json.response(found, lambda: {"alarms": [alarm_json(a) for a in found]}, equal=True)
         if state == "all":  # the same shape: each alarm as it stands now, cleared ones too
             limit = _int_arg("limit", 500, 1, 10_000)
-            found = _committed(monitor).alarms(limit) if monitor.store else monitor.open_alarms()
+            found = monitor.alarm_history(limit)
             return jsonify({"alarms": [alarm_json(a) for a in found]})
         raise ApiError(400, f"state must be 'active' or 'all', not {state!r}")
 
@@ -176,7 +175,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
     def alarm_events() -> Any:
         require("view")
         limit = _int_arg("limit", 500, 1, 10_000)
-        events = _committed(monitor).alarm_events(limit=limit) if monitor.store else []
+        events = monitor.alarm_events(limit=limit)
         return jsonify({"events": [alarm_event_json(e) for e in events]})
 
     @api.post("/api/v1/alarms/<alarm_id>/acknowledge")
@@ -204,14 +203,14 @@ def install_api(server: Flask, live: LiveBay) -> None:
             raise ApiError(400, "duration_s must be a number of seconds, more than 0 and at most 600")
         paused = monitor.pause_audio(chair, user, duration)
         live.invalidate()
-        return jsonify({"chair": chair, "paused_until": rfc3339(monitor.engine.paused_until(chair)),
+        return jsonify({"chair": chair, "paused_until": rfc3339(monitor.paused_until(chair)),
                         "alarms": [alarm_json(a) for a in paused]})
 
     @api.get("/api/v1/sessions/<session_id>")
     def session(session_id: str) -> Any:
         require("view")
         s = monitor.session(session_id)
-        events = _committed(monitor).session_events(s.id) if monitor.store else []
+        events = monitor.session_events(s.id)
         return jsonify(session_json(s, monitor.clock.now()) | {
             "events": [session_event_json(e) for e in events],
             "baseline_proposal": baseline_proposal_json(
@@ -225,9 +224,7 @@ def install_api(server: Flask, live: LiveBay) -> None:
         if spec is None:
             raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         s = monitor.session(session_id)
-        if monitor.store is None:
-            raise ApiError(409, "this bay keeps no store to export from")
-        store = _committed(monitor)
+        store = monitor.history()  # 409 without a store (NoHistory)
         now = monitor.clock.now()
         if user is not None:  # patient data leaving the system: recorded
             monitor.audit(user, "export", s.chair, s.id, {"format": fmt})
@@ -546,15 +543,6 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise ApiError(400, f"{key} must be true or false")
     return value
-
-
-def _committed(monitor: Monitor) -> Store:
-    """The store once what was submitted so far is committed: a record the screen already
-    shows is in the answer (waits at most a commit interval or two)."""
-    assert monitor.store is not None
-    if not monitor.store.flush(timeout=5):
-        raise ApiError(503, "the store is not keeping up; try again")
-    return monitor.store
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -83,10 +83,9 @@ class LiveBay:
     def recording_problem(self) -> str | None:
         """What stops the bay being recorded, for every screen to show: the store cannot
         write (a full or failing disk), or its writer has stopped. None while all is well."""
-        store = self.monitor.store
-        if store is None:
+        stats = self.monitor.store_stats()
+        if stats is None:
             return None
-        stats = store.stats()
         if not stats.get("writer_alive", True):
             return "RECORDING STOPPED: the database writer has stopped (restart Chairside)"
         failing = stats.get("failing")
@@ -98,8 +97,7 @@ class LiveBay:
         return None
 
     def health(self) -> dict[str, Any]:
-        store = self.monitor.store
-        store_stats = store.stats() if store is not None else None
+        store_stats = self.monitor.store_stats()
         writing = store_stats is None or store_stats.get("writer_alive", True)
         return {
             "status": "ok" if writing and not self.monitor.source_problems else "degraded",

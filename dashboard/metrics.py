@@ -226,10 +226,9 @@ class ChairsideCollector(Collector):
         )
 
     def _store(self) -> Iterable[Metric]:
-        store = self.live.monitor.store
-        if store is None:
+        stats = self.live.monitor.store_stats()
+        if stats is None:
             return ()
-        stats = store.stats()
         return (
             GaugeMetricFamily("chairside_store_commit_seconds", "Duration of the latest store commit",
                               value=stats.get("last_commit_seconds", 0.0)),

@@ -99,15 +99,13 @@ def gather_trends(live: LiveBay, chair: str, span: str = "session",
         if p.key == "nibp_sys":
             manual = tuple(float(t) for t, f in zip(w.times.tolist(), w.flags.tolist(), strict=True)
                            if int(f) & QualityFlag.MANUAL)
-    store = monitor.store
-    events = tuple(store.session_events(session.id)) if session is not None and store else ()
+    events = tuple(monitor.session_events(session.id)) if session is not None else ()
     alarms = tuple((e.time, e.alarm.priority.label, alarm_text(e.alarm))
-                   for e in (store.alarm_events(chair=chair, since=start) if store else [])
-                   if e.old_state is None)
+                   for e in monitor.alarm_events(chair=chair, since=start) if e.old_state is None)
     view_key = "live" if view is None else f"{view[0]:.0f}-{view[1]:.0f}"
     return ChairTrends(
         chair=chair, title=status.label, t_range=(start, end), series=series,
-        rules=monitor.engine.rules(chair), baseline=monitor.engine.baseline(chair), events=events,
+        rules=monitor.rules(chair), baseline=monitor.baseline(chair), events=events,
         alarms=alarms, utc_offset_s=local_offset(now), manual=manual,
         uirevision=f"{chair}:{span}:{view_key}")
 
@@ -116,10 +114,10 @@ def _signature(live: LiveBay, chair: str, newest_alarm: float | None, span: str,
                view: tuple[float, float] | None, offset: float) -> str:
     status = live.snapshot().chair(chair)
     session = status.session if status is not None else None
-    engine = live.monitor.engine
+    monitor = live.monitor
     return figure_signature(
         session.id if session else None, session.updated_at if session else None, span, view,
-        engine.rules(chair), sorted(engine.baseline(chair).items()), newest_alarm, offset)
+        monitor.rules(chair), sorted(monitor.baseline(chair).items()), newest_alarm, offset)
 
 
 def _newest(w: Window) -> float | None:

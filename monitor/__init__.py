@@ -8,6 +8,7 @@ seam's :class:`~monitor.seam.ParseError` stands beside it::
     └── CoreError                           monitor.errors: anything the core raises
         ├── MonitorError                    monitor.core: what the Monitor facade refuses
         │   ├── NotFound (+KeyError)        no such chair, session or alarm
+        │   ├── NoHistory                   the stored history cannot be read now (no store)
         │   ├── ConfirmationRequired        an action that needs a second, confirmed call
         │   │   └── ConfirmationNeeded      limits looser than the chair's profile defaults
         │   └── InvalidLimits (+ValueError) limits that contradict each other or the rules
@@ -15,7 +16,7 @@ seam's :class:`~monitor.seam.ParseError` stands beside it::
         │   └── UnknownAlarm (+KeyError)
         ├── RuleError (+ValueError)         monitor.alarm_rules: a rule clinicians would refuse
         ├── SessionError                    monitor.sessions: a step the session's state forbids
-        ├── ConfigError                     monitor.config: the file is wrong (names the key)
+        ├── ConfigError                     monitor.validation: the file is wrong (names the key)
         ├── StoreError                      monitor.store: the store cannot (names the file)
         ├── AuditError                      monitor.audit: the file cannot be checked
         ├── UserError (+ValueError)         monitor.users

@@ -39,12 +39,11 @@ from monitor.config_sections import (
     IngestSection,
     LimitProfile,
     Model,
-    Name,
     ProtocolPreset,
     StoreSection,
     loopback,
 )
-from monitor.errors import CoreError
+from monitor.validation import ConfigError, Name, describe_errors
 from wire.registry import DIALECTS, SERIAL_PROTOCOLS
 
 __all__ = [
@@ -58,7 +57,9 @@ __all__ = [
     "SerialSource",
     "SourceConfig",
     "describe_errors",
+    "example_presets",
     "load_config",
+    "merge_rules",
     "parse_allow_entry",
     "parse_config",
 ]
@@ -69,10 +70,6 @@ __all__ = [
 #: parameter (None), NIBP included.
 SERIAL_PARAMETERS: dict[str, frozenset[str] | None] = {
     name: DIALECTS[name].parameters for name in SERIAL_PROTOCOLS}
-
-
-class ConfigError(CoreError):
-    """A configuration that cannot be used; the message names file, key and problem."""
 
 
 
@@ -323,35 +320,6 @@ def _check_preset(key: str, preset: ProtocolPreset, profile: str, base: tuple[Li
                  else f"protocols.{key}.limits{at}")
         hint = "; define [protocols] for this bay" if shipped else ""
         raise ValueError(f"{where}: over limit profile {profile!r}, {exc.problem}{hint}") from None
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not str(part).startswith(("function-", "tuple[", "list[", "dict[")):
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def describe_errors(exc: ValidationError, source: str) -> str:
-    """A pydantic error as lines of ``source: key.path: what is wrong``."""
-    problems = []
-    for err in exc.errors():
-        where = _loc(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif err["type"] == "too_short":
-            msg = "must have at least one entry"
-        if where and msg.startswith("["):  # a rule's own path: limit_profiles.p.rules[0].low
-            problems.append(f"{source}: {where}{msg}")
-        else:
-            problems.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
-    return "\n".join(problems)
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>", base: Path | None = None) -> BayConfig:

@@ -8,33 +8,21 @@ pydantic; :mod:`monitor.config` puts them together in ``BayConfig``.
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import tzinfo
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 
 from monitor.alarm_rules import AlarmSettings, LimitRule, check_rule_set, rules_from_dicts
 from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
+from monitor.validation import Name
 
-__all__ = ["NAME_RE", "AlarmSection", "AuthSection", "BaySection", "BufferSection", "ChairConfig",
-           "DashboardSection", "DisplaySection", "IngestSection", "LimitProfile", "Model", "Name",
+__all__ = ["AlarmSection", "AuthSection", "BaySection", "BufferSection", "ChairConfig",
+           "DashboardSection", "DisplaySection", "IngestSection", "LimitProfile", "Model",
            "ProtocolPreset", "StoreSection", "loopback", "rules_field"]
-
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-
-
-def _name(value: str) -> str:
-    if not NAME_RE.fullmatch(value):
-        raise ValueError(f"must be 1-32 letters, digits, '_' or '-' (got {value!r})")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_name)]
-
 
 class Model(BaseModel):
     """A configuration table: frozen, and an unknown key is an error."""

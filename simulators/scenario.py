@@ -37,9 +37,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.config import ConfigError, Name, describe_errors
 from monitor.parameters import by_key
 from monitor.readings import QualityFlag
+from monitor.validation import ConfigError, Name, describe_errors
 from simulators.patient import Effect, PatientModel
 from wire.registry import SERIAL_PROTOCOLS
 

@@ -61,3 +61,37 @@ def test_a_pure_parser_loads_only_the_seam_and_its_own_format(parser):
     assert ours - SEAM <= {m for m in ours if m == "wire" or m.startswith("wire.")}, ours - SEAM
     assert not {m for m in ours if m.startswith("wire.")} & {"wire.registry"}  # not every format
     assert len(loaded) < 60  # (it was 348 with the core behind it)
+
+
+def test_the_dashboard_reaches_the_engine_and_the_store_only_through_monitor():
+    """No page or API route touches ``monitor.engine`` or ``monitor.store``: the Monitor's
+    locked accessors are the door (``[store]`` of the configuration is another thing)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "dashboard").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("engine", "store"):
+                base = node.value
+                config = (isinstance(base, ast.Name) and base.id == "config") or (
+                    isinstance(base, ast.Attribute) and base.attr == "config")
+                if not config:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert not found, found
+
+
+def test_monitor_is_the_door_to_rules_pause_and_history(tmp_path):
+    from monitor.clock import ManualClock
+    from monitor.config import parse_config
+    from monitor.core import Monitor, NoHistory, NotFound
+
+    config = parse_config({"store": {"path": str(tmp_path / "bay.db")}, "chairs": [{"id": "c1"}]}, "t")
+    monitor = Monitor(config, store=None, clock=ManualClock(1_800_000_000.0))
+    assert {r.parameter for r in monitor.rules("c1")} >= {"hr", "spo2", "nibp_sys"}
+    assert monitor.baseline("c1") == {} and monitor.paused_until("c1") is None
+    assert monitor.alarm_events() == [] and monitor.session_events("x") == [] and monitor.sessions("c1", 1) == []
+    assert monitor.store_stats() is None and monitor.alarm_history(10) == []
+    with pytest.raises(NoHistory, match="no store"):
+        monitor.history()
+    with pytest.raises(NotFound):
+        monitor.rules("c9")

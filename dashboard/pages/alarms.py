@@ -57,8 +57,7 @@ def _tables(live: LiveBay) -> tuple[list[dict[str, Any]], list[dict[str, str]], 
     labels = {c.chair: c.label for c in snap.chairs}
     open_rows = alarm_views([a for c in snap.chairs for a in c.alarms], labels, snap.time,
                             acknowledged=True)
-    store = live.monitor.store
-    events = store.alarm_events(limit=HISTORY) if store is not None else []
+    events = live.monitor.alarm_events(limit=HISTORY)
     return open_rows, [alarm_event_row(e) for e in reversed(events)], labels
 
 

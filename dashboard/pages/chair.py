@@ -140,8 +140,7 @@ def trends_panel(figure: dict[str, Any], state: dict[str, Any]) -> html.Div:
 
 def chair_alarm_rows(live: LiveBay, chair: str, limit: int = 60) -> tuple[Any, float | None]:
     """The alarm history table, and when its newest alarm was raised."""
-    store = live.monitor.store
-    events = store.alarm_events(chair=chair, limit=limit) if store is not None else []
+    events = live.monitor.alarm_events(chair=chair, limit=limit)
     newest = max((e.time for e in events if e.old_state is None), default=None)
     return alarm_history_table([alarm_event_row(e) for e in reversed(events)], chair_column=False), newest
 
@@ -305,7 +304,7 @@ def save_limits(clicks: int, _values: list[Any], chair: str, nurse: str | None) 
         return limits_refused(live, chair, "This chair has no open session.")
     values = {(s["id"]["rule"], s["id"]["field"]): s.get("value") for s in ctx.states_list[0]}
     try:
-        changed = limit_changes(live.monitor.engine.rules(chair), values)
+        changed = limit_changes(live.monitor.rules(chair), values)
         if not changed:
             return (no_update, "No limit changed.", "form-msg", no_update, [], None)
         overrides = merge_overrides(live.monitor.session(session_id).limit_overrides, changed)

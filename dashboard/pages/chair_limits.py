@@ -44,8 +44,8 @@ def limits_panel(live: LiveBay, chair: str, *, read_only: bool = False) -> list[
     session = status.session if status else None
     allowed = may("limits") and not read_only
     locked = session is None or not allowed
-    rules = _sorted_rules(monitor.engine.rules(chair))
-    baseline = monitor.engine.baseline(chair)
+    rules = _sorted_rules(monitor.rules(chair))
+    baseline = monitor.baseline(chair)
     rows = []
     for r in rules:
         p = by_key(r.parameter)
@@ -117,7 +117,7 @@ def limits_refused(live: LiveBay, chair: str, text: str, cls: str = "form-msg er
 def save_limits_change(live: LiveBay, chair: str, user: str, session_id: str,
                  overrides: list[dict[str, Any]], confirm: bool) -> tuple[Any, ...]:
     monitor = live.monitor
-    before = monitor.engine.rules(chair)
+    before = monitor.rules(chair)
     try:
         monitor.set_limits(session_id, overrides, user, confirm=confirm)
     except ConfirmationNeeded as exc:
@@ -128,7 +128,7 @@ def save_limits_change(live: LiveBay, chair: str, user: str, session_id: str,
     except MonitorError as exc:
         return limits_refused(live, chair, f"Not saved: {exc}")
     live.invalidate()
-    changes = compare_rules(before, monitor.engine.rules(chair), live.config.chair_rules(chair))
+    changes = compare_rules(before, monitor.rules(chair), live.config.chair_rules(chair))
     what = "; ".join(c.text for c in changes) or "no change"
     return (limits_panel(live, chair), f"Limits saved by {user}: {what}", "form-msg ok",
             rebuild_token(), [], None)

@@ -75,8 +75,7 @@ def session_panel(live: LiveBay, chair: str, ended: Session | None = None, *,
 
 
 def _last_session(live: LiveBay, chair: str) -> Session | None:
-    store = live.monitor.store
-    found = store.sessions(chair, limit=1) if store is not None else []
+    found = live.monitor.sessions(chair, limit=1)
     return found[0] if found else None
 
 

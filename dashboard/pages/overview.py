@@ -75,7 +75,7 @@ def sparklines(_n: int | None) -> list[str]:
         if param == "hr" and not np.isfinite(w.values).any():  # oximeter only: its pulse rate
             param = "pr"
             w = monitor.trend(chair, param, SPARK_SECONDS, SPARK_POINTS)
-        low, high = spark_limits(monitor.engine.rules(chair), param)
+        low, high = spark_limits(monitor.rules(chair), param)
         svg = make_sparkline_svg(w.times, w.values, low=low, high=high, width=240, height=44,
                                  t_range=(now - SPARK_SECONDS, now), colour=COLOURS[param])
         out.append(svg_data_uri(svg))

@@ -1,22 +1,26 @@
 """The core's read side (:class:`ChairQueries`, mixed into :class:`monitor.core.Monitor`): a
 chair's status (vitals with their age and staleness, connection, NEWS2, open alarms,
 session, pause, delayed data), a session by id (open, recently ended, or from the store),
-the open alarms, a parameter's trend window, and the buffers' memory. Each reads under the
-core's lock.
+the open alarms, a parameter's trend window, the buffers' memory; and the dashboard's door:
+the rules, baseline and audio pause in force, and the stored history (alarms, alarm and
+session events, sessions, the store's state) — so no page or API route reaches the engine or
+the store. Each reads under the core's lock (the store has its own).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from monitor.alarm_engine import AlarmEngine
+from monitor.alarm_rules import LimitRule
 from monitor.clock import Clock
 from monitor.config import BayConfig
-from monitor.core.results import ChairState, ChairStatus, NotFound, VitalStatus
+from monitor.core.results import ChairState, ChairStatus, NoHistory, NotFound, VitalStatus
 from monitor.news2 import news2
 from monitor.parameters import PARAMETERS
-from monitor.records import Alarm, Session
+from monitor.records import Alarm, AlarmEvent, Session, SessionEvent
 from monitor.ring_buffer import Window, downsample
 from monitor.store.protocol import Store
 
@@ -98,6 +102,59 @@ class ChairQueries:
             if parameter not in c.buffers:
                 raise NotFound(f"no parameter {parameter!r}")
             return downsample(c.buffers[parameter].last(seconds, self.clock.now()), max_points)
+
+    # --- the dashboard's door: rules, baseline, pause, and the stored history --------------
+
+    def rules(self, chair: str) -> tuple[LimitRule, ...]:
+        """The chair's limit rules in force (the session's, or the profile's)."""
+        with self._lock:
+            self._chair(chair)
+            return self.engine.rules(chair)
+
+    def baseline(self, chair: str) -> dict[str, float]:
+        with self._lock:
+            self._chair(chair)
+            return dict(self.engine.baseline(chair))
+
+    def paused_until(self, chair: str) -> float | None:
+        """When the chair's audio pause ends (None: not paused)."""
+        with self._lock:
+            self._chair(chair)
+            return self.engine.paused_until(chair)
+
+    def history(self) -> Store:
+        """The stored record, up to date with everything taken so far (for the alarm and
+        session history and the exports, which read it). MonitorError when the bay keeps no
+        store, or its writer cannot commit now."""
+        store = self.store
+        if store is None:
+            raise NoHistory("this bay keeps no store")
+        if not store.flush(timeout=5):
+            raise NoHistory("the store is not committing (see /healthz); try again")
+        return store
+
+    def alarm_history(self, limit: int) -> list[Alarm]:
+        """The newest ``limit`` alarms as they stand now, cleared ones too (the open ones
+        without a store)."""
+        return self.history().alarms(limit) if self.store is not None else self.open_alarms()
+
+    def alarm_events(self, *, chair: str | None = None, since: float | None = None,
+                     limit: int | None = None) -> list[AlarmEvent]:
+        """Stored alarm events, oldest first (none without a store)."""
+        if self.store is None:
+            return []
+        return list(self.history().alarm_events(chair=chair, since=since, limit=limit))
+
+    def session_events(self, session_id: str) -> list[SessionEvent]:
+        return list(self.history().session_events(session_id)) if self.store is not None else []
+
+    def sessions(self, chair: str, limit: int) -> list[Session]:
+        """The chair's newest sessions from the store, newest first."""
+        return list(self.store.sessions(chair, limit=limit)) if self.store is not None else []
+
+    def store_stats(self) -> dict[str, Any] | None:
+        """The store's writer: pending rows, failures, commit times (None: no store)."""
+        return self.store.stats() if self.store is not None else None
 
     def memory_bytes(self) -> int:
         return sum(b.nbytes for c in self._chairs.values() for b in c.buffers.values())

@@ -19,7 +19,7 @@ from monitor.ring_buffer import RingBuffer
 
 __all__ = ["MANUAL_DEVICE", "SYSTEM_USER", "WORKFLOW_RULES", "BaselineProposal", "ChairState", "ChairStatus",
            "ConfirmationNeeded", "ConfirmationRequired", "InvalidLimits", "MonitorError",
-           "NotFound", "VitalStatus", "alarm_line"]
+           "NoHistory", "NotFound", "VitalStatus", "alarm_line"]
 
 SYSTEM_USER = "system"
 MANUAL_DEVICE = "manual"  # the device of readings a nurse enters
@@ -34,6 +34,10 @@ class MonitorError(CoreError):
 class NotFound(MonitorError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class NoHistory(MonitorError):
+    """The stored history cannot be read now: no store, or its writer is not committing."""
 
 
 class ConfirmationRequired(MonitorError):

@@ -22,7 +22,7 @@ from monitor.exports.report_data import NIBP_KEYS, SessionRecord
 from monitor.records import AlarmKind, Priority, SessionEvent
 from monitor.ring_buffer import Window, downsample
 
-__all__ = ["Steps", "infusion_periods", "limit_steps", "trend_png"]
+__all__ = ["Steps", "broken_lines", "infusion_periods", "limit_steps", "trend_png"]
 
 
 Steps = dict[tuple[str, Priority], tuple[list[float], list[float]]]  # (direction, priority) -> xs, ys
