@@ -115,7 +115,8 @@ def test_the_bay_fits_and_reads_at_every_size(make_bay, dash_duo, chairs, shots)
         viewport(dash_duo, width, height)
         # every tile on the screen, none overlapping the header or the pop-ups
         boxes = js(dash_duo, TILES_JS)  # (one query: a WebDriver call per tile is slow at 48)
-        popups_top = min(p.rect["y"] for p in dash_duo.find_elements(".popup"))
+        popups_top = js(dash_duo, "return Math.min(...[...document.querySelectorAll('.popup')]"
+                                  ".map(p => p.getBoundingClientRect().top))")  # (one query: they re-render)
         header_bottom = js(dash_duo, "return document.querySelector('.hdr').getBoundingClientRect().bottom")
         assert len(boxes) == chairs and all(
             b["left"] >= 0 and b["top"] >= header_bottom and b["right"] <= width and b["bottom"] <= popups_top

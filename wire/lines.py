@@ -25,7 +25,6 @@ __all__ = ["MAX_LINE", "LineError", "LineSplitter"]
 #: Longest line taken, in bytes, not counting the CR LF / LF terminator.
 MAX_LINE = 512
 
-_BLANK = b" \t\r"
 _DETAIL_BYTES = 40  # how much of a dropped line a LineError quotes
 
 
@@ -91,14 +90,16 @@ class LineSplitter:
     def _emit(self, line: bytes, out: list[str | LineError]) -> None:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if not line.strip(_BLANK):
+        if not line.strip():
             return
         if len(line) > self.max_line:
             out.append(LineError("too_long", f"line of {len(line)} bytes dropped (more than "
                                              f"{self.max_line}; starts {line[:_DETAIL_BYTES]!r})"))
             return
         try:
-            out.append(line.decode("utf-8"))
+            text = line.decode("utf-8")
+            if text.strip():  # (a line of blanks and separators alone carries nothing)
+                out.append(text)
         except UnicodeDecodeError as exc:
             out.append(LineError("not_utf8", f"line is not valid UTF-8 at byte {exc.start}: "
                                              f"{line[:_DETAIL_BYTES]!r}"))
