@@ -27,7 +27,7 @@ AUDIT_ARGS    ?=
 COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: demo test bench lint screenshots sysdeps clean lock lock-upgrade lock-tools lock-uv \
+.PHONY: demo test test-fast bench lint screenshots sysdeps clean lock lock-upgrade lock-tools lock-uv \
 	audit-deps install-locked
 
 # The demo runs as the terminal's foreground job (deploy/foreground.py): Ctrl-C reaches the
@@ -39,6 +39,10 @@ demo: sysdeps $(VENV)/.installed
 
 test: sysdeps $(VENV)/.installed
 	$(PY) -m pytest
+
+# The fast tier: unit and component tests, no browser, broker or subprocess (about a minute)
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
 
 bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.ingest

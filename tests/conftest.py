@@ -112,3 +112,22 @@ def pytest_setup_options():
 
 # The browser tests' fixtures (make_bay, dash_duo), shared by every dashboard test module.
 from ui_support import dash_duo, make_bay, shots  # noqa: E402, F401
+
+
+#: Files whose tests start real processes or do heavy work throughout (brokers, the CLI and
+#: make in subprocesses, nginx, argon2 hashing, PDF rendering, API fuzzing): the full tier only.
+SLOW_FILES = frozenset({
+    "test_end_to_end.py", "test_shutdown.py", "test_first_run.py", "test_supply_chain.py",
+    "test_decode.py", "test_deploy.py", "test_cli.py", "test_api_fuzz.py", "test_login_security.py",
+    "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
+    "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
+})
+BROWSER = frozenset({"dash_duo", "dash_br"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow``: a real browser, or a file of SLOW_FILES. ``make test-fast`` leaves them out
+    (unit and component tests, about a minute); ``make test`` (CI) runs everything."""
+    for item in items:
+        if BROWSER & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
