@@ -113,7 +113,6 @@ def pytest_setup_options():
 # The browser tests' fixtures (make_bay, dash_duo), shared by every dashboard test module.
 from ui_support import dash_duo, make_bay, shots  # noqa: E402, F401
 
-
 #: Files whose tests start real processes or do heavy work throughout (brokers, the CLI and
 #: make in subprocesses, nginx, argon2 hashing, PDF rendering, API fuzzing): the full tier only.
 SLOW_FILES = frozenset({
