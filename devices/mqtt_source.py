@@ -1,47 +1,12 @@
-"""Readings from an MQTT broker (docs/protocols.md#mqtt), with paho-mqtt 2.x.
+"""Readings from an MQTT broker (docs/protocols.md#mqtt), with paho-mqtt 2.x: the source.
 
 One client subscribes, with QoS 1, to ``<prefix>/<bay>/+/vitals`` and
-``<prefix>/<bay>/+/status``. Payloads are parsed by the pure functions of
-``wire.mqtt_json``; this module does the I/O, the acknowledgements, the
-de-duplication, the counting and the reconnecting.
-
-No message lost between device and store
-----------------------------------------
-- A fixed client id and a persistent session: MQTT 5 ``clean_start=False`` with a
-  SessionExpiryInterval of ``session_expiry_s`` (paho's defaults, clean start on the first
-  connect and an expiry of 0, would both drop what the broker queued for us), or MQTT 3.1.1
-  ``clean_session=False``. While the monitor is away the broker queues our QoS 1 messages.
-- Manual acknowledgement: a message's PUBACK is sent only once its readings are committed
-  to the store (``sink.on_durable(ticket, ...)``). Until then the broker keeps it and
-  sends it again after a reconnect, so a crash before the commit loses nothing.
-- PUBACKs go out in the order the messages came in (MQTT 3.1.1 and 5, section 4.6): a
-  message that needs no storing (malformed, refused, duplicate, a status) is acknowledged
-  when everything received before it is durable, never ahead of it. A duplicate in
-  particular waits for the store to hold everything ingested so far, so it cannot be
-  acknowledged before the original it repeats is on disk.
-- A PUBACK is only ever sent on the connection that delivered the message: when the
-  connection drops, pending acknowledgements are abandoned (the broker redelivers those
-  messages, and the de-duplication below recognises the ones already ingested).
-- Messages the store refuses to take (it is closed: shutdown in the wrong order) are not
-  acknowledged; the broker delivers them again after the next connect.
-- A message whose handling raises (a bug) is counted as ``handler_error``, logged with its
-  traceback and acknowledged, so that one poison message cannot block the queue forever.
-
-Exactly once per (device, seq, device time): a crash after the commit and before the
-PUBACK (a window of one store commit) makes the broker deliver those messages again to the
-next run. That run's :class:`SeqTracker` starts from the store (``sink.device_seqs()``: the
-last seq stored per device, kept in the readings' own transaction, and the seqs of the newest
-readings), so it recognises them as duplicates and acknowledges them without storing them
-again.
-
-De-duplication and gaps
------------------------
-:class:`SeqTracker` keeps, per device, the highest ``seq`` and the device time of its last
-1024 distinct seqs (seeded from the store at start). A seq seen before with the same time is
-a redelivery: counted as
-``duplicate`` and acknowledged, not ingested. A seq above the highest + 1 is a gap (counted,
-logged, in ``health()``); seq 0 (or the same seq with another time, or a jump far back)
-is a device restart and resets that device's window.
+``<prefix>/<bay>/+/status``. This module holds :class:`MqttSource`: starting and stopping,
+connecting, subscribing and reconnecting, its state and ``health()``, and the watch on its link
+to the broker. What it does with each message (readings, de-duplication, gaps, presence, and
+the acknowledgements sent once the store has committed) is :mod:`devices.mqtt_messages`; the
+seq memory is :mod:`devices.mqtt_seqs`; the client's session, credentials and TLS options are
+:mod:`devices.mqtt_session`.
 
 The monitor's own link
 ----------------------
@@ -52,41 +17,28 @@ disconnect the broker says was a session takeover, a second unexpected disconnec
 ``LINK_WINDOW_S``, or a disconnect that lasts ``LINK_DOWN_AFTER_S`` is reported to the sink
 (``report_source``: a technical alarm on every chair the source serves, /healthz degraded)
 until the link has been up again for ``LINK_STABLE_S``.
-
-Presence
---------
-``status`` messages (retained, and the device's Last Will ``offline``) go to
-``sink.report_connection(chair, "mqtt:<topic chair>", online)``: the core raises or clears
-DEVICE_OFFLINE for an armed chair. The source name is the topic's chair, stable across
-restarts and devices, so an ``online`` always clears the alarm its ``offline`` raised.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import StrEnum
-from functools import partial
-from pathlib import Path
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.source import DeviceError, SourceBase, frame_readings
+from devices.mqtt_messages import MqttMessageHandler
+from devices.mqtt_seqs import SeqCheck, SeqTracker, SeqVerdict
+from devices.mqtt_session import connect_session, make_client
 from monitor.config import MqttSource as MqttConfig
-from monitor.seam import ParseError, Sink, SourceState
-from wire.mqtt_json import parse_status, parse_topic, parse_vitals
+from monitor.seam import Sink, SourceState
 
-__all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]
+__all__ = ["MqttSource", "SeqCheck", "SeqTracker", "SeqVerdict"]  # the seq names: re-exported
+
 
 STOP_TIMEOUT_S = 5.0
 LINK_DOWN_AFTER_S = 3.0  # a disconnect this long is a lost link
@@ -95,194 +47,18 @@ LINK_STABLE_S = 20.0  # connected this long with no drop: the link is good again
 SESSION_TAKEN_OVER = 142  # MQTT 5 reason code of the broker's DISCONNECT
 
 
-# --- de-duplication ---------------------------------------------------------------------
-
-
-class SeqVerdict(StrEnum):
-    NEW = "new"  # the next seq, or one after a gap
-    DUPLICATE = "duplicate"  # seen before (same seq, same device time): a redelivery
-    LATE = "late"  # below the highest seq, never seen: arrived out of order (fills a gap)
-    RESTART = "restart"  # the device started counting again (rebooted)
-
-
-@dataclass(frozen=True, slots=True)
-class SeqCheck:
-    verdict: SeqVerdict
-    missing: int = 0  # for NEW: how many seqs were skipped before this one
-
-
-class _Device:
-    __slots__ = ("last", "seen")
-
-    def __init__(self, seq: int, t: float) -> None:
-        self.last = seq
-        self.seen: dict[int, float] = {seq: t}  # seq -> device time, oldest first
-
-
-class SeqTracker:
-    """Per device, the highest seq and the last ``window`` distinct seqs (with their device
-    times); at most ``max_devices`` devices, the least recently heard forgotten first.
-    Memory is bounded by ``window * max_devices`` entries. Not thread-safe (one network
-    thread uses it). :meth:`check` only looks; :meth:`record` remembers a message once it
-    has been handed on."""
-
-    def __init__(self, window: int = 1024, max_devices: int = 4096) -> None:
-        self.window = window
-        self.max_devices = max_devices
-        self._devices: OrderedDict[str, _Device] = OrderedDict()
-        self.gaps = 0
-        self.missing = 0
-        self.late = 0
-        self.restarts = 0
-        self.last_gap: dict[str, Any] | None = None
-
-    def __len__(self) -> int:
-        return len(self._devices)
-
-    def __contains__(self, device: object) -> bool:
-        return device in self._devices
-
-    def seed(self, device: str, last: int, last_time: float,
-             recent: Iterable[tuple[int, float]] = ()) -> None:
-        """Start from what the store holds of a device: its last seq and the (seq, device
-        time) pairs of its newest stored messages, oldest first."""
-        d = _Device(last, last_time)
-        d.seen = dict(recent)
-        d.seen.pop(last, None)
-        d.seen[last] = last_time
-        while len(d.seen) > self.window:
-            del d.seen[next(iter(d.seen))]
-        self._devices[device] = d
-        while len(self._devices) > self.max_devices:
-            self._devices.popitem(last=False)
-
-    def check(self, device: str, seq: int, t: float) -> SeqCheck:
-        d = self._devices.get(device)
-        if d is None:
-            return SeqCheck(SeqVerdict.NEW)
-        seen = d.seen.get(seq)
-        if seen is not None:
-            return SeqCheck(SeqVerdict.DUPLICATE if seen == t else SeqVerdict.RESTART)
-        if seq > d.last:
-            return SeqCheck(SeqVerdict.NEW, seq - d.last - 1)
-        if seq == 0 or seq < d.last - self.window:
-            return SeqCheck(SeqVerdict.RESTART)
-        return SeqCheck(SeqVerdict.LATE)
-
-    def record(self, device: str, seq: int, t: float, check: SeqCheck) -> None:
-        d = self._devices.get(device)
-        if d is None or check.verdict is SeqVerdict.RESTART:
-            self._devices[device] = _Device(seq, t)
-            self._devices.move_to_end(device)
-            self.restarts += check.verdict is SeqVerdict.RESTART
-            while len(self._devices) > self.max_devices:
-                self._devices.popitem(last=False)
-            return
-        self._devices.move_to_end(device)
-        if check.verdict is SeqVerdict.NEW:
-            if check.missing:
-                self.gaps += 1
-                self.missing += check.missing
-                self.last_gap = {"device": device, "after": d.last, "seq": seq,
-                                 "missing": check.missing, "at": time.time()}
-            d.last = seq
-        elif check.verdict is SeqVerdict.LATE:
-            self.late += 1
-        d.seen[seq] = t
-        while len(d.seen) > self.window:
-            del d.seen[next(iter(d.seen))]
-
-
-# --- ordered, durable acknowledgements --------------------------------------------------
-
-
-class _Ack:
-    __slots__ = ("generation", "mid", "qos", "ready", "send")
-
-    def __init__(self, mid: int, qos: int, generation: int) -> None:
-        self.mid, self.qos, self.generation = mid, qos, generation
-        self.ready = False
-        self.send = True
-
-
-class _AckQueue:
-    """PUBACKs in arrival order, each released once its message is done. Entries belong to
-    one connection (generation); :meth:`reset` abandons those of a connection that is gone."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: deque[_Ack] = deque()
-        self._client: mqtt.Client | None = None
-        self._generation = 0
-        self.sent = 0
-        self.abandoned = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    def reset(self, client: mqtt.Client | None) -> None:
-        with self._cond:
-            self._generation += 1
-            self.abandoned += sum(e.send for e in self._queue)
-            self._queue.clear()
-            self._client = client
-            self._cond.notify_all()
-
-    def add(self, mid: int, qos: int) -> _Ack:
-        with self._cond:
-            entry = _Ack(mid, qos, self._generation)
-            self._queue.append(entry)
-            return entry
-
-    def done(self, entry: _Ack, send: bool = True) -> None:
-        """The message is finished with: acknowledge it (``send``) or not, in order."""
-        with self._cond:
-            entry.ready, entry.send = True, send
-            if entry.generation != self._generation:
-                return
-            queue, client = self._queue, self._client
-            while queue and queue[0].ready:
-                e = queue.popleft()
-                if e.send and e.qos > 0 and client is not None:
-                    client.ack(e.mid, e.qos)  # only queues the packet for the network thread
-                    self.sent += 1
-            if not queue:
-                self._cond.notify_all()
-
-    def wait_empty(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue, timeout)
-
-
-class _SinkRefused(DeviceError):
-    """The sink raised while taking readings (e.g. its store is closed)."""
-
-
-# --- the source -------------------------------------------------------------------------
-
-
-class MqttSource(SourceBase):
+class MqttSource(MqttMessageHandler):
     kind = "mqtt"
 
     def __init__(self, config: MqttConfig, sink: Sink) -> None:
-        super().__init__(config.name, sink)
-        self.config = config
+        super().__init__(config, sink)
         base = f"{config.topic_prefix}/{config.bay}/+"
         self.topics = (f"{base}/vitals", f"{base}/status")
-        self.seqs = SeqTracker()
-        self.duplicates = 0
-        self.messages = 0
         self.broker_connected = False
         self.session_present: bool | None = None
-        self._acks = _AckQueue()
         self._lifecycle = threading.Lock()
-        self._handling = threading.Lock()  # held while a message is being taken
         self._client: mqtt.Client | None = None
-        self._stopping = False
         self._connects = 0
-        self._last_ticket: int | None = None
-        self._devices_by_chair: OrderedDict[str, str] = OrderedDict()  # topic chair -> device
         self._paho_log = logging.getLogger(f"{self.log.name}.paho")
         self._drops: deque[float] = deque(maxlen=16)  # monotonic times of unexpected disconnects
         self._link_lock = threading.Lock()
@@ -307,15 +83,8 @@ class MqttSource(SourceBase):
                 self.log.error("cannot set up the MQTT client: %s", exc)
                 self._set_state(SourceState.FAILED, f"configuration: {exc}")
                 return
-            cfg = self.config
             self._acks.reset(client)
-            if cfg.protocol == "5":
-                props = Properties(PacketTypes.CONNECT)
-                props.SessionExpiryInterval = cfg.session_expiry_s
-                client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False,
-                                     properties=props)
-            else:
-                client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
+            connect_session(client, self.config)
             self._client = client
             client.loop_start()
             self._schedule_link_check(LINK_DOWN_AFTER_S)  # not connected by then: reported
@@ -387,22 +156,7 @@ class MqttSource(SourceBase):
         }
 
     def _make_client(self) -> mqtt.Client:
-        cfg = self.config
-        if cfg.protocol == "5":
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                                 protocol=mqtt.MQTTv5)
-        else:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                                 clean_session=False, protocol=mqtt.MQTTv311)
-        client.manual_ack_set(True)
-        client.suppress_exceptions = True  # a second guard: our callbacks catch everything
-        client.on_log = self._on_log
-        client.reconnect_delay_set(1, max(1, math.ceil(cfg.reconnect_max_s)))
-        if cfg.username is not None or cfg.password_file is not None:
-            client.username_pw_set(cfg.username or "", _first_line(cfg.password_file))
-        if cfg.tls_ca is not None or cfg.tls_cert is not None:
-            client.tls_set(ca_certs=_path(cfg.tls_ca), certfile=_path(cfg.tls_cert),
-                           keyfile=_path(cfg.tls_key))
+        client = make_client(self.config, self._on_log)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -525,119 +279,3 @@ class MqttSource(SourceBase):
                                     kind=self.kind)
         except Exception:
             self.log.exception("cannot report the link state to the core")
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._handling:
-            if self._stopping:
-                return  # not acknowledged: the broker keeps it for our next session
-            self._take(msg)
-
-    def _take(self, msg: mqtt.MQTTMessage) -> None:
-        self.messages += 1
-        entry = self._acks.add(msg.mid, msg.qos)
-        ticket = None
-        try:
-            ticket = self._handle(msg)
-        except _SinkRefused as exc:
-            self._acks.done(entry, send=False)
-            self.reject("sink_error", f"{_topic(msg)}: {exc.__cause__!r}; not acknowledged")
-            self.log.error("the core refused a message (%s); left unacknowledged for redelivery",
-                           exc.__cause__)
-            return
-        except Exception:
-            self.reject("handler_error", f"{_topic(msg)}: {bytes(msg.payload[:80])!r}")
-            self.log.exception("handling a message on %s failed; acknowledged anyway so that it is "
-                               "not redelivered forever", _topic(msg))
-        try:
-            self.sink.on_durable(ticket if ticket is not None else self._last_ticket,
-                                 partial(self._acks.done, entry))
-        except Exception:
-            self.log.exception("cannot wait for the store; message left unacknowledged")
-            self._acks.done(entry, send=False)
-
-    # --- messages --------------------------------------------------------------------
-
-    def _handle(self, msg: mqtt.MQTTMessage) -> int | None:
-        """Take one message; returns the store ticket of its readings (None: nothing stored)."""
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            self.reject("bad_topic", "topic is not UTF-8")
-            return None
-        try:
-            parsed = parse_topic(topic, self.config.topic_prefix, self.config.bay)
-        except ParseError as exc:
-            self.reject(exc.reason, str(exc))
-            return None
-        if parsed is None:
-            self.reject("unexpected_topic", repr(topic))
-            return None
-        topic_chair, kind = parsed
-        chair = self.config.chairs.get(topic_chair, topic_chair)
-        if kind == "status":
-            self._status(chair, topic_chair, msg.payload)
-            return None
-        try:
-            frame = parse_vitals(msg.payload)
-        except ParseError as exc:
-            self.reject(exc.reason, f"{topic}: {exc}")
-            return None
-        device, seq, t = frame.device or topic_chair, frame.seq or 0, frame.time or 0.0
-        check = self.seqs.check(device, seq, t)
-        if check.verdict is SeqVerdict.DUPLICATE:
-            self.duplicates += 1
-            self.reject("duplicate", f"{topic}: device {device} seq {seq} again")
-            return None
-        readings = frame_readings(frame, chair=chair, device=device, receive_time=self.sink.clock.now())
-        try:
-            result = self.deliver(readings)
-        except Exception as exc:
-            raise _SinkRefused(str(exc)) from exc
-        if result.ticket is not None:
-            self._last_ticket = result.ticket
-        self.seqs.record(device, seq, t, check)
-        if check.missing:
-            self.log.warning("device %s (%s): seq gap %d -> %d, %d message(s) missing", device, topic,
-                             seq - check.missing - 1, seq, check.missing)
-            try:
-                self.sink.report_gap(chair, device, check.missing, seq - check.missing - 1, seq)
-            except Exception:
-                self.log.exception("cannot report the gap of device %s to the core", device)
-        elif check.verdict is SeqVerdict.RESTART:
-            self.log.info("device %s (%s): seq restarted at %d", device, topic, seq)
-        self._devices_by_chair[topic_chair] = device
-        self._devices_by_chair.move_to_end(topic_chair)
-        if len(self._devices_by_chair) > 1024:
-            self._devices_by_chair.popitem(last=False)
-        return result.ticket
-
-    def _status(self, chair: str, topic_chair: str, payload: bytes) -> None:
-        try:
-            online = parse_status(payload)
-        except ParseError as exc:
-            self.reject(exc.reason, f"chair {topic_chair}: {exc}")
-            return
-        device = self._devices_by_chair.get(topic_chair)
-        detail = f"MQTT status {'online' if online else 'offline'}" + (f", device {device}" if device else "")
-        try:
-            self.sink.report_connection(chair, f"mqtt:{topic_chair}", online, detail)
-        except KeyError:  # monitor.core.NotFound: no such chair
-            self.reject("core:unknown_chair", f"status for chair {chair!r}")
-
-
-def _topic(msg: mqtt.MQTTMessage) -> str:
-    try:
-        return msg.topic
-    except UnicodeDecodeError:
-        return repr(msg._topic)
-
-
-def _path(p: Path | None) -> str | None:
-    return None if p is None else str(p)
-
-
-def _first_line(p: Path | None) -> str | None:
-    if p is None:
-        return None
-    lines = p.read_text(encoding="utf-8").splitlines()
-    return lines[0] if lines else ""

@@ -448,7 +448,7 @@ def test_bad_messages_are_counted_and_the_loop_keeps_going(live, make_source, pu
 
 
 def test_a_handler_error_is_acknowledged_and_not_redelivered(live, make_source, pub, monkeypatch):
-    import devices.mqtt_source as module
+    import devices.mqtt_messages as module
 
     real = module.frame_readings
 
