@@ -1,6 +1,7 @@
 """The composition root: what puts the bay together and runs it.
 
-``station.cli`` (the ``chairside`` command), ``station.service`` (a running bay: the core,
+``station.cli`` (the ``chairside`` command; its commands in ``station.commands_bay`` and
+``station.commands_records``), ``station.service`` (a running bay: the core,
 its store, its sources and its ticker) and ``station.demo`` (a simulated bay with its
 dashboard) are the only modules that import every layer; nothing imports them. The layers
 below, as the import contracts in pyproject.toml hold them (``lint-imports``)::
@@ -17,7 +18,7 @@ Errors (one tree, under the project-wide base)::
 
     ChairsideError                          monitor.errors
     └── StationError                        station.errors
-        ├── CliError                        station.cli: bad input from the user (exit 2)
+        ├── CliError                        station.errors: bad input from the user (exit 2)
         └── StopRequested                   station.lifecycle: a stop requested while starting
 """
 

@@ -1,0 +1,173 @@
+"""The ``chairside`` commands on a bay's records and accounts: ``export``, ``audit verify``,
+``user`` and ``decode`` (the parser that calls them: :mod:`station.cli`).
+
+Only the standard library at import: the rest of the project is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from station.errors import CliError
+
+__all__ = ["cmd_audit_verify", "cmd_decode", "cmd_export", "cmd_user"]
+
+log = logging.getLogger("chairside")
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from devices.decode import main as decode
+
+    return decode(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.exports import FORMATS, export_session
+    from monitor.store import SqliteStore
+
+    config = load_config(args.config)
+    spec = FORMATS[args.format]
+    to_stdout = args.out == "-"
+    out = Path(args.out)
+    if to_stdout:
+        if spec.binary and sys.stdout.isatty():
+            raise CliError(f"{args.format} is a binary format: give --out FILE, or redirect the output")
+    elif out.is_dir():
+        raise CliError(f"{out} is a folder; give a file name")
+    elif out.exists() and not args.force:
+        raise CliError(f"{out} exists; use --force to overwrite it")
+    elif not out.parent.is_dir():
+        raise CliError(f"{out.parent}: no such folder")
+    if not config.store.path.exists():
+        raise CliError(f"{config.store.path}: no such database")
+    with SqliteStore(config.store.path, audit_key_file=config.store.key_file) as store:
+        session = store.get_session(args.session)
+        if session is None:
+            raise CliError(f"no session with id {args.session!r} in {config.store.path}")
+        now = time.time()
+        if to_stdout:
+            sys.stdout.flush()
+            result = export_session(store, session, args.format, sys.stdout.buffer, now, config=config)
+        else:
+            # written beside the target and renamed into place: a failed export leaves no
+            # half-written file, and an existing one is replaced only once the new one is whole
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+            try:
+                # patient data: 0600 from its first byte, whatever the umask (os.replace keeps it)
+                with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+                    os.fchmod(fh.fileno(), 0o600)
+                    result = export_session(store, session, args.format, fh, now, config=config)
+                    os.fsync(fh.fileno())
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+    log.info("exported session %s (%s%s, %d readings) as %s to %s", session.id, session.chair,
+             ", partial: not ended" if result.partial else "", result.readings, args.format, args.out)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from monitor.audit import AuditError, verify_chain, verify_records
+    from monitor.config import load_config
+
+    if args.db:
+        path, key = Path(args.db), args.key
+    else:
+        store = load_config(args.config).store
+        path, key = store.path, args.key or store.key_file
+    try:
+        report = verify_chain(path)
+        records = verify_records(path, key)
+    except AuditError as exc:
+        raise CliError(str(exc)) from None
+    if report.ok:
+        print(f"audit trail OK: {report.rows} actions, chain head {report.head[:16]}")
+    else:
+        for problem in report.problems:
+            print(problem)
+        print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
+              + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
+    counts = ", ".join(f"{table} {n}" for table, n in records.sealed.items())
+    if records.ok:
+        print(f"records OK: {records.entries} ledger entries ({counts}), ledger head {records.head[:16]}")
+    else:
+        for problem in records.problems:
+            print(problem)
+        print(f"records NOT OK: {len(records.problems)} problems in {records.entries} ledger entries")
+    return 0 if report.ok and records.ok else 1
+
+
+def _read_password(args: argparse.Namespace, confirm: bool = True) -> str:
+    """From standard input (``--password-stdin``: its first line) or a prompt; never argv."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Password again: ") != password:
+            raise CliError("the passwords differ")
+    if not password:
+        raise CliError("no password given")
+    return password
+
+
+def _cli_actor() -> str:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return f"cli:{who}"
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.records import OperatorAction
+    from monitor.store import SqliteStore
+    from monitor.users import UserError, UserStore
+
+    store_config = None if args.db else load_config(args.config).store
+    path = Path(args.db) if store_config is None else store_config.path
+    key = None if store_config is None else store_config.key_file
+    if not path.parent.is_dir():
+        raise CliError(f"{path.parent}: no such folder")
+    users = UserStore(path, key)
+    action = args.user_command
+    try:
+        if action == "list":
+            for u in users.list():
+                print(f"{u.username}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}")
+            return 0
+        if action == "add":
+            users._check(args.username, args.role)  # before asking for the password
+            if users.get(args.username) is not None:
+                raise CliError(f"user {args.username!r} exists")
+            u = users.add(args.username, args.role, _read_password(args))
+            detail = {"username": u.username, "role": u.role}
+            name = "user_added"
+        elif action == "passwd":
+            users.require(args.username)
+            u = users.set_password(args.username, _read_password(args))  # its sessions end
+            detail, name = {"username": u.username}, "user_password_set"
+        elif action == "end-sessions":
+            u = users.require(args.username)
+            detail, name = {"username": u.username, "sessions": users.end_sessions(u.username)}, \
+                "user_sessions_ended"
+        elif action == "unlock":
+            u = users.require(args.username)
+            detail, name = {"username": u.username, "failures": users.unlock(u.username)}, "user_unlocked"
+        else:
+            u = users.set_disabled(args.username, action == "disable")
+            detail, name = {"username": u.username}, f"user_{action}d"
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    with SqliteStore(path, audit_key_file=key) as store:  # the change joins the audit chain
+        store.add_records([OperatorAction(time.time(), _cli_actor(), name, detail=detail)])
+    print(f"{name.removeprefix('user_').replace('_', ' ')}: {u.username} ({u.role}"
+          f"{', disabled' if u.disabled else ''})")
+    return 0
