@@ -164,15 +164,30 @@ def test_a_forged_row_is_found_and_does_not_stop_the_writer(db, real_db, well_ha
     assert f"row {n + 2}'s prev_hash does not match row {n + 1}'s hash" in " ".join(report.problems)
 
 
-def test_readings_do_no_audit_work(tmp_path, monkeypatch) -> None:
+def test_readings_do_no_audit_work(tmp_path, caplog) -> None:
+    """A batch of readings alone never reads the audit chain's head. Seen from outside: with
+    the head's table gone, readings are written and nothing notices; the first operator action
+    reads the head, finds it missing, says so and rebuilds it (the control)."""
     h = Harness(tmp_path)
+    path = h.config.store.path
     try:
-        monkeypatch.setattr(SqliteStore, "_audit_head", lambda *a: pytest.fail("read the head"))
-        h.feed("hr", 72, seconds=3)
-        h.flush()
-        assert h.monitor.store.count_readings() == 3
+        sql(path, "DROP TABLE audit_head")
+        with caplog.at_level(logging.ERROR, logger="monitor.store"):
+            h.feed("hr", 72, seconds=3)
+            h.flush()
+            assert h.monitor.store.count_readings() == 3
+            assert "audit_head" not in caplog.text
+            assert sql(path, "SELECT name FROM sqlite_master WHERE name = 'audit_head'") == []
+
+            h.monitor.store.add_records([OperatorAction(1.8e9, "nurse.ann", "pause_audio", "c1")])
+            h.flush()
+        assert "audit_head is missing; continuing the chain from the last row" in caplog.text
+        assert sql(path, "SELECT actions, last_id FROM audit_head") == [(1, 1)]
     finally:
         h.monitor.close()
+    report = verify_chain(path)  # the chain is whole; the dropped table's trigger is reported
+    assert report.rows == 1 and report.first_bad_id is None
+    assert report.problems == ["trigger audit_head_no_delete (append-only audit_head) is missing (dropped?)"]
 
 
 def test_migration_hashes_the_rows_of_a_version_1_database(tmp_path, monkeypatch) -> None:

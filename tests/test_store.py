@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_until
 
 import monitor.store.schema as store_module
 from monitor.readings import QualityFlag, Reading
@@ -381,48 +382,55 @@ def test_bad_arguments_are_refused(path: Path) -> None:
 
 
 # ---- failures --------------------------------------------------------------------------
+def _refuse_readings(path: Path, why: str) -> None:
+    """A real failing commit: a trigger, added from a second connection as another process
+    could, makes every insert into ``readings`` raise inside the writer's transaction."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(f"CREATE TRIGGER refuse_readings BEFORE INSERT ON readings "
+                     f"BEGIN SELECT RAISE(ABORT, '{why}'); END")
+
+
+def _accept_readings(path: Path) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TRIGGER refuse_readings")
+
+
 def test_failed_write_is_retried_with_nothing_lost(
-    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = SqliteStore(path, commit_interval=0.01)
-    real_write = s._write_batch
-    attempts: list[int] = []
-
-    def flaky(readings, records):
-        attempts.append(len(readings))
-        if len(attempts) == 1:
-            s.add_readings([reading(seq=3)])  # arrives while the first write is failing
-            raise sqlite3.OperationalError("database or disk is full (injected)")
-        real_write(readings, records)
-
-    monkeypatch.setattr(s, "_write_batch", flaky)
-    with caplog.at_level(logging.ERROR, logger="monitor.store"), s:
+    _refuse_readings(path, "database or disk is full (trigger)")
+    with caplog.at_level(logging.WARNING, logger="monitor.store"), s:
         ticket = s.add_readings([reading(seq=1), reading(seq=2)])
-        assert s.wait_durable(ticket + 1, 5)
+        wait_until(lambda: s.stats()["failed_batches"] >= 1, what="the first write to fail")
+        assert s.stats()["failing"] == "database or disk is full (trigger)"
+        newer = s.add_readings([reading(seq=3)])  # arrives while the first write is failing
+        assert newer == ticket + 1 and not s.wait_durable(ticket, 0.01)
+        _accept_readings(path)  # the disk has room again
+        assert s.wait_durable(newer, 5)
         stats = s.stats()
-    assert attempts == [2, 3]  # the failed batch is retried together with the newer one
-    assert stats["failed_batches"] == 1 and stats["batches"] == 1
-    assert stats["readings_written"] == 3 and stats["pending"] == 0
-    assert "disk is full (injected)" in caplog.text
+    # the failed batch is retried together with the newer one: one commit of all three
+    assert stats["failed_batches"] >= 1 and stats["batches"] == 1
+    assert stats["readings_written"] == 3 and stats["pending"] == 0 and stats["failing"] is None
+    assert "disk is full (trigger)" in caplog.text
+    assert f"written after {stats['failed_batches']} failures" in caplog.text
     assert sql(path, "SELECT seq FROM readings ORDER BY id") == [(1,), (2,), (3,)]
 
 
 def test_close_gives_up_on_a_disk_that_keeps_failing(
-    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = SqliteStore(path, commit_interval=0.01)
-
-    def broken(readings, records):
-        raise sqlite3.OperationalError("disk I/O error (injected)")
-
-    monkeypatch.setattr(s, "_write_batch", broken)
+    _refuse_readings(path, "disk I/O error (trigger)")
     s.start()
     s.add_readings([reading()])
     assert s.flush(0.05) is False
     with caplog.at_level(logging.ERROR, logger="monitor.store"):
         s.close(timeout=0.1)
+    assert "disk I/O error (trigger)" in caplog.text
     assert "1 rows that could not be written" in caplog.text
     assert s.stats()["failed_batches"] >= 2 and not s.stats()["writer_alive"]
+    assert sql(path, "SELECT count(*) FROM readings") == [(0,)]
 
 
 def test_open_errors_name_the_path(tmp_path: Path) -> None:
