@@ -14,7 +14,7 @@ from typing import Any
 
 import hl7
 import pytest
-from conftest import T0, Harness, wait_until
+from conftest import T0, Harness, scaled, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samples import hl7_samples as S
@@ -597,7 +597,7 @@ def test_stop_with_clients_connected_is_prompt(listener: Hl7Listener) -> None:
     wait_until(lambda: listener.health()["connections"] == 5, what="5 connections")
     began = time.monotonic()
     listener.stop()
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < scaled(2)  # a deadline, stretched on a loaded machine
     assert listener.state is SourceState.STOPPED and listener.health()["connections"] == 0
     for c in [*idle, midframe]:
         with contextlib.suppress(ConnectionResetError):

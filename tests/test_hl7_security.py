@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Harness, wait_until
+from conftest import Harness, scaled, wait_until
 
 from devices.hl7_listener import Hl7Listener
 from devices.mllp_tls import PeerPolicy, describe_subject
@@ -308,7 +308,7 @@ def test_stop_with_tls_peers_connected_is_prompt(
     wait_until(lambda: listener.health()["connections"] == 2, what="2 connections")
     began = time.monotonic()
     listener.stop()
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < scaled(2)  # a deadline, stretched on a loaded machine
     assert listener.state is SourceState.STOPPED and listener.health()["connections"] == 0
     mid_handshake.close()
     idle.close()
