@@ -4,8 +4,8 @@ Errors (one tree, under the project-wide base)::
 
     ChairsideError                          monitor.errors
     └── DashboardError                      dashboard.errors
-        ├── ApiError                        dashboard.api: an API request refused (status, message)
-        ├── BadNext (+ValueError)           dashboard.auth: an unsafe post-login redirect
+        ├── ApiError                        dashboard.api_support: an API request refused (status, message)
+        ├── BadNext (+ValueError)           dashboard.login_pages: an unsafe post-login redirect
         └── BindRefused (+ValueError)       dashboard.security: an unsafe listen address
 """
 

@@ -34,249 +34,56 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
 - Pages only some roles may open (:data:`PAGES`: ``/users``) answer 403 to the others, and
   are never part of the wall display. The login and logout pages carry the bay's header
   (its name, the not-a-medical-device notice).
+
+This module installs login on a server (the gate, /login and /logout, :func:`install_auth`);
+who may do what is :mod:`dashboard.auth_access`, the login pages and form checks
+:mod:`dashboard.login_pages`, the secret key and throttle :mod:`dashboard.auth_setup`. Their
+public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import math
-import os
-import re
-import secrets
-import stat
 import time
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from flask import (
-    Flask,
-    Response,
-    abort,
-    current_app,
-    has_request_context,
-    jsonify,
-    redirect,
-    request,
-    session,
+from flask import Flask, abort, jsonify, redirect, request, session
+from flask_login import LoginManager, current_user, login_user, logout_user
+
+from dashboard.auth_access import (
+    AUTH_KEY,
+    CLOCK_KEY,
+    DASH_JSON,
+    PAGES,
+    PUBLIC,
+    PUSH,
+    STATIC,
+    LoginUser,
+    actor,
+    auth_enabled,
+    auth_state,
+    current_name,
+    login_check,
+    may,
+    require,
+    wall_view,
 )
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from werkzeug.urls import iri_to_uri
-
-from dashboard.errors import DashboardError
+from dashboard.auth_setup import AuthState, secret_key, throttle_for
 from dashboard.live import LiveBay
-from monitor.config import AuthSection, BayConfig
-from monitor.logins import (
-    CheckGate,
-    Failures,
-    LoginThrottle,
-    SessionStore,
-    ThrottlePolicy,
-    address_key,
-    user_key,
-)
-from monitor.users import USERNAME_RE, User, UserStore
+from dashboard.login_pages import BadNext, csrf_ok, csrf_token, login_form, page, refused, safe_next
+from monitor.logins import Failures, address_key, user_key
+from monitor.users import USERNAME_RE, User
 
 __all__ = ["AUTH_KEY", "BadNext", "LoginUser", "actor", "auth_enabled", "current_name", "install_auth",
            "login_check", "may", "require", "secret_key", "throttle_for", "wall_client", "wall_view"]
 
 log = logging.getLogger("chairside.auth")
-
-AUTH_KEY = "CHAIRSIDE_AUTH"
-CLOCK_KEY = "CHAIRSIDE_AUTH_CLOCK"  # seconds; tests replace it to move time
-PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/_favicon.ico"})
-STATIC = ("/assets/", "/_dash-component-suites/")
-DASH_JSON = ("/_dash-", "/_reload-hash")  # Dash's own JSON endpoints (layout, callbacks)
-PUSH = "/live/"  # the screens' push stream (dashboard.push): the screen's own, not a person's
-PAGES = {"/users": "users"}  # pages only some roles may open: the permission they need (else 403)
-
-
-class LoginUser(UserMixin):
-    def __init__(self, user: User, last_active: float = -math.inf) -> None:
-        self.user = user
-        self.id = user.username
-        self.last_active = last_active  # the session's, as this request found it
-
-    @property
-    def permissions(self) -> frozenset[str]:
-        return self.user.permissions
-
-
-class _Auth:
-    def __init__(self, config: BayConfig, live: LiveBay) -> None:
-        self.config = config.auth
-        self.live = live
-        self.users = UserStore(config.store.path, config.store.key_file) if self.config.enabled else None
-        self.sessions = SessionStore(config.store.path)
-        self.throttle = throttle_for(config.auth, config.store.path)
-        self.checks = CheckGate(config.auth.login_parallel)
-        self.verify: Callable[[object, str], LoginUser | None] = lambda token, name: None
-
-
-def throttle_for(auth: AuthSection, path: Path) -> LoginThrottle:
-    """The failed-login throttle the ``[auth]`` section configures."""
-    def policy(free: int, lockout: int) -> ThrottlePolicy:
-        return ThrottlePolicy(free, auth.login_delay_seconds, auth.login_max_delay_seconds, lockout,
-                              auth.lockout_minutes * 60)
-    return LoginThrottle(path, policy(auth.login_free_failures, auth.lockout_failures),
-                         policy(auth.address_free_failures, auth.address_lockout_failures))
-
-
-def secret_key(path: Path) -> bytes:
-    """The key that signs session cookies: made on first use (mode 0600), read after."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        fd = -1
-    if fd < 0:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            log.warning("secret key %s had mode %o; set to 0600", path, mode)
-            path.chmod(0o600)
-        key = path.read_text("ascii").strip()
-        if len(key) < 64:
-            raise RuntimeError(f"secret key file {path} is too short; delete it to make a new one")
-        return key.encode("ascii")
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        key = secrets.token_hex(32)
-        fh.write(key + "\n")
-    log.info("made a new secret key in %s", path)
-    return key.encode("ascii")
-
-
-def _state() -> _Auth | None:
-    state: _Auth | None = current_app.config.get(AUTH_KEY)
-    return state
-
-
-def auth_enabled() -> bool:
-    state = _state()
-    return state is not None and state.config.enabled
-
-
-def require(permission: str) -> str | None:
-    """The logged-in user's name when they may do ``permission`` (401 without login, 403
-    without the right); None when authentication is off."""
-    if not auth_enabled():
-        return None
-    if not current_user.is_authenticated:
-        abort(401, "log in first")
-    if permission not in current_user.permissions:
-        abort(403, f"your role ({current_user.user.role}) may not do this ({permission})")
-    return str(current_user.id)
-
-
-def may(permission: str) -> bool:
-    """Whether a screen offers an action: with authentication off anyone (named) may; else
-    the logged-in user's role must allow it (the action itself still checks, ``require``)."""
-    if not has_request_context():
-        return False
-    if not auth_enabled():
-        return True
-    return bool(current_user.is_authenticated and permission in current_user.permissions)
-
-
-def actor(permission: str, typed: str | None) -> str:
-    """Who does an action: the logged-in user (checked for ``permission``), or, with
-    authentication off, the name typed into the Nurse field (may be empty)."""
-    user = require(permission)
-    return user if user is not None else (typed or "").strip()
-
-
-def wall_view() -> bool:
-    """The current request is the read-only wall display's: login is on and nobody is logged
-    in (the gate lets such a request through only with ``wall_display = true``). Its screen
-    offers no actions."""
-    return has_request_context() and auth_enabled() and not current_user.is_authenticated
-
-
-def login_check() -> Callable[[], bool]:
-    """For a response that outlives its request (the push stream): a check, to call later in
-    the same app context, that the request's login still holds. Always true without login,
-    and for the wall display (its address lets it in, and that does not change)."""
-    state = _state()
-    if state is None or not state.config.enabled or not current_user.is_authenticated:
-        return lambda: True
-    token, name = session.get("sid"), str(current_user.id)
-    return lambda: state.verify(token, name) is not None
-
-
-def current_name() -> str | None:
-    return str(current_user.id) if auth_enabled() and current_user.is_authenticated else None
-
-
-def _audit(user: str, action: str, **detail: Any) -> None:
-    state = _state()
-    if state is not None:
-        detail = {"remote": request.remote_addr or "", **detail}
-        state.live.monitor.audit(user, action, detail=detail)
-
-
-def _csrf() -> str:
-    token = session.get("csrf")
-    if not isinstance(token, str):
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def _csrf_ok(sent: str | None) -> bool:
-    token = session.get("csrf")
-    return isinstance(token, str) and isinstance(sent, str) and hmac.compare_digest(token, sent)
-
-
-def _page(title: str, body: str, status: int = 200) -> Response:
-    """A page of the login flow, in the bay's look: its header with the bay's name and the
-    not-a-medical-device notice, then a card headed by the title's first part."""
-    from dashboard.app import NOTICE  # (dashboard.app imports this module)
-
-    state = _state()
-    bay = state.live.config.bay.name if state is not None else ""
-    html = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
-            "</title><meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<link rel='stylesheet' href='/assets/chairside.css'></head><body class='login-page'>"
-            "<header class='hdr'><div class='hdr-left'><span class='brand'>Chairside</span>"
-            f"<span class='bay-name'>{escape(bay)}</span></div>"
-            f"<div class='notice'>{escape(NOTICE)}</div></header>"
-            f"<main class='login card'><h1>{escape(title.split(' - ')[0])}</h1>{body}</main></body></html>")
-    return Response(html, status=status, mimetype="text/html")
-
-
-def _login_form(error: str = "", status: int = 200, next_url: str = "/") -> Response:
-    msg = f"<p class='login-error' role='alert'>{escape(error)}</p>" if error else ""
-    return _page("Log in - Chairside", (
-        f"{msg}<form method='post' action='/login' class='login-form'>"
-        f"<input type='hidden' name='csrf' value='{escape(_csrf())}'>"
-        f"<input type='hidden' name='next' value='{escape(next_url)}'>"
-        "<label>User <input name='username' autocomplete='username' required autofocus></label>"
-        "<label>Password <input name='password' type='password' autocomplete='current-password' "
-        "required></label><button type='submit' class='btn'>Log in</button></form>"), status)
-
-
-class BadNext(DashboardError, ValueError):
-    """A login's ``next`` that is not a path on this server."""
-
-
-_LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f-\x9f\\]{0,2000}")
-BAD_NEXT = "next must be a path on this server (like /alarms); after logging in you see the bay"
-
-
-def _safe_next(url: str | None) -> str:
-    """Where a login sends the user: ``url`` when it is a path on this server, "/" when none
-    is given. Raises :class:`BadNext` for anything a browser could take elsewhere: ``//host``
-    and ``/\\host``, a scheme, and control characters or white space (browsers drop TAB, CR and
-    LF, so ``/<TAB>/host`` is ``//host``; CR LF would split the Location header)."""
-    if url is None or url == "":
-        return "/"
-    if not _LOCAL_PATH.fullmatch(url) or any(char.isspace() for char in url):
-        raise BadNext(BAD_NEXT)
-    parts = urlsplit(url)
-    if parts.scheme or parts.netloc:
-        raise BadNext(BAD_NEXT)
-    return iri_to_uri(url)  # ASCII only in the Location header
 
 
 def wall_client(networks: tuple[Any, ...]) -> bool:
@@ -304,15 +111,11 @@ def _background() -> bool:
         str(c).endswith(".n_intervals") for c in changed)
 
 
-def _refused(status: int, message: str, retry_s: int, as_json: bool, next_url: str) -> Response:
-    """A login attempt refused before its password is checked (429 throttled, 503 busy)."""
-    if as_json:
-        answer = jsonify({"error": message, "retry_after_s": retry_s})
-        answer.status_code = status
-    else:
-        answer = _login_form(message, status, next_url)
-    answer.headers["Retry-After"] = str(retry_s)
-    return answer
+def _audit(user: str, action: str, **detail: Any) -> None:
+    state = auth_state()
+    if state is not None:
+        detail = {"remote": request.remote_addr or "", **detail}
+        state.live.monitor.audit(user, action, detail=detail)
 
 
 def _report_refused(old: Failures | None, scope: str, name: str) -> None:
@@ -327,7 +130,7 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     if AUTH_KEY in server.config:
         return
     config = live.config
-    state = _Auth(config, live)
+    state = AuthState(config, live)
     server.config[AUTH_KEY] = state
     server.config.setdefault(CLOCK_KEY, time.time)
     if not config.auth.enabled:
@@ -391,7 +194,7 @@ def install_auth(server: Flask, live: LiveBay) -> None:
                 state.sessions.touch(session["sid"], now)  # (a write at most once a second)
             need = PAGES.get(path)
             if need is not None and need not in current_user.permissions:
-                return _page("Not permitted - Chairside", (
+                return page("Not permitted - Chairside", (
                     f"<p class='login-error' role='alert'>Your role ({escape(current_user.user.role)}) "
                     "may not open this page.</p><p><a class='btn' href='/'>Back to the bay</a></p>"), 403)
             return None
@@ -423,24 +226,24 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     def login() -> Any:
         if request.method == "GET":
             try:
-                return _login_form(next_url=_safe_next(request.args.get("next")))
+                return login_form(next_url=safe_next(request.args.get("next")))
             except BadNext as exc:
-                return _login_form(str(exc), 400)
+                return login_form(str(exc), 400)
         as_json = request.is_json
         if as_json:
             body = request.get_json(silent=True)
             body = body if isinstance(body, dict) else {}
         else:
             body = request.form
-            if not _csrf_ok(body.get("csrf")):
-                return _login_form("The form expired; please log in again.", 400)
+            if not csrf_ok(body.get("csrf")):
+                return login_form("The form expired; please log in again.", 400)
         username, password = body.get("username"), body.get("password")
         try:
-            next_url = _safe_next(body.get("next") if isinstance(body.get("next"), str | None) else "?")
+            next_url = safe_next(body.get("next") if isinstance(body.get("next"), str | None) else "?")
         except BadNext as exc:
             if as_json:
                 return jsonify({"error": str(exc)}), 400
-            return _login_form(str(exc), 400)
+            return login_form(str(exc), 400)
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
             username, password = "", ""
         name = username if USERNAME_RE.fullmatch(username) else "(invalid name)"
@@ -450,10 +253,10 @@ def install_auth(server: Flask, live: LiveBay) -> None:
         if wait > 0:  # refused at once, the password unchecked: no thread sleeps, no hash runs
             state.throttle.refuse(keys)
             seconds = max(1, math.ceil(wait))
-            return _refused(429, f"Too many failed logins: try again in {seconds} s.", seconds, as_json,
+            return refused(429, f"Too many failed logins: try again in {seconds} s.", seconds, as_json,
                             next_url)
         if not state.checks.enter():
-            return _refused(503, "The server is busy checking other logins: try again in a moment.", 1,
+            return refused(503, "The server is busy checking other logins: try again in a moment.", 1,
                             as_json, next_url)
         try:
             user = users.authenticate(username, password)  # the same cost for any name
@@ -464,12 +267,12 @@ def install_auth(server: Flask, live: LiveBay) -> None:
             log.warning("failed login for %r from %s", username[:64], remote)
             if as_json:
                 return jsonify({"error": "wrong user name or password, or the account is disabled"}), 401
-            return _login_form("Wrong user name or password, or the account is disabled.", 401, next_url)
+            return login_form("Wrong user name or password, or the account is disabled.", 401, next_url)
         _report_refused(state.throttle.clear(keys[0]), "account", name)
         session.clear()  # no session fixation: a fresh session (and CSRF token) per login
         login_user(LoginUser(user))
         session["sid"] = state.sessions.create(user.username, clock(), max_age_s, remote)
-        _csrf()
+        csrf_token()
         _audit(user.username, "login", role=user.role)
         if as_json:
             return jsonify({"user": user.username, "role": user.role})
@@ -478,13 +281,13 @@ def install_auth(server: Flask, live: LiveBay) -> None:
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Any:
         if request.method == "GET":  # a confirmation form: logging out changes state
-            return _page("Log out - Chairside", (
+            return page("Log out - Chairside", (
                 f"<p>Logged in as {escape(str(current_user.id))} ({escape(current_user.user.role)}).</p>"
                 "<form method='post' action='/logout'>"
-                f"<input type='hidden' name='csrf' value='{escape(_csrf())}'>"
+                f"<input type='hidden' name='csrf' value='{escape(csrf_token())}'>"
                 "<button type='submit' class='btn btn-primary'>Log out</button> "
                 "<a class='btn' href='/'>Back to the bay</a></form>"))
-        if not request.is_json and not _csrf_ok(request.form.get("csrf")):
+        if not request.is_json and not csrf_ok(request.form.get("csrf")):
             abort(400, "the form expired")
         name = str(current_user.id)
         state.sessions.end(session["sid"], clock(), "logout")  # every copy of the cookie with it

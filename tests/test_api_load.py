@@ -15,7 +15,7 @@ from conftest import Harness
 from flask import Flask
 from test_auth import AuthBay
 
-import dashboard.api
+import dashboard.api_read
 from dashboard.api import install_api
 from dashboard.live import LiveBay
 
@@ -90,9 +90,10 @@ def test_the_bay_json_is_encoded_once_per_snapshot(harness: Harness, monkeypatch
     client = app.test_client()
     harness.feed("nibp_sys", 210)  # an open alarm
     made: list[str] = []
-    chair_json, alarm_json = dashboard.api.chair_json, dashboard.api.alarm_json
-    monkeypatch.setattr(dashboard.api, "chair_json", lambda c, *a: made.append(c.chair) or chair_json(c, *a))
-    monkeypatch.setattr(dashboard.api, "alarm_json", lambda a: made.append(a.code) or alarm_json(a))
+    routes = dashboard.api_read  # where the reading routes look the view builders up
+    chair_json, alarm_json = routes.chair_json, routes.alarm_json
+    monkeypatch.setattr(routes, "chair_json", lambda c, *a: made.append(c.chair) or chair_json(c, *a))
+    monkeypatch.setattr(routes, "alarm_json", lambda a: made.append(a.code) or alarm_json(a))
     chairs = [client.get("/api/v1/chairs") for _ in range(5)]
     assert made == ["c1", "c2", "c3"]  # once for five requests
     assert len({r.get_data() for r in chairs}) == 1 and chairs[0].get_json()["chairs"][0]["chair"] == "c1"
