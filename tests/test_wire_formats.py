@@ -9,7 +9,7 @@ import pkgutil
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import wire.serial
@@ -125,7 +125,12 @@ def test_parse_of_format_gives_the_frame_back(name):
     @FAST
     @given(FRAMES[name])
     def check(frame: Frame) -> None:
-        assert dialect.parse(dialect.format(frame)) == frame
+        try:
+            line = dialect.format(frame)
+        except ValueError as exc:  # more than a line may hold: refused, never cut
+            assume("more than" not in str(exc))
+            raise
+        assert dialect.parse(line) == frame
 
     check()
 
