@@ -130,3 +130,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BROWSER & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+
+# The store backends side by side (tests/store_backends.py): the `backend` fixture.
+from store_backends import backend  # noqa: E402, F401
