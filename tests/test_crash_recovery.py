@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from conftest import bay_config
-
 from store_backends import Backend
 
 from monitor.core import Monitor

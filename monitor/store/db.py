@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 __all__ = ["SITE_CHANNEL", "SITE_SCHEMA", "Cursor", "Database", "Db", "DbError", "DbIntegrityError",
-           "PgDatabase", "PgDb", "SqliteDatabase", "SqliteDb", "as_database", "bay_schema", "pg_sql", "redact"]
+           "PgDatabase", "PgDb", "SqliteDatabase", "SqliteDb", "as_database", "bay_schema", "pg_sql",
+           "redact"]
 
 log = logging.getLogger("monitor.store")
 
