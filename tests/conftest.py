@@ -122,6 +122,7 @@ SLOW_FILES = frozenset({
     "test_decode.py", "test_deploy.py", "test_cli.py", "test_api_fuzz.py", "test_login_security.py",
     "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
+    "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
 })
 BROWSER = frozenset({"dash_duo", "dash_br"})
 
