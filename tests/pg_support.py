@@ -178,10 +178,12 @@ class PgServer:
         pwfile.unlink()
         if done.returncode:
             raise PgServerError(f"initdb failed ({done.returncode}): {done.stdout}{done.stderr}")
-        # Only our own socket (trust) and loopback TCP with the password: nothing else.
+        # Only our own socket (trust) and loopback TCP with the password: nothing else
+        # ("all" does not cover replication: pg_basebackup's connections are named apart).
         (self.datadir / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "host  all all 127.0.0.1/32 scram-sha-256\n")
+            "local all         all trust\n"
+            "host  all         all 127.0.0.1/32 scram-sha-256\n"
+            "host  replication all 127.0.0.1/32 scram-sha-256\n")
         with (self.datadir / "postgresql.conf").open("a") as conf:
             conf.write("\n# chairside tests\ninclude 'chairside-test.conf'\n")
         self._write_settings()
@@ -202,11 +204,21 @@ class PgServer:
             account = pwd.getpwnam(SYSTEM_USER)
             os.chown(path, account.pw_uid, account.pw_gid)
 
-    def configure(self, **settings: str) -> None:
-        """Extra postgresql.conf settings (values as written in the file, e.g. ``"'on'"``),
-        taking effect at the next start."""
+    def configure(self, text: str = "", **settings: str) -> None:
+        """Extra postgresql.conf lines (``text`` as written in the file, or ``settings`` with
+        values as written there, e.g. ``"'on'"``), taking effect at the next start."""
         with (self.datadir / "chairside-test.conf").open("a") as conf:
-            conf.write("".join(f"{k} = {v}\n" for k, v in settings.items()))
+            conf.write(text + "".join(f"\n{k} = {v}" for k, v in settings.items()) + "\n")
+
+    def mkdir(self, name: str) -> Path:
+        """A folder inside the server's own, which the server's user owns (an archive, a base
+        backup's destination)."""
+        path = self.root / name
+        path.mkdir(mode=0o700)
+        if self._as_root:
+            account = pwd.getpwnam(SYSTEM_USER)
+            os.chown(path, account.pw_uid, account.pw_gid)
+        return path
 
     # -- running -----------------------------------------------------------------------------
 

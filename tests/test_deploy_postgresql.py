@@ -2,7 +2,8 @@
 PostgreSQL, gives Chairside's login exactly what it needs (its own schemas, tables and
 partitions; no roles, no databases, nothing in ``public``), the reporting role read access to
 what Chairside creates later and no writes, and nobody else a way in; its nightly backup script
-and its restore commands carry a bay's data to a fresh server unchanged.
+and its restore commands carry a bay's data to a fresh server unchanged; its point-in-time
+recovery (WAL archive, base backup, recovery target) brings back the moment before a mistake.
 
 The SQL and the commands are taken from the page itself (its ```sql and ```sh blocks), so a
 change to the page that breaks them fails here. Only ``runuser -u postgres --`` is left out (the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import textwrap
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import scaled
+from conftest import scaled, wait_until
 from pg_support import PgServer
 from psycopg import errors, sql
 
@@ -49,10 +51,18 @@ def doc_line(prefix: str) -> str:
     return lines.pop()
 
 
-def run_doc_command(server: PgServer, line: str, cwd: Path, replace: dict[str, str] | None = None) -> str:
-    """A documented ``runuser -u postgres -- ...`` line, run as the superuser of ``server``."""
-    args = shlex.split(line.removeprefix("runuser -u postgres -- "))
-    args = [(replace or {}).get(a, a) for a in args]
+def run_doc_command(server: PgServer, line: str, cwd: Path, replace: dict[str, str] | None = None,
+                    as_system_user: bool = False) -> str:
+    """A documented ``runuser -u postgres -- ...`` line, its example paths replaced by the
+    test's, run against ``server`` as its superuser; ``as_system_user``: as the system user
+    the server runs as (files it must own), through the page's own runuser when root."""
+    for example, actual in (replace or {}).items():
+        line = line.replace(example, actual)
+    runuser, args = "runuser -u postgres -- ", shlex.split(line.removeprefix("runuser -u postgres -- "))
+    program = server.bindir / args[0]
+    args[0] = str(program) if program.exists() else shutil.which(args[0]) or args[0]
+    if as_system_user and os.geteuid() == 0:
+        args = [*shlex.split(runuser), *args]
     done = subprocess.run(args, cwd=cwd, env=server.env(), capture_output=True, text=True,
                           timeout=scaled(120))
     assert done.returncode == 0, f"{args} failed: {done.stderr}"
@@ -211,3 +221,52 @@ def test_the_nightly_dump_restores_into_a_fresh_server_unchanged(site: PgServer,
         app.execute("INSERT INTO bay_dump.sessions (chair) VALUES ('c01')")  # the identity goes on
     with connect_as(fresh, "chairside_report") as report:
         assert table_rows(report, "bay_dump")[0] == before[0]  # the grants came along
+
+
+def test_point_in_time_recovery_as_the_page_describes(pg_server_factory):
+    server = pg_server_factory()
+    archive, backups = server.mkdir("wal-archive"), server.mkdir("backups")
+    paths = {"/var/lib/postgresql/wal-archive": str(archive),
+             "/var/backups/chairside/base-$(date +%F)": str(backups / "base"),
+             "/var/backups/chairside/base-2025-03-09": str(backups / "base"),
+             "/var/lib/postgresql/15/main": str(server.datadir)}
+
+    def documented(text: str) -> str:
+        for example, actual in paths.items():
+            text = text.replace(example, actual)
+        return text
+
+    server.configure(documented(doc_block("ini", "archive_command")))  # step 1: archive the WAL
+    server.restart()
+    with server.connect() as conn:
+        assert conn.execute("SHOW archive_mode").fetchone()[0] == "on"
+    run_doc_command(server, doc_line("runuser -u postgres -- pg_basebackup "), server.root, paths,
+                    as_system_user=True)  # step 2: the base backup
+    assert {p.name for p in (backups / "base").iterdir()} >= {"base.tar.gz", "pg_wal.tar.gz"}
+
+    with server.connect() as conn:  # the day goes on after the backup; then a mistake
+        conn.execute("CREATE TABLE events (n int)")
+        conn.execute("INSERT INTO events SELECT generate_series(1, 10)")
+        moment = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        conn.execute("DELETE FROM events WHERE n > 3")
+        last = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+        conn.execute("SELECT pg_switch_wal()")
+    wait_until(lambda: (archive / last).exists(), 30, f"WAL file {last} in the archive")
+
+    server.stop()  # step 3: recover to the moment before the mistake
+    server.datadir.rename(server.root / "data.before-recovery")
+    server.mkdir("data")
+    extract = "runuser -u postgres -- tar -xzf /var/backups/chairside/base-2025-03-09/"
+    for line in (doc_line(extract + "base.tar.gz"), doc_line(extract + "pg_wal.tar.gz")):
+        run_doc_command(server, line, server.root, paths, as_system_user=True)
+    target = doc_block("ini", "recovery_target_time")
+    assert "recovery_target_time = '2025-03-14 09:40:00+01'" in target
+    server.configure(documented(target).replace("2025-03-14 09:40:00+01", moment.isoformat()))
+    signal = doc_line("runuser -u postgres -- touch ")
+    run_doc_command(server, signal, server.root, paths, as_system_user=True)
+    server.start()
+    with server.connect() as conn:
+        wait_until(lambda: not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0], 60,
+                   "the recovered server to be promoted")
+        assert conn.execute("SELECT n FROM events ORDER BY n").fetchall() == [(n,) for n in range(1, 11)]
+    assert "recovery stopping before commit of transaction" in server.log()
