@@ -72,7 +72,8 @@ def test_a_schema_newer_than_this_code_is_refused_naming_the_database(backend: B
         backend.sql("PRAGMA user_version = 99")
     else:
         backend.sql("UPDATE schema_version SET version = 99")
-    with pytest.raises(StoreError, match=rf"schema version 99, newer than this Chairside knows \({len(MIGRATIONS)}\)"):
+    known = len(MIGRATIONS)
+    with pytest.raises(StoreError, match=rf"schema version 99, newer than this Chairside knows \({known}\)"):
         backend.open()
 
 
