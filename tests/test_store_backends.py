@@ -202,3 +202,27 @@ def test_a_wrong_password_or_an_unreachable_server_is_a_clear_error(pg: Backend,
     with pytest.raises(StoreError, match=r"cannot read the database password file .*missing"):
         PgDatabase(pg.section["url"], bay="x", password_file=tmp_path / "missing")
     assert "not the password" not in PgDatabase(pg.section["url"] , bay="x").name
+
+
+@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+def test_a_database_of_every_earlier_version_migrates_keeping_its_data(
+        backend: Backend, version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.store.schema as schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:version])
+    with backend.open() as old:  # what a Chairside of that version wrote
+        old.add_readings([reading(i) for i in range(10)])
+        old.add_records([OperatorAction(T0, "nurse.ann", "acknowledge", "c1", "1", {"n": 1})])
+        assert old.flush(scaled(10))
+    monkeypatch.undo()
+    with backend.open() as new:
+        new.add_readings([reading(i) for i in range(10, 15)])
+        new.add_records([OperatorAction(T0 + 1, "nurse.bob", "acknowledge", "c1", "2", {})])
+        assert new.flush(scaled(10))
+        assert [r.seq for r in new.iter_readings("c1", 0, None)] == list(range(15))
+        assert [a.user for a in new.operator_actions()] == ["nurse.ann", "nurse.bob"]
+    version_now = backend.sql("PRAGMA user_version" if backend.name == "sqlite"
+                              else "SELECT version FROM schema_version")
+    assert version_now == [(len(MIGRATIONS),)]
+    assert verify_chain(backend.database()).ok
+    assert verify_records(backend.database(), backend.key_file).ok
