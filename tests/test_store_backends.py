@@ -184,11 +184,19 @@ def test_a_database_outage_is_a_technical_alarm_on_every_screen_and_ingest_resum
         view = live.feed.build()
         assert view["bay_alarm"].startswith("RECORDING STOPPED: database unreachable")
         assert view["sound"] == "medium"  # it sounds, though no chair alarm does
-        assert harness.monitor.store_stats()["pending"] >= 3  # held in memory meanwhile
+        # the bay goes on meanwhile: a session starts, an alarm is raised, all held in memory
+        session = harness.monitor.start_session("c2", "MRN 7", "nurse.ann", protocol="ketamine")
+        harness.feed("spo2", 80, seconds=30, chair="c2")
+        (alarm,) = [a for a in harness.monitor.open_alarms() if a.chair == "c2"]
+        assert harness.monitor.store_stats()["pending"] >= 33
         server.start()
         wait_until(lambda: live.recording_problem() is None, scaled(30), "recording again")
         harness.flush()
         assert harness.monitor.store.count_readings("c1") == 6  # type: ignore[union-attr]
+        assert harness.monitor.store.count_readings("c2") == 30  # type: ignore[union-attr]
+        restarted = harness.restart()  # the bay restored from PostgreSQL alone
+        assert restarted.session(session.id).patient == "MRN 7"
+        assert [(a.id, a.state) for a in restarted.open_alarms() if a.chair == "c2"] == [(alarm.id, alarm.state)]
     finally:
         harness.monitor.close()
 
