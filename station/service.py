@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from devices.registry import make_source
+from monitor.bay_store import open_bay_store
 from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
@@ -49,7 +50,7 @@ class Ticker:
 class BayService:
     def __init__(self, config: BayConfig, clock: Clock | None = None) -> None:
         self.config = config
-        store = config.store.open(config.bay.id)
+        store = open_bay_store(config.store, config.bay.id)
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
         self.sources: list[Source] = [make_source(s, self.monitor) for s in config.sources]
