@@ -15,6 +15,7 @@ from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
 from monitor.seam import Source
+from monitor.site import SiteSource
 from monitor.store import SqliteStore
 
 __all__ = ["BayService", "Ticker"]
@@ -48,8 +49,12 @@ class Ticker:
 
 
 class BayService:
-    def __init__(self, config: BayConfig, clock: Clock | None = None) -> None:
+    """``site``: the unit's bays for the read-only site view (:mod:`monitor.site`); the web
+    serves ``/site`` when given it (``LiveBay(..., site=service.site)``). None: no site view."""
+
+    def __init__(self, config: BayConfig, clock: Clock | None = None, site: SiteSource | None = None) -> None:
         self.config = config
+        self.site = site
         store = SqliteStore(config.store.path, commit_interval=config.store.commit_interval_ms / 1000,
                             max_pending_readings=config.store.max_pending_readings,
                             audit_key_file=config.store.key_file, file_mode=config.store.file_mode)
