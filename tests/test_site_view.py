@@ -247,6 +247,19 @@ def test_without_a_site_source_there_is_no_site_view(harness: Harness):
     assert "nav-site" not in client.get("/_dash-layout").get_data(as_text=True)
 
 
+def page_content(client: Any, path: str) -> str:
+    """A page's content, as Dash's page routing fetches it (the wall display may ask too)."""
+    answer = client.post("/_dash-update-component", json={
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": ""}],
+        "state": [], "changedPropIds": ["_pages_location.pathname"]})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    return answer.get_data(as_text=True)
+
+
 def test_the_site_view_needs_a_login_of_any_role_and_is_not_the_wall_displays(tmp_path, stores):
     site = StoresSiteSource([(A, stores[0]), (B, stores[1])], poll_s=0.05)
     b = AuthBay(tmp_path, site=site, wall_display=True)
@@ -260,10 +273,14 @@ def test_the_site_view_needs_a_login_of_any_role_and_is_not_the_wall_displays(tm
         assert wall.get("/").status_code == 200
         assert wall.get("/site").status_code == 302 and wall.get(SITE_STREAM).status_code == 401
         assert "nav-site" not in wall.get("/_dash-layout").get_data(as_text=True)
+        shown = page_content(wall, "/site")  # asked for by hand: no bay in it
+        assert "needs a login" in shown and "Infusion bay B" not in shown and "site-card" not in shown
         for user in ("ann", "cat", "adm"):  # nurse, charge, admin
             client = b.client(user)
             assert client.get("/site").status_code == 200, user
             assert "nav-site" in client.get("/_dash-layout").get_data(as_text=True)
+            shown = page_content(client, "/site")
+            assert "Infusion bay B" in shown and "site-card" in shown and '"Button"' not in shown
             with Stream(client, path=SITE_STREAM, query="") as stream:
                 assert next_event(stream)["bay-b|high"] == "*** 0"
     finally:
