@@ -24,7 +24,7 @@ def add_user_routes(api: Blueprint, live: LiveBay) -> None:
     def _accounts() -> UserStore:
         if not live.config.auth.enabled:
             raise ApiError(409, "authentication is off in this bay's configuration")
-        return UserStore(live.config.store.path, live.config.store.key_file)
+        return UserStore(live.config.store.database(live.config.bay.id), live.config.store.key_file)
 
     def _admin() -> UserAdmin:
         return UserAdmin(_accounts(), monitor.audit, remote=request.remote_addr or "")

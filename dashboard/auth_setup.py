@@ -19,6 +19,7 @@ from monitor.users import UserStore
 
 if TYPE_CHECKING:
     from dashboard.auth_access import LoginUser
+    from monitor.store.db import Database
 
 __all__ = ["AuthState", "secret_key", "throttle_for"]
 
@@ -33,14 +34,15 @@ class AuthState:
     def __init__(self, config: BayConfig, live: LiveBay) -> None:
         self.config = config.auth
         self.live = live
-        self.users = UserStore(config.store.path, config.store.key_file) if self.config.enabled else None
-        self.sessions = SessionStore(config.store.path)
-        self.throttle = throttle_for(config.auth, config.store.path)
+        database = config.store.database(config.bay.id)
+        self.users = UserStore(database, config.store.key_file) if self.config.enabled else None
+        self.sessions = SessionStore(database)
+        self.throttle = throttle_for(config.auth, database)
         self.checks = CheckGate(config.auth.login_parallel)
         self.verify: Callable[[object, str], LoginUser | None] = lambda token, name: None
 
 
-def throttle_for(auth: AuthSection, path: Path) -> LoginThrottle:
+def throttle_for(auth: AuthSection, path: Path | Database) -> LoginThrottle:
     """The failed-login throttle the ``[auth]`` section configures."""
     def policy(free: int, lockout: int) -> ThrottlePolicy:
         return ThrottlePolicy(free, auth.login_delay_seconds, auth.login_max_delay_seconds, lockout,

@@ -29,15 +29,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.errors import CoreError
-from monitor.integrity import LedgerReport, default_key_path, load_key, verify_ledger
+from monitor.integrity import (
+    RANGE_TABLES,
+    ROW_TABLES,
+    LedgerReport,
+    default_key_path,
+    load_key,
+    verify_ledger,
+)
+
+if TYPE_CHECKING:
+    from monitor.store.db import Database, Db
 
 _R = TypeVar("_R")
 
@@ -82,62 +90,77 @@ def _missing(first: int, last: int) -> str:
     return f"row {first} is" if first == last else f"rows {first}-{last} are"
 
 
-def verify_chain(path: str | os.PathLike[str]) -> AuditReport:
-    """Check the audit chain of the database at ``path`` (opened read-only; the bay may keep
-    running). Raises :class:`AuditError` if the file cannot be checked at all."""
-    return _read_only(path, _verify)
+def verify_chain(where: str | os.PathLike[str] | Database) -> AuditReport:
+    """Check the audit chain of a bay's database: a SQLite file (opened read-only) or a
+    :class:`~monitor.store.db.Database`; the bay may keep running. Raises
+    :class:`AuditError` if the database cannot be checked at all."""
+    return _read_only(where, _verify)
 
 
-def verify_records(path: str | os.PathLike[str], key_file: str | os.PathLike[str] | None = None
-                   ) -> LedgerReport:
-    """Check every clinical record of the database at ``path`` against its keyed integrity
-    ledger (key from ``key_file``, default ``<path>.audit-key``; never created here).
-    Raises :class:`AuditError` if the file cannot be checked at all."""
-    key_path = default_key_path(path) if key_file is None else Path(key_file)
+def verify_records(where: str | os.PathLike[str] | Database,
+                   key_file: str | os.PathLike[str] | None = None) -> LedgerReport:
+    """Check every clinical record of a bay's database (a SQLite file or a
+    :class:`~monitor.store.db.Database`) against its keyed integrity ledger (key from
+    ``key_file``, default ``<path>.audit-key`` beside a file; never created here). Raises
+    :class:`AuditError` if the database cannot be checked at all."""
+    if key_file is None and not isinstance(where, str | os.PathLike):
+        raise AuditError(f"{where.name}: give the bay's audit key with --key (or [store] audit_key_file)")
+    key_path = default_key_path(where) if key_file is None else Path(key_file)  # type: ignore[arg-type]
     try:
         key = load_key(key_path, create=False)
     except OSError as exc:
         raise AuditError(f"{exc}: give the bay's key with --key (or [store] audit_key_file)") from None
 
-    def check(conn: sqlite3.Connection, p: Path) -> LedgerReport:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'operator_actions'").fetchone():
-            raise AuditError(f"{p} is not a Chairside database (no operator_actions table)")
+    def check(conn: Db, name: str) -> LedgerReport:
+        if "operator_actions" not in conn.tables():
+            raise AuditError(f"{name} is not a Chairside database (no operator_actions table)")
         from monitor.store.schema import MIGRATIONS, _migrate_integrity  # (it imports this)
 
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        version = conn.version()
         if _migrate_integrity not in MIGRATIONS[:version]:  # else a missing table was dropped
-            raise AuditError(f"{p} has schema version {version}, without the integrity ledger: "
+            raise AuditError(f"{name} has schema version {version}, without the integrity ledger: "
                              "open it once with this Chairside (e.g. chairside run) to migrate it")
-        report = verify_ledger(conn, key)
-        conn.execute("COMMIT")
-        return report
+        # in PostgreSQL the accounts are site-wide, sealed in the site schema's own ledger
+        only = None if conn.dialect == "sqlite" else set(RANGE_TABLES) | set(ROW_TABLES) - {"users"}
+        return verify_ledger(conn, key, only)
 
-    return _read_only(path, check)
+    return _read_only(where, check)
 
 
-def _read_only(path: str | os.PathLike[str], check: Callable[[sqlite3.Connection, Path], _R]) -> _R:
-    path = Path(path)
-    if not path.is_file():
-        raise AuditError(f"{path}: no such database")
+def _read_only(where: str | os.PathLike[str] | Database, check: Callable[[Db, str], _R]) -> _R:
+    from monitor.store.db import DbError, SqliteDatabase
+
+    if isinstance(where, str | os.PathLike):
+        path = Path(where)
+        if not path.is_file():
+            raise AuditError(f"{path}: no such database")
+        where, name = SqliteDatabase(path), str(path)
+    else:
+        name = where.name
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise AuditError(f"cannot open {path}: {exc}") from exc
+        conn = where.connect(read_only=True)
+    except DbError as exc:
+        raise AuditError(f"cannot open {name}: {exc.reason}") from exc
     try:
-        with closing(conn):
-            conn.execute("BEGIN")  # one snapshot: the rows and the head agree with each other
-            return check(conn, path)
-    except sqlite3.Error as exc:
-        raise AuditError(f"cannot check {path}: {exc}") from exc
+        # one snapshot: the rows and the head agree with each other
+        conn.execute("BEGIN" if conn.dialect == "sqlite" else
+                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return check(conn, name)
+        finally:
+            conn.rollback()
+    except DbError as exc:
+        raise AuditError(f"cannot check {name}: {exc.reason}") from exc
+    finally:
+        conn.close()
 
 
-def _verify(conn: sqlite3.Connection, path: Path) -> AuditReport:
-    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _verify(conn: Db, path: str) -> AuditReport:
+    tables = conn.tables()
     if "operator_actions" not in tables:
         raise AuditError(f"{path} is not a Chairside database (no operator_actions table)")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(operator_actions)")}
-    if not {"prev_hash", "hash"} <= columns:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if not {"prev_hash", "hash"} <= conn.columns("operator_actions"):
+        version = conn.version()
         raise AuditError(f"{path} has schema version {version}, without the audit chain: open it "
                          "once with this Chairside (e.g. chairside run) to migrate it")
     problems: list[str] = []
@@ -203,10 +226,9 @@ def _verify(conn: sqlite3.Connection, path: Path) -> AuditReport:
             if n != rows:
                 bad(None, f"the table has {rows} actions, the chain head records {n}")
 
-    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    present = conn.triggers()
     for name, table in TRIGGERS.items():
         if name not in present:
             bad(None, f"trigger {name} (append-only {table}) is missing (dropped?)")
-    conn.execute("COMMIT")
     return AuditReport(not problems, rows, min(first_bad) if first_bad else None, problems,
                        prev_hash or GENESIS)

@@ -11,14 +11,19 @@ import ipaddress
 from datetime import tzinfo
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 
 from monitor.alarm_rules import AlarmSettings, LimitRule, check_rule_set, rules_from_dicts
 from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
 from monitor.validation import Name
+
+if TYPE_CHECKING:
+    from monitor.store import DatabaseStore
+    from monitor.store.db import Database
 
 __all__ = ["AlarmSection", "AuthSection", "BaySection", "BufferSection", "ChairConfig",
            "DashboardSection", "DisplaySection", "IngestSection", "LimitProfile", "Model",
@@ -74,7 +79,17 @@ class BaySection(Model):
 
 
 class StoreSection(Model):
+    # SQLite (the default): the bay's database file
     path: Path = Path("chairside.db")
+    # PostgreSQL instead: a libpq URL, e.g. "postgresql://chairside_app@db.example.org/chairside
+    # ?sslmode=verify-full&sslrootcert=/etc/chairside/db-ca.pem" (TLS settings pass through to
+    # libpq); never the password in it: password_file (mode 0600), PGPASSWORD or ~/.pgpass.
+    # Needs audit_key_file. See docs/deploy-postgresql.md
+    url: str | None = None
+    password_file: Path | None = None
+    # readings older than this are pruned (SQLite: in small batches between commits;
+    # PostgreSQL: whole monthly partitions); about 640 KB per chair-hour is kept meanwhile
+    retention_days: int = Field(400, ge=1)
     commit_interval_ms: int = Field(200, ge=10, le=1000)
     # readings kept in memory while the disk cannot be written (about 200 bytes each); past
     # it the oldest unwritten readings are dropped and counted (never alarms or actions)
@@ -86,9 +101,48 @@ class StoreSection(Model):
     # (e.g. a backup account); `chairside run` refuses a store more open than this
     mode: Literal["0600", "0640"] = "0600"
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql://...) or left out for SQLite")
+        if value is not None and ":" in (urlsplit(value).netloc.rsplit("@", 1)[0] if "@" in value else ""):
+            raise ValueError("must not carry the password: use password_file, PGPASSWORD or ~/.pgpass")
+        return value
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_key(self) -> StoreSection:
+        if self.url is not None and self.audit_key_file is None:
+            raise ValueError("a PostgreSQL store needs audit_key_file (the integrity ledger's key, "
+                             "kept outside the database)")
+        return self
+
     @property
     def key_file(self) -> Path:
         return self.audit_key_file or Path(f"{self.path}.audit-key")
+
+    def database(self, bay: str) -> Database:
+        """Where the bay's data lives: the SQLite file, or its schema in PostgreSQL."""
+        from monitor.store.db import PgDatabase, SqliteDatabase
+
+        if self.url is not None:
+            return PgDatabase(self.url, bay=bay, password_file=self.password_file)
+        return SqliteDatabase(self.path, file_mode=self.file_mode, bay=bay)
+
+    def open(self, bay: str, **options: Any) -> DatabaseStore:
+        """The bay's store, opened (and migrated) with this section's settings."""
+        from monitor.store import open_store
+
+        options = {"commit_interval": self.commit_interval_ms / 1000,
+                   "max_pending_readings": self.max_pending_readings, **options}
+        return open_store(self.database(bay), self.key_file, **options)
+
+    @property
+    def where(self) -> str:
+        """The database, for messages: the file, or the URL without a password."""
+        from monitor.store.db import redact
+
+        return str(self.path) if self.url is None else redact(self.url)
 
     @property
     def file_mode(self) -> int:

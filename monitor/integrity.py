@@ -34,13 +34,15 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.store.db import Db
 
 __all__ = [
     "GENESIS",
@@ -205,7 +207,7 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def _head(self, conn: sqlite3.Connection) -> list[Any]:
+    def _head(self, conn: Db) -> list[Any]:
         row = conn.execute("SELECT entries, last_id, mac FROM integrity_head WHERE id = 1").fetchone()
         if row is None:  # deleted: continue from the last entry; verify reports it
             log.error("integrity_head is missing; continuing the ledger from its last entry")
@@ -216,12 +218,12 @@ class Sealer:
         return [row[0] or 0, row[1] or 0, row[2] or GENESIS]
 
     @staticmethod
-    def tops(conn: sqlite3.Connection, tables: Iterable[str]) -> dict[str, int]:
+    def tops(conn: Db, tables: Iterable[str]) -> dict[str, int]:
         """The highest id of each appended table, read before a batch writes to it."""
         return {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0]
                 for t in tables}
 
-    def seal(self, conn: sqlite3.Connection, appended: Mapping[str, int],
+    def seal(self, conn: Db, appended: Mapping[str, int],
              changed: Mapping[str, Iterable[Any]], now: float | None = None,
              written: Mapping[str, list[tuple[Any, ...]]] | None = None) -> list[Any] | None:
         """Seal the rows of appended tables with ids above ``appended[table]`` (one entry
@@ -247,7 +249,7 @@ class Sealer:
                 entries.append((table, None, None, str(k), None if row is None else rows_digest([row])))
         return self._append(conn, entries, now) if entries else None
 
-    def _append(self, conn: sqlite3.Connection, entries: list[tuple[Any, ...]], now: float,
+    def _append(self, conn: Db, entries: list[tuple[Any, ...]], now: float,
                 head: list[Any] | None = None) -> list[Any]:
         head = self._head(conn) if head is None else head
         top = conn.execute("SELECT coalesce(max(id), 0) FROM integrity_ledger").fetchone()[0]
@@ -268,7 +270,7 @@ class Sealer:
         return head
 
 
-def seal_all(conn: sqlite3.Connection, key: bytes) -> int:
+def seal_all(conn: Db, key: bytes) -> int:
     """At migration: seal every existing row (appended tables in chunks of ids). Returns
     the number of entries written."""
     sealer, entries, now = Sealer(key), [], time.time()
@@ -278,7 +280,10 @@ def seal_all(conn: sqlite3.Connection, key: bytes) -> int:
         while rows := conn.execute(sql, (top, _SEAL_CHUNK)).fetchall():
             entries.append((table, rows[0][0], rows[-1][0], None, rows_digest(rows)))
             top = rows[-1][0]
+    present = conn.tables()
     for table, cols in ROW_TABLES.items():
+        if table not in present:  # users, in PostgreSQL: site-wide, sealed in the site's ledger
+            continue
         for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {cols[0]}"):
             entries.append((table, None, None, str(row[0]), rows_digest([row])))
     head = sealer._append(conn, entries, now, [0, 0, GENESIS])
@@ -308,11 +313,13 @@ def _ids(ids: list[int]) -> str:
     return ("row " if len(ids) == 1 else "rows ") + ", ".join(parts)
 
 
-def verify_ledger(conn: sqlite3.Connection, key: bytes) -> LedgerReport:
+def verify_ledger(conn: Db, key: bytes, only: Collection[str] | None = None) -> LedgerReport:
     """Check the ledger's MACs and head, then every covered table against it (inside the
-    caller's read transaction)."""
+    caller's read transaction); ``only``: the tables this ledger covers (default all of
+    :data:`RANGE_TABLES` and :data:`ROW_TABLES`; a PostgreSQL bay's leaves out the site-wide
+    users)."""
     problems: list[str] = []
-    tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = conn.tables()
     if "integrity_ledger" not in tables:
         return LedgerReport(False, 0, ["ledger: the integrity_ledger table is missing (dropped?)"])
     trusted: list[tuple[Any, ...]] = []
@@ -347,6 +354,8 @@ def verify_ledger(conn: sqlite3.Connection, key: bytes) -> LedgerReport:
 
     sealed: dict[str, int] = {}
     for table, cols in RANGE_TABLES.items():
+        if only is not None and table not in only:
+            continue
         if table not in tables:
             problems.append(f"{table}: the table is missing (dropped?)")
             continue
@@ -354,6 +363,8 @@ def verify_ledger(conn: sqlite3.Connection, key: bytes) -> LedgerReport:
         problems += _check_ranges(conn, table, cols, ranges)
         sealed[table] = sum(hi - lo + 1 for lo, hi, _, _ in ranges)
     for table, cols in ROW_TABLES.items():
+        if only is not None and table not in only:
+            continue
         if table not in tables:
             problems.append(f"{table}: the table is missing (dropped?)")
             continue
@@ -363,7 +374,7 @@ def verify_ledger(conn: sqlite3.Connection, key: bytes) -> LedgerReport:
     return LedgerReport(not problems, n, problems, sealed, prev)
 
 
-def _check_ranges(conn: sqlite3.Connection, table: str, cols: tuple[str, ...],
+def _check_ranges(conn: Db, table: str, cols: tuple[str, ...],
                   ranges: list[tuple[int, int, int, str]]) -> list[str]:
     problems: list[str] = []
     select = f"SELECT {', '.join(cols)} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"
@@ -391,7 +402,7 @@ def _check_ranges(conn: sqlite3.Connection, table: str, cols: tuple[str, ...],
     return problems
 
 
-def _check_rows(conn: sqlite3.Connection, table: str, cols: tuple[str, ...],
+def _check_rows(conn: Db, table: str, cols: tuple[str, ...],
                 latest: dict[str, tuple[int, str | None]]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()

@@ -22,17 +22,17 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+
+from monitor.store.db import Cursor, Database, Db, as_database
 
 __all__ = ["CheckGate", "Failures", "LoginThrottle", "OpenSession", "SessionCheck", "SessionStore",
            "ThrottlePolicy", "address_key", "after_failure", "user_key", "wait_s"]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=5.0, isolation_level=None)
+def _connect(database: Database) -> Db:
+    return database.connect()
 
 
 def _digest(token: str) -> str:
@@ -75,17 +75,19 @@ class SessionStore:
 
     TOUCH_S = 1.0  # last_active is written when it moves by at least this much
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, where: str | os.PathLike[str] | Database) -> None:
+        self.database = as_database(where)
         self._local = threading.local()
-        self._kept: list[sqlite3.Connection] = []
+        self._kept: list[Db] = []
         self._kept_lock = threading.Lock()
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> Db:
         """This thread's kept connection (made on its first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn: Db | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.broken:
+            conn = None
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn = self.database.connect()
             self._local.conn = conn
             with self._kept_lock:
                 self._kept.append(conn)
@@ -120,8 +122,8 @@ class SessionStore:
             return SessionCheck(reason if cur.rowcount == 1 else "ended")  # a parallel request was first
         return SessionCheck("ok", str(row[4]), False, float(row[6]), float(row[7]), float(row[1]))
 
-    def _run(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        conn = _connect(self.path)
+    def _run(self, sql: str, params: tuple[object, ...] = ()) -> Cursor:
+        conn = _connect(self.database)
         try:
             cur = conn.execute(sql, params)
             cur.fetchall()
@@ -141,7 +143,7 @@ class SessionStore:
     def check(self, token: str, username: str, now: float, idle_s: float) -> str:
         """``"ok"`` when the session is open and in use; else why not: ``"inactivity"`` or
         ``"lifetime"`` when this call ended it, ``"ended"`` when it was already over."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             row = conn.execute("SELECT username, last_active, expires_at, ended_at FROM auth_sessions "
                                "WHERE id = ?", (_digest(token),)).fetchone()
@@ -174,7 +176,7 @@ class SessionStore:
 
     def open_sessions(self, username: str | None = None, now: float | None = None) -> list[OpenSession]:
         """Sessions not ended (and, given ``now``, not past their lifetime), oldest first."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             rows = conn.execute(
                 "SELECT id, username, created_at, last_active, expires_at, coalesce(remote, '') "
@@ -251,9 +253,9 @@ class LoginThrottle:
     """Failed-login counters in the ``login_failures`` table; each key has its policy
     (``user:<name>`` accounts, ``addr:<ip>`` client addresses)."""
 
-    def __init__(self, path: str | os.PathLike[str], account: ThrottlePolicy | None = None,
+    def __init__(self, where: str | os.PathLike[str] | Database, account: ThrottlePolicy | None = None,
                  address: ThrottlePolicy | None = None) -> None:
-        self.path = Path(path)
+        self.database = as_database(where)
         self.account = account or ThrottlePolicy()
         self.address = address or ThrottlePolicy(free=10, lockout=30)
 
@@ -261,13 +263,13 @@ class LoginThrottle:
         return self.address if key.startswith("addr:") else self.account
 
     @staticmethod
-    def _get(conn: sqlite3.Connection, key: str) -> Failures | None:
+    def _get(conn: Db, key: str) -> Failures | None:
         row = conn.execute("SELECT failures, first_at, last_at, locked_until, refused FROM login_failures "
                            "WHERE key = ?", (key,)).fetchone()
         return Failures(*row) if row else None
 
     def get(self, key: str) -> Failures | None:
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             return self._get(conn, key)
         finally:
@@ -275,7 +277,7 @@ class LoginThrottle:
 
     def wait(self, keys: list[str], now: float) -> float:
         """How long the attempt on ``keys`` must wait (the longest of theirs; 0: go ahead)."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             return max((wait_s(self._get(conn, k), self.policy(k), now) for k in keys), default=0.0)
         finally:
@@ -283,7 +285,7 @@ class LoginThrottle:
 
     def refuse(self, keys: list[str]) -> None:
         """Count an attempt refused for coming too early (summed up in one audit record)."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             conn.executemany("UPDATE login_failures SET refused = refused + 1 WHERE key = ?",
                              [(k,) for k in keys])
@@ -294,40 +296,43 @@ class LoginThrottle:
         """Record a failed attempt on each key: (key, its new state, its state before when
         that was over and is now forgotten, with refusals to report)."""
         out = []
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin()
             for key in keys:
                 old = self._get(conn, key)
                 policy = self.policy(key)
                 new = after_failure(old, policy, now)
                 gone = old if old is not None and old.stale(policy, now) else None
-                conn.execute("INSERT OR REPLACE INTO login_failures (key, failures, first_at, last_at, "
-                             "locked_until, refused) VALUES (?, ?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO login_failures (key, failures, first_at, last_at, "
+                             "locked_until, refused) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO "
+                             "UPDATE SET failures = excluded.failures, first_at = excluded.first_at, "
+                             "last_at = excluded.last_at, locked_until = excluded.locked_until, "
+                             "refused = excluded.refused",
                              (key, new.failures, new.first_at, new.last_at, new.locked_until, new.refused))
                 out.append((key, new, gone))
             conn.execute("DELETE FROM login_failures WHERE last_at < ? AND coalesce(locked_until, 0) < ?",
                          (now - 86400, now))
-            conn.execute("COMMIT")
+            conn.commit()
         finally:
             conn.close()
         return out
 
     def clear(self, key: str) -> Failures | None:
         """Forget the key's failures (a successful login, an admin's unlock): what they were."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin()
             old = self._get(conn, key)
             conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
-            conn.execute("COMMIT")
+            conn.commit()
             return old
         finally:
             conn.close()
 
     def locked(self, now: float) -> dict[str, float]:
         """Keys locked at ``now``, with when their lock ends."""
-        conn = _connect(self.path)
+        conn = _connect(self.database)
         try:
             rows = conn.execute("SELECT key, locked_until FROM login_failures WHERE locked_until > ?",
                                 (now,)).fetchall()

@@ -19,7 +19,6 @@ import functools
 import gzip
 import os
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from monitor.errors import CoreError
 from monitor.integrity import Sealer
 from monitor.logins import LoginThrottle, SessionStore, user_key
-from monitor.store import SqliteStore
+from monitor.store.db import SITE_SCHEMA, Database, Db, DbIntegrityError, as_database
 
 __all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "common_passwords", "hash_password",
            "password_problem", "role_permissions"]
@@ -100,19 +99,23 @@ class User:
 
 
 class UserStore:
-    """The accounts in a bay's SQLite file (opened, and migrated, on first use)."""
+    """The accounts of a bay: in its SQLite file, or site-wide in PostgreSQL's
+    ``chairside_site`` schema (opened, and migrated, on first use)."""
 
-    def __init__(self, path: str | os.PathLike[str],
+    def __init__(self, where: str | os.PathLike[str] | Database,
                  audit_key_file: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path)
-        store = SqliteStore(self.path, audit_key_file=audit_key_file)  # create, or migrate
+        from monitor.store import open_store
+
+        self.database = as_database(where)
+        store = open_store(self.database, audit_key_file)  # create, or migrate
         self._sealer = Sealer(store._key)  # every write to users is sealed in the ledger
         store.close()
-        self.sessions = SessionStore(self.path)
+        self.sessions = SessionStore(self.database)
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        return conn
+    def _conn(self) -> Db:
+        if self.database.dialect == "postgresql":  # site-wide: sealed in the site's ledger
+            return self.database.connect(schema=SITE_SCHEMA)  # type: ignore[call-arg]
+        return self.database.connect()
 
     def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         conn = self._conn()
@@ -125,13 +128,12 @@ class UserStore:
         """Change ``username``'s row and seal it in the integrity ledger, in one transaction."""
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin()
             conn.execute(sql, params)
             self._sealer.seal(conn, {}, {"users": [username]})
-            conn.execute("COMMIT")
+            conn.commit()
         finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.rollback()
             conn.close()
 
     @staticmethod
@@ -153,7 +155,7 @@ class UserStore:
             self._write(username, "INSERT INTO users (username, role, password_hash, disabled, "
                         "created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
                         (username, role, hash_password(password), now, now))
-        except sqlite3.IntegrityError:
+        except DbIntegrityError:
             raise UserError(f"user {username!r} exists") from None
         return self.require(username)
 
@@ -182,12 +184,12 @@ class UserStore:
     def unlock(self, username: str) -> int:
         """Forget the account's failed logins (and so its lock): how many there were."""
         self.require(username)
-        old = LoginThrottle(self.path).clear(user_key(username))
+        old = LoginThrottle(self.database).clear(user_key(username))
         return old.failures if old else 0
 
     def locked_until(self, now: float | None = None) -> dict[str, float]:
         """The accounts locked now after failed logins, with when their lock ends."""
-        locked = LoginThrottle(self.path).locked(time.time() if now is None else now)
+        locked = LoginThrottle(self.database).locked(time.time() if now is None else now)
         return {k.removeprefix("user:"): v for k, v in locked.items() if k.startswith("user:")}
 
     def set_role(self, username: str, role: str) -> User:

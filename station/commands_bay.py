@@ -48,7 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_signals(args)
     config = load_config(args.config)
     try:  # patient data at rest: refuse a store that others can read (docs/security.md)
-        check_private(config.store.path, config.store.file_mode)
+        if config.store.url is None:
+            check_private(config.store.path, config.store.file_mode)
     except PermissionError as exc:
         raise CliError(str(exc)) from None
     except FileNotFoundError:
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if config.auth.enabled:
             from monitor.users import UserStore
 
-            if not UserStore(config.store.path, config.store.key_file).list():
+            if not UserStore(config.store.database(config.bay.id), config.store.key_file).list():
                 log.warning("no accounts yet: add one with 'chairside user add --config %s NAME "
                             "--role admin'", args.config)
         stop.check()
@@ -95,7 +96,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     examples = [k for k, p in presets.items() if p.example]
     print(f"{args.file}: OK: bay {config.bay.id!r}, {len(config.chairs)} chairs, "
           f"limit profiles {', '.join(sorted(config.profiles()))}, "
-          f"protocols {', '.join(sorted(presets))}, store {config.store.path}, "
+          f"protocols {', '.join(sorted(presets))}, store {config.store.where}, "
           f"times shown in {zone_name(config.bay.zone)}"
           + ("" if config.bay.timezone else " (the machine's zone: set [bay] timezone)"))
     if examples:

@@ -30,7 +30,6 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.exports import FORMATS, export_session
-    from monitor.store import SqliteStore
 
     config = load_config(args.config)
     spec = FORMATS[args.format]
@@ -45,12 +44,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{out} exists; use --force to overwrite it")
     elif not out.parent.is_dir():
         raise CliError(f"{out.parent}: no such folder")
-    if not config.store.path.exists():
+    if config.store.url is None and not config.store.path.exists():
         raise CliError(f"{config.store.path}: no such database")
-    with SqliteStore(config.store.path, audit_key_file=config.store.key_file) as store:
+    with config.store.open(config.bay.id) as store:
         session = store.get_session(args.session)
         if session is None:
-            raise CliError(f"no session with id {args.session!r} in {config.store.path}")
+            raise CliError(f"no session with id {args.session!r} in {config.store.where}")
         now = time.time()
         if to_stdout:
             sys.stdout.flush()
@@ -78,13 +77,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     if args.db:
-        path, key = Path(args.db), args.key
+        where, key = Path(args.db), args.key
     else:
-        store = load_config(args.config).store
-        path, key = store.path, args.key or store.key_file
+        config = load_config(args.config)
+        key = args.key or config.store.key_file
+        where = config.store.path if config.store.url is None else config.store.database(config.bay.id)
     try:
-        report = verify_chain(path)
-        records = verify_records(path, key)
+        report = verify_chain(where)
+        records = verify_records(where, key)
     except AuditError as exc:
         raise CliError(str(exc)) from None
     if report.ok:
@@ -128,15 +128,17 @@ def _cli_actor() -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.records import OperatorAction
-    from monitor.store import SqliteStore
+    from monitor.store import open_store
+    from monitor.store.db import SqliteDatabase
     from monitor.users import UserError, UserStore
 
-    store_config = None if args.db else load_config(args.config).store
-    path = Path(args.db) if store_config is None else store_config.path
-    key = None if store_config is None else store_config.key_file
-    if not path.parent.is_dir():
+    config = None if args.db else load_config(args.config)
+    path = Path(args.db) if config is None else config.store.path
+    key = None if config is None else config.store.key_file
+    database = SqliteDatabase(path) if config is None else config.store.database(config.bay.id)
+    if (config is None or config.store.url is None) and not path.parent.is_dir():
         raise CliError(f"{path.parent}: no such folder")
-    users = UserStore(path, key)
+    users = UserStore(database, key)
     action = args.user_command
     try:
         if action == "list":
@@ -166,7 +168,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             detail, name = {"username": u.username}, f"user_{action}d"
     except UserError as exc:
         raise CliError(str(exc)) from None
-    with SqliteStore(path, audit_key_file=key) as store:  # the change joins the audit chain
+    with open_store(database, key) as store:  # the change joins the audit chain
         store.add_records([OperatorAction(time.time(), _cli_actor(), name, detail=detail)])
     print(f"{name.removeprefix('user_').replace('_', ' ')}: {u.username} ({u.role}"
           f"{', disabled' if u.disabled else ''})")

@@ -16,7 +16,6 @@ from monitor.config import BayConfig
 from monitor.core import Monitor
 from monitor.seam import Source
 from monitor.site import SiteSource
-from monitor.store import SqliteStore
 
 __all__ = ["BayService", "Ticker"]
 
@@ -55,9 +54,7 @@ class BayService:
     def __init__(self, config: BayConfig, clock: Clock | None = None, site: SiteSource | None = None) -> None:
         self.config = config
         self.site = site
-        store = SqliteStore(config.store.path, commit_interval=config.store.commit_interval_ms / 1000,
-                            max_pending_readings=config.store.max_pending_readings,
-                            audit_key_file=config.store.key_file, file_mode=config.store.file_mode)
+        store = config.store.open(config.bay.id)
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
         self.sources: list[Source] = [make_source(s, self.monitor) for s in config.sources]

@@ -1,9 +1,11 @@
 """Child process for the crash-recovery test: a real core ingesting until it is killed.
 
 Prints ``session ID`` and ``alarm ID`` once set up, then ``committed SEQ`` each time the
-store commits, SEQ being the highest sequence number whose batch is on disk.
+store commits, SEQ being the highest sequence number whose batch is on disk. Its argument is
+the ``[store]`` section as JSON (a SQLite path, or a PostgreSQL URL and key file).
 """
 
+import json
 import sys
 import threading
 import time
@@ -11,11 +13,10 @@ import time
 from monitor.config import parse_config
 from monitor.core import Monitor
 from monitor.readings import Reading
-from monitor.store import SqliteStore
 
-db = sys.argv[1]
-config = parse_config({"store": {"path": db}, "chairs": [{"id": f"c{i}"} for i in range(1, 4)]})
-store = SqliteStore(db, commit_interval=0.02)
+section = {**json.loads(sys.argv[1]), "commit_interval_ms": 20}
+config = parse_config({"store": section, "chairs": [{"id": f"c{i}"} for i in range(1, 4)]})
+store = config.store.open(config.bay.id)
 monitor = Monitor(config, store=store)
 monitor.start()
 session = monitor.start_session("c1", "CRASH-TEST", "nurse.ann", protocol="ketamine")

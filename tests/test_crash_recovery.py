@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from conftest import bay_config
+from store_backends import Backend
 
 from monitor.core import Monitor
 from monitor.records import AlarmState, SessionState
-from monitor.store import SqliteStore
 
 CHILD = Path(__file__).with_name("crash_child.py")
 
@@ -27,9 +27,8 @@ def read_lines(proc: subprocess.Popen[str], out: queue.Queue[str]) -> None:
         out.put(line.strip())
 
 
-def test_sigkill_mid_stream_loses_no_committed_reading(tmp_path):
-    db = tmp_path / "bay.db"
-    proc = subprocess.Popen([sys.executable, str(CHILD), str(db)], stdout=subprocess.PIPE,
+def test_sigkill_mid_stream_loses_no_committed_reading(tmp_path, backend: Backend):
+    proc = subprocess.Popen([sys.executable, str(CHILD), json.dumps(backend.section)], stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).parent.parent)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=read_lines, args=(proc, lines), daemon=True)
@@ -61,19 +60,19 @@ def test_sigkill_mid_stream_loses_no_committed_reading(tmp_path):
             commits.append(int(value))
     last = max(commits)
 
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        dupes = conn.execute("SELECT chair, seq, COUNT(*) FROM readings WHERE parameter = 'hr'"
-                             " GROUP BY chair, seq HAVING COUNT(*) > 1").fetchall()
-        assert dupes == []
-        for chair in ("c1", "c2", "c3"):
-            seqs = [s for (s,) in conn.execute(
-                "SELECT seq FROM readings WHERE chair = ? AND parameter = 'hr' ORDER BY seq", (chair,))]
-            assert seqs[:last] == list(range(1, last + 1))  # every committed one, once, in order
-            assert seqs == list(range(1, len(seqs) + 1))  # and nothing after a gap
+    if backend.name == "sqlite":
+        assert backend.sql("PRAGMA integrity_check") == [("ok",)]
+    dupes = backend.sql("SELECT chair, seq, COUNT(*) FROM readings WHERE parameter = 'hr'"
+                        " GROUP BY chair, seq HAVING COUNT(*) > 1", bay="bay1")
+    assert dupes == []
+    for chair in ("c1", "c2", "c3"):
+        seqs = [s for (s,) in backend.sql("SELECT seq FROM readings WHERE chair = ? AND parameter = 'hr' "
+                                          "ORDER BY seq", (chair,), bay="bay1")]
+        assert seqs[:last] == list(range(1, last + 1))  # every committed one, once, in order
+        assert seqs == list(range(1, len(seqs) + 1))  # and nothing after a gap
 
-    config = bay_config(tmp_path).with_store_path(db)
-    monitor = Monitor(config, store=SqliteStore(db))
+    config = bay_config(tmp_path)
+    monitor = Monitor(config, store=backend.open("bay1"))
     monitor.start()
     try:
         session = monitor.session(found["session"])

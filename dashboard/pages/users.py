@@ -31,7 +31,8 @@ AUTH_OFF = "Accounts need login: set [auth] enabled = true in the bay's configur
 
 
 def _store() -> UserStore:
-    return UserStore(current_live().config.store.path)
+    return UserStore(current_live().config.store.database(current_live().config.bay.id),
+                     current_live().config.store.key_file)
 
 
 def _when(t: float) -> str:

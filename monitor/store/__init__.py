@@ -60,9 +60,28 @@ A PostgreSQL backend would implement :class:`Store` (:mod:`monitor.store.protoco
 same semantics; the core, the exports and the API type against it, not :class:`SqliteStore`.
 """
 
+import os
+from typing import Any
+
+from monitor.store.base import DatabaseStore
+from monitor.store.db import Database, PgDatabase, SqliteDatabase
 from monitor.store.protocol import DeviceSeqs, RecentSeries, Record, Store, StoreError
 from monitor.store.schema import MIGRATIONS, Migration
 from monitor.store.sqlite import SqliteStore
 
-__all__ = ["MIGRATIONS", "DeviceSeqs", "Migration", "RecentSeries", "Record", "SqliteStore", "Store",
-           "StoreError"]
+__all__ = ["MIGRATIONS", "DatabaseStore", "DeviceSeqs", "Migration", "RecentSeries", "Record",
+           "SqliteStore", "Store", "StoreError", "open_store"]
+
+
+def open_store(database: Database, audit_key_file: str | os.PathLike[str] | None = None,
+               **options: Any) -> DatabaseStore:
+    """The store on ``database``: SQLite or PostgreSQL (see :mod:`monitor.store.postgres`)."""
+    if isinstance(database, PgDatabase):
+        from monitor.store.postgres import PostgresStore
+
+        if audit_key_file is None:
+            raise StoreError(f"{database.name}: a PostgreSQL store needs [store] audit_key_file")
+        return PostgresStore(database, bay=database.bay, audit_key_file=audit_key_file, **options)
+    assert isinstance(database, SqliteDatabase)
+    return SqliteStore(database.path, audit_key_file=audit_key_file, file_mode=database.file_mode,
+                       **options)

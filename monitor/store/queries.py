@@ -9,15 +9,15 @@ streamed for an export, sessions, alarms, alarm events and operator actions as r
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from monitor.readings import Reading
 from monitor.records import Alarm, AlarmEvent, OperatorAction, Session, SessionEvent
+from monitor.store.db import Database, Db
 from monitor.store.protocol import DeviceSeqs, RecentSeries, StoreError
 from monitor.store.rows import ALARM_FIELDS, READING_COLS, TABLES, make_record
 
@@ -25,39 +25,22 @@ __all__ = ["StoreQueries"]
 
 
 class StoreQueries:
-    """The read side of the store, on a pool of read-only connections."""
+    """The read side of the store, on the database's pool of read connections."""
 
-    _MAX_IDLE_READERS = 4
-
-    # set by the class that opens the file (SqliteStore)
+    # set by the class that opens the database (SqliteStore, PostgresStore)
     path: str
+    database: Database
     _lock: threading.Lock
     _closed: bool
     _onsets: bool  # alarms have onset_at (migration 5)
-    _idle_readers: list[sqlite3.Connection]
-
-    if TYPE_CHECKING:  # provided by SqliteStore, which opens the file
-        def _connect(self, write: bool) -> sqlite3.Connection: ...
 
     @contextlib.contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection from a small pool, used by one thread at a time (a pool
-        rather than one per thread, so servers that start a thread per request don't leak)."""
+    def _reader(self) -> Iterator[Db]:
         with self._lock:
             if self._closed:
                 raise StoreError(f"store {self.path} is closed")
-            conn = self._idle_readers.pop() if self._idle_readers else None
-        if conn is None:
-            conn = self._connect(write=False)
-        try:
-            yield conn
-        finally:
-            with self._lock:
-                keep = not self._closed and len(self._idle_readers) < self._MAX_IDLE_READERS
-                if keep:
-                    self._idle_readers.append(conn)
-            if not keep:
-                conn.close()
+        with self.database.reader() as db:
+            yield db
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._reader() as conn:
@@ -154,17 +137,17 @@ class StoreQueries:
         return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
     def open_sessions(self) -> list[Session]:
-        return self._records(Session, "WHERE state != 'ended'", (), "started_at, rowid")
+        return self._records(Session, "WHERE state != 'ended'", (), "started_at, id")
 
     def get_session(self, id: str) -> Session | None:
-        found = self._records(Session, "WHERE id = ?", (id,), "rowid")
+        found = self._records(Session, "WHERE id = ?", (id,), "id")
         return found[0] if found else None
 
     def sessions(self, chair: str | None = None, limit: int = 100) -> list[Session]:
         """Newest (by started_at) first."""
         where, params = self._where(chair)
         return self._records(
-            Session, where, [*params, limit], "started_at DESC, rowid DESC LIMIT ?"
+            Session, where, [*params, limit], "started_at DESC, id DESC LIMIT ?"
         )
 
     def session_events(self, session_id: str) -> list[SessionEvent]:

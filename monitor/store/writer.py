@@ -11,9 +11,7 @@ opens the file and sets the state declared here (:meth:`BatchWriter._init_writer
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,11 +20,11 @@ from typing import Any
 from monitor.audit import GENESIS, action_hash
 from monitor.integrity import Sealer, reading_rows
 from monitor.readings import Reading
+from monitor.store.db import SITE_CHANNEL, Database, Db
 from monitor.store.protocol import Record, StoreError
 from monitor.store.rows import (
     APPENDS,
     INSERT_ACTION,
-    INSERT_READING,
     UPSERT_ALARM,
     UPSERT_ALARM_V4,
     UPSERT_SEQ,
@@ -34,7 +32,7 @@ from monitor.store.rows import (
     Ops,
     record_ops,
 )
-from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD
+from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD, run_script
 
 __all__ = ["BatchWriter"]
 
@@ -47,14 +45,14 @@ class BatchWriter:
     MAX_RETRY_S = 5.0
     FAIL_LOG_EVERY_S = 30.0
 
-    # set by the class that opens the file (SqliteStore)
+    # set by the class that opens the database (SqliteStore, PostgresStore)
     path: str
-    _conn: sqlite3.Connection
+    database: Database
+    _conn: Db | None  # the writer's connection (None: to be opened again, after it broke)
     _sealer: Sealer | None
     _chained: bool  # operator_actions hash-chained (migration 2)
     _onsets: bool  # alarms have onset_at (migration 5)
     _keeps_seqs: bool  # device_seqs exists (migration 4)
-    _idle_readers: list[sqlite3.Connection]  # the read pool, closed by close()
 
     def _init_writer(self, commit_interval: float, max_batch: int, max_pending_readings: int) -> None:
         if not 0.01 <= commit_interval <= 1.0:
@@ -185,10 +183,13 @@ class BatchWriter:
             log.error("store %s: closed with %d unwritten rows", self.path, self.stats()["pending"])
         with self._lock:
             self._durable.notify_all()
-            idle, self._idle_readers = self._idle_readers, []
-        for conn in idle:
-            conn.close()
-        self._conn.close()
+        self.database.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _maintain(self) -> None:
+        """Housekeeping on the writer thread between commits (a backend's partitions, the
+        retention's pruning): quick, one bounded step a call."""
 
     def _due(self) -> bool:
         pending = len(self._pending_readings) + len(self._pending_records)
@@ -209,6 +210,8 @@ class BatchWriter:
                     stopping = self._stopping
                 try:
                     failed = not self._cycle()
+                    if not failed and not stopping:
+                        self._maintain()
                 except Exception:
                     log.exception("store %s: writer error", self.path)
                     failed = True
@@ -243,7 +246,7 @@ class BatchWriter:
             with self._lock:
                 self._stats["failed_batches"] += 1
                 self._fail_streak += 1
-                self._failing = str(exc) or type(exc).__name__
+                self._failing = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
             first, now = self._fail_streak == 1, time.monotonic()
             if first or now - self._fail_logged >= self.FAIL_LOG_EVERY_S:
                 self._fail_logged = now
@@ -282,19 +285,29 @@ class BatchWriter:
                       "most %d in memory while writing fails", self.path, excess,
                       self._stats["readings_dropped"], self._max_pending)
 
+    def _writer_db(self) -> Db:
+        """The writer's connection, opened again after it broke (a database restarted)."""
+        if self._conn is not None and self._conn.broken:
+            self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            self._conn = self.database.connect()
+        return self._conn
+
     def _write_batch(self, readings: list[Reading], records: list[Ops]) -> None:
         """One transaction, rolled back on any error."""
-        conn = self._conn
+        conn = self._writer_db()
         head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
         sealer, sealed = self._sealer, None
         tops: dict[str, int] = {}  # appended table -> its max id before this batch
         changed: dict[str, list[Any]] = {}  # table -> keys of rows written
-        conn.execute("BEGIN IMMEDIATE")
+        written: dict[str, list[tuple[Any, ...]]] = {}
+        conn.begin()
         try:
-            if readings:
-                if sealer is not None:
-                    tops.update(sealer.tops(conn, ("readings",)))
-                conn.executemany(INSERT_READING, readings)
+            if readings:  # ids given here, after the highest: the ledger seals them unread
+                tops["readings"] = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+                written["readings"] = reading_rows(tops["readings"] + 1, readings)
+                conn.insert_readings(written["readings"])
                 if self._keeps_seqs:
                     last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
                             for r in readings if r.seq is not None}
@@ -317,13 +330,12 @@ class BatchWriter:
             if head is not None:
                 conn.execute(UPSERT_HEAD, (*head, time.time()))
             if sealer is not None:
-                written = {"readings": reading_rows(tops["readings"] + 1, readings)} if readings else None
                 sealed = sealer.seal(conn, tops, changed, written=written)
-            conn.execute("COMMIT")
+            if records and conn.dialect == "postgresql":  # the site view wakes on commit
+                conn.execute("SELECT pg_notify(?, ?)", (SITE_CHANNEL, self.database.bay))
+            conn.commit()
         except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            conn.rollback()
             raise
         if head is not None:  # a copy of the head outside the database, for docs/audit.md
             log.info("store %s: audit chain head: %d actions, row %d, hash %s", self.path, *head)
@@ -331,16 +343,16 @@ class BatchWriter:
                 log.info("store %s: integrity ledger head: %d entries, entry %d, mac %s",
                          self.path, *sealed)
 
-    def _audit_head(self, conn: sqlite3.Connection) -> list[Any]:
+    def _audit_head(self, conn: Db) -> list[Any]:
         """The chain head, read inside the write transaction (so a second process writing
         the same file cannot fork the chain). A missing head is logged and rebuilt from the
         table's last row rather than failing the batch: readings must keep being written;
         ``chairside audit verify`` reports the tampering."""
-        try:
-            row = conn.execute("SELECT actions, last_id, hash FROM audit_head WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:  # the table was dropped
-            conn.execute(AUDIT_HEAD)
+        if "audit_head" not in conn.tables():  # the table was dropped
+            run_script(conn, AUDIT_HEAD)
             row = None
+        else:
+            row = conn.execute("SELECT actions, last_id, hash FROM audit_head WHERE id = 1").fetchone()
         if row is None:
             log.error("store %s: audit_head is missing; continuing the chain from the last row",
                       self.path)
@@ -351,7 +363,7 @@ class BatchWriter:
         return [row[0] or 0, row[1] or 0, row[2] or GENESIS]
 
     @staticmethod
-    def _append_action(conn: sqlite3.Connection, head: list[Any], params: tuple[Any, ...]) -> None:
+    def _append_action(conn: Db, head: list[Any], params: tuple[Any, ...]) -> None:
         # after the head's last row, and after any row appended behind the writer's back (a
         # forged row must not make the insert fail; verify reports it)
         top = conn.execute("SELECT coalesce(max(id), 0) FROM operator_actions").fetchone()[0]
