@@ -9,9 +9,10 @@ site screen is pushed a change instead of asking every second.
 :class:`StoresSiteSource` is the source for bays whose stores this process can open
 (SQLite files, or each bay's schema through a store of its own): it reads them through the
 :class:`~monitor.store.protocol.Store` Protocol and notices changes by polling them cheaply
-every ``poll_s`` seconds. A PostgreSQL source replaces the polling with ``LISTEN/NOTIFY``
-(the store's triggers notify on every alarm and session write), so it wakes at once and
-costs nothing while the unit is quiet; it implements the same two methods.
+every ``poll_s`` seconds. A PostgreSQL source replaces the polling with ``LISTEN
+chairside_site`` (:mod:`monitor.store.postgres` sends ``NOTIFY chairside_site, '<bay>'`` with
+every commit that carries alarm events or session changes), so it wakes at once and costs
+nothing while the unit is quiet; it implements the same two methods.
 
 The site view is read-only: nothing here writes, and the screen offers no actions.
 """
