@@ -7,9 +7,9 @@ the web the summaries and says when they changed (:meth:`SiteSource.wait_change`
 site screen is pushed a change instead of asking every second.
 
 :class:`StoresSiteSource` is the source for bays whose stores this process can open
-(SQLite files, or each bay's schema through a store of its own): it reads them through the
-:class:`~monitor.store.protocol.Store` Protocol and notices changes by polling them cheaply
-every ``poll_s`` seconds. A PostgreSQL source replaces the polling with ``LISTEN
+(SQLite files, or each bay's schema through a ``BayReader``): it reads them through
+:class:`BayRecords` (three methods of the ``Store`` Protocol) and notices changes by
+polling them cheaply every ``poll_s`` seconds. A PostgreSQL source replaces the polling with ``LISTEN
 chairside_site`` (:mod:`monitor.store.postgres` sends ``NOTIFY chairside_site, '<bay>'`` with
 every commit that carries alarm events or session changes), so it wakes at once and costs
 nothing while the unit is quiet; it implements the same two methods.
@@ -24,16 +24,13 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from monitor.clock import Clock, SystemClock
 from monitor.records import Alarm, AlarmKind, AlarmState, Priority, Session
 
-if TYPE_CHECKING:
-    from monitor.store.protocol import Store
-
-__all__ = ["BayRef", "BaySummary", "OldestAlarm", "SiteSource", "StoresSiteSource", "TechnicalProblem",
-           "summarize", "unreachable"]
+__all__ = ["BayRecords", "BayRef", "BaySummary", "OldestAlarm", "SiteSource", "StoresSiteSource",
+           "TechnicalProblem", "summarize", "unreachable"]
 
 log = logging.getLogger("chairside.site")
 
@@ -131,6 +128,15 @@ def unreachable(ref: BayRef, error: str, now: float) -> BaySummary:
     return BaySummary(ref=ref, as_of=now, reachable=False, error=error or "no answer")
 
 
+class BayRecords(Protocol):
+    """What the site reads of a bay: a full store (``monitor.store.Store``) or a read-only
+    one on another bay's data (``monitor.store.postgres.BayReader``)."""
+
+    def open_alarms(self) -> list[Alarm]: ...
+    def open_sessions(self) -> list[Session]: ...
+    def max_alarm_id(self) -> int: ...
+
+
 class SiteSource(Protocol):
     """Where the site view gets its bays from."""
 
@@ -150,13 +156,13 @@ def _reason(exc: BaseException) -> str:
 
 
 class StoresSiteSource:
-    """The site from stores this process holds, one per bay, read through the Store
-    Protocol. Changes are noticed by polling every ``poll_s`` s: per bay the highest alarm
-    id (a new alarm) and the open alarms' and sessions' states (an acknowledgement, a
+    """The site from stores this process holds, one per bay, read through
+    :class:`BayRecords`. Changes are noticed by polling every ``poll_s`` s: per bay the
+    highest alarm id (a new alarm) and the open alarms' and sessions' states (an acknowledgement, a
     cleared alarm, a session started or ended) — a few indexed queries. The PostgreSQL source
     replaces this polling with LISTEN/NOTIFY. The stores stay the caller's to close."""
 
-    def __init__(self, bays: Sequence[tuple[BayRef, Store]], poll_s: float = 1.0,
+    def __init__(self, bays: Sequence[tuple[BayRef, BayRecords]], poll_s: float = 1.0,
                  clock: Clock | None = None) -> None:
         ids = [ref.id for ref, _ in bays]
         if len(set(ids)) != len(ids):
@@ -200,7 +206,7 @@ class StoresSiteSource:
         return tuple(self._bay_state(store) for _, store in self.bays)
 
     @staticmethod
-    def _bay_state(store: Store) -> object:
+    def _bay_state(store: BayRecords) -> object:
         try:
             return (store.max_alarm_id(),
                     frozenset((a.id, a.state, a.priority, a.updated_at) for a in store.open_alarms()),
