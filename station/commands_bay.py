@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         started.callback(service.stop)
         service.start(stop.check)
         stop.check()
-        app = create_app(LiveBay(service.monitor, service.sources))
+        app = create_app(LiveBay(service.monitor, service.sources, site=service.site))
         stop.check()
         web = WebServer(app.server, host, port, auth_enabled=config.auth.enabled)
         started.callback(web.stop)

@@ -16,6 +16,7 @@ from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
 from monitor.seam import Source
+from monitor.site import SiteSource
 
 __all__ = ["BayService", "Ticker"]
 
@@ -48,8 +49,12 @@ class Ticker:
 
 
 class BayService:
-    def __init__(self, config: BayConfig, clock: Clock | None = None) -> None:
+    """``site``: the unit's bays for the read-only site view (:mod:`monitor.site`); the web
+    serves ``/site`` when given it (``LiveBay(..., site=service.site)``). None: no site view."""
+
+    def __init__(self, config: BayConfig, clock: Clock | None = None, site: SiteSource | None = None) -> None:
         self.config = config
+        self.site = site
         store = open_bay_store(config.store, config.bay.id)
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
