@@ -28,6 +28,9 @@ def open_bay_store(store: StoreSection, bay: str, **options: Any) -> DatabaseSto
     override them (tests: a shorter commit interval)."""
     options = {"commit_interval": store.commit_interval_ms / 1000,
                "max_pending_readings": store.max_pending_readings, **options}
+    if store.url is None:  # the bay's name and address are for the site's registry
+        options.pop("bay_name", None)
+        options.pop("bay_url", None)
     return open_store(bay_database(store, bay), store.key_file, **options)
 
 

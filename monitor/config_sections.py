@@ -55,6 +55,9 @@ def rules_field(value: Any) -> tuple[LimitRule, ...]:
 class BaySection(Model):
     id: Name = "bay1"
     name: str = "Infusion bay"
+    # where nurses open this bay's screen, e.g. "https://neuro-bay.example.org/": the site
+    # view (a PostgreSQL store) links each bay's card to it
+    url: str = ""
     default_profile: str = "adult"
     # the zone people read times in (the PDF report, the dashboard's clock and alarm times):
     # an IANA name such as "Europe/Berlin"; None: the machine's own zone. Machine-readable

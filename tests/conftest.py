@@ -136,4 +136,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # The store backends side by side (tests/store_backends.py): the `backend` fixture.
-from store_backends import backend  # noqa: E402, F401
+from store_backends import backend, pg_backend  # noqa: E402, F401

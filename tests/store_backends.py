@@ -21,7 +21,7 @@ from monitor.config_sections import StoreSection
 from monitor.store import DatabaseStore, open_store
 from monitor.store.db import Database, PgDatabase, SqliteDatabase, pg_sql
 
-__all__ = ["Backend", "backend", "make_backend"]
+__all__ = ["Backend", "backend", "make_backend", "pg_backend"]
 
 
 @dataclass
@@ -73,5 +73,11 @@ def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     yield make_backend(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def pg_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """PostgreSQL alone (tests of what only it has)."""
+    return make_backend("postgresql", tmp_path, request)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import T0, Harness, wait_until
+from conftest import T0, Harness, bay_config, scaled, wait_until
 from push_support import Stream
 from test_auth import AuthBay
 from ui_support import click
@@ -337,3 +337,47 @@ def test_the_site_page_shows_every_bay_live_read_only_and_links_to_each(make_bay
     finally:
         a.close()
         b.close()
+
+
+# ---- PostgreSQL: the bays of one database, woken by LISTEN/NOTIFY -----------------------
+def test_the_postgresql_source_lists_every_bay_and_wakes_on_its_notify(pg_backend):
+    from monitor.bay_store import bay_database
+    from monitor.config_sections import StoreSection
+    from monitor.site_postgres import PgSiteSource
+
+    site = pg_backend
+    section = StoreSection.model_validate(site.section)
+    neuro = site.open("neuro", bay_name="Neurology day unit", bay_url="https://neuro.example.org/")
+    onco = site.open("onco", bay_name="Oncology infusion")
+    source = PgSiteSource(bay_database(section, "onco"))
+    try:
+        neuro.start()
+        assert source.wait_change(0) is True  # the first call: read at once
+        cards = {s.ref.id: s for s in source.summaries()}
+        assert set(cards) == {"neuro", "onco"} and cards["neuro"].ref.url == "https://neuro.example.org/"
+        assert cards["neuro"].reachable and cards["neuro"].open_alarms == 0
+        assert source.wait_change(0.05) is False  # quiet: no notification, no change
+        neuro.add_records([raised(alarm(1, chair="c3"))])
+        assert source.wait_change(scaled(2)) is True  # woken by the commit's NOTIFY
+        card = {s.ref.id: s for s in source.summaries()}["neuro"]
+        assert card.open_alarms == 1 and card.clinical[Priority.HIGH] == 1
+        assert card.oldest_unacknowledged is not None and card.oldest_unacknowledged.chair == "c3"
+    finally:
+        source.close()
+        neuro.close()
+        onco.close()
+
+
+def test_a_bay_on_postgresql_serves_the_site_view_of_its_database(pg_backend, tmp_path):
+    from station.service import BayService
+
+    db = pg_backend
+    db.open("onco", bay_name="Oncology infusion").close()  # another bay of the unit
+    config = bay_config(tmp_path, store=db.section, bay={"id": "neuro", "name": "Neurology",
+                                                         "url": "https://neuro.example.org/"})
+    with BayService(config) as service:
+        app = create_app(LiveBay(service.monitor, service.sources, site=service.site))
+        page = app.server.test_client().get("/site")
+        assert page.status_code == 200
+        names = [s.ref.name for s in service.site.summaries()]  # type: ignore[union-attr]
+        assert names == ["Neurology", "Oncology infusion"]
