@@ -87,9 +87,21 @@ class Harness:
         assert self.monitor.store.flush(timeout=10)
 
 
+def harness_on(request: pytest.FixtureRequest, tmp_path: Path, **sections: Any) -> Harness:
+    """A Harness on the store backend the test asks for (indirect parametrisation:
+    ``@pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True)``);
+    SQLite by default."""
+    from store_backends import make_backend
+
+    name = getattr(request, "param", "sqlite")
+    if name != "sqlite":
+        sections["store"] = make_backend(name, tmp_path, request).section
+    return Harness(tmp_path, **sections)
+
+
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    h = harness_on(request, tmp_path)
     yield h
     h.monitor.close()
 

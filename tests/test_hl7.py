@@ -14,7 +14,7 @@ from typing import Any
 
 import hl7
 import pytest
-from conftest import T0, Harness, scaled, wait_until
+from conftest import T0, Harness, harness_on, scaled, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samples import hl7_samples as S
@@ -69,8 +69,8 @@ def nm(code: str, value: str, unit: str, *, status: str = "F", when: str = "", f
 
 
 @pytest.fixture
-def bay(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path, chairs=4)
+def bay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    h = harness_on(request, tmp_path, chairs=4)
     yield h
     h.monitor.close()
 
@@ -421,6 +421,7 @@ def test_frame() -> None:
 
 
 @pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("bay", ["sqlite", "postgresql"], indirect=True)
 def test_vendor_sample_accepted(name: str, bay: Harness, listener: Hl7Listener) -> None:
     message, chair, expected, device = SAMPLES[name]
     with client(listener) as c:

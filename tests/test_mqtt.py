@@ -595,6 +595,7 @@ def test_ack_is_sent_only_once_the_readings_are_durable_and_in_order(live, make_
     assert source.health()["acks_pending"] == 0
 
 
+@pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True)
 def test_the_real_core_acks_only_after_commit(live, make_source, pub):
     source = make_source()
     store = live.monitor.store
