@@ -20,6 +20,7 @@ accounts and their per-bay roles). A bay's connections have ``search_path = bay_
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -456,6 +457,15 @@ class PgDatabase(Database):
         self._pool_size = pool_size
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
+
+    def for_bay(self, bay: str, schema: str | None = None) -> PgDatabase:
+        """The same database and credentials, for another bay of the site (or ``schema``,
+        e.g. the site's own); a pool of its own."""
+        other = copy.copy(self)
+        other.bay, other.schema = bay, schema or bay_schema(bay)
+        other.name = f"{redact(self.url)} (schema {other.schema})"
+        other._pool, other._lock = None, threading.Lock()
+        return other
 
     def _kwargs(self, schema: str, read_only: bool = False) -> dict[str, Any]:
         options = f"-c search_path={schema},{SITE_SCHEMA}"
