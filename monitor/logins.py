@@ -141,7 +141,8 @@ class SessionStore:
         conn = _connect(self.database)
         try:
             cur = conn.execute(sql, params)
-            cur.fetchall()
+            if getattr(cur, "description", None) is not None:  # (psycopg refuses a fetch after DML)
+                cur.fetchall()
             return cur
         finally:
             conn.close()
@@ -193,11 +194,13 @@ class SessionStore:
         """Sessions not ended (and, given ``now``, not past their lifetime), oldest first."""
         conn = _connect(self.database)
         try:
+            # (conditions only for what is given: PostgreSQL cannot type a bare "? IS NULL")
+            where = "".join((" AND username = ?" if username is not None else "",
+                             " AND expires_at > ?" if now is not None else ""))
             rows = conn.execute(
                 "SELECT id, username, created_at, last_active, expires_at, coalesce(remote, '') "
-                "FROM auth_sessions WHERE ended_at IS NULL AND (? IS NULL OR username = ?) "
-                "AND (? IS NULL OR expires_at > ?) ORDER BY created_at",
-                (username, username, now, now)).fetchall()
+                f"FROM auth_sessions WHERE ended_at IS NULL{where} ORDER BY created_at",
+                tuple(v for v in (username, now) if v is not None)).fetchall()
         finally:
             conn.close()
         return [OpenSession(*r) for r in rows]
