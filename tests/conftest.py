@@ -12,7 +12,6 @@ from monitor.clock import ManualClock
 from monitor.config import BayConfig, parse_config
 from monitor.core import Monitor
 from monitor.readings import Reading
-from monitor.store import SqliteStore
 
 T0 = 1_800_000_000.0
 
@@ -60,7 +59,7 @@ class Harness:
         self.monitor = self._open()
 
     def _open(self) -> Monitor:
-        store = SqliteStore(self.config.store.path, commit_interval=0.02)
+        store = self.config.store.open(self.config.bay.id, commit_interval=0.02)
         monitor = Monitor(self.config, store=store, clock=self.clock)
         monitor.start()
         return monitor

@@ -20,7 +20,6 @@ accounts and their per-bay roles). A bay's connections have ``search_path = bay_
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import logging
 import os
@@ -237,8 +236,12 @@ class PgDb(Db):
     def _error(self, exc: Exception) -> DbError:
         import psycopg
 
-        cls = DbIntegrityError if isinstance(exc, psycopg.IntegrityError) else DbError
-        return cls(self.name, str(exc).strip() or type(exc).__name__)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, psycopg.IntegrityError):
+            return DbIntegrityError(self.name, reason)
+        if isinstance(exc, psycopg.OperationalError) and self.broken:  # the server went away
+            return DbError(self.name, f"database unreachable ({reason})")
+        return DbError(self.name, reason)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         import psycopg
@@ -459,12 +462,9 @@ class PgDatabase(Database):
         self._lock = threading.Lock()
 
     def for_bay(self, bay: str, schema: str | None = None) -> PgDatabase:
-        """The same database and credentials, for another bay of the site (or ``schema``,
-        e.g. the site's own); a pool of its own."""
-        other = copy.copy(self)
-        other.bay, other.schema = bay, schema or bay_schema(bay)
-        other.name = f"{redact(self.url)} (schema {other.schema})"
-        other._pool, other._lock = None, threading.Lock()
+        """Another bay's schema in the same database, with the same credentials."""
+        other = PgDatabase(self.url, bay=bay, schema=schema, pool_size=2)
+        other._password = self._password
         return other
 
     def _kwargs(self, schema: str, read_only: bool = False) -> dict[str, Any]:
@@ -487,7 +487,8 @@ class PgDatabase(Database):
         try:
             conn = psycopg.connect(self.url, **self._kwargs(schema, read_only))
         except psycopg.Error as exc:
-            raise DbError(self.name, f"cannot connect: {str(exc).strip()}") from exc
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DbError(self.name, f"database unreachable ({reason})") from exc
         return PgDb(conn, self.name, schema)
 
     def _get_pool(self) -> ConnectionPool[Any]:
@@ -497,6 +498,7 @@ class PgDatabase(Database):
 
                 self._pool = ConnectionPool(self.url, min_size=0, max_size=self._pool_size,
                                             kwargs=self._kwargs(self.schema), open=True,
+                                            check=ConnectionPool.check_connection,  # after a restart
                                             timeout=self.CONNECT_TIMEOUT_S * 2,
                                             name=f"chairside-{self.bay}")
             return self._pool

@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import threading
 import time
 
 from monitor.store.base import DatabaseStore
 from monitor.store.db import SITE_SCHEMA, DbError, PgDatabase, PgDb
 from monitor.store.protocol import StoreError
+from monitor.store.queries import StoreQueries
 from monitor.store.schema import SITE_MIGRATIONS, migrate
 
-__all__ = ["PostgresStore", "month_bounds", "partition_name"]
+__all__ = ["BayReader", "PostgresStore", "month_bounds", "partition_name"]
 
 log = logging.getLogger("monitor.store")
 
@@ -118,3 +120,19 @@ class PostgresStore(DatabaseStore):
             self.ensure_partitions(self._writer_db())
         except DbError as exc:
             log.error("store %s: cannot create the next readings partitions: %s", self.path, exc.reason)
+
+
+class BayReader(StoreQueries):
+    """Another bay's records, read only (the site view): the read side of the store on a
+    bay's schema, with no writer, no migration and no registration."""
+
+    def __init__(self, database: PgDatabase) -> None:
+        self.database, self.path = database, database.name
+        self._lock = threading.Lock()
+        self._closed = False
+        self._onsets = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self.database.close()
