@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from conftest import T0, Harness, bay_config
 
+from monitor.bay_store import bay_database
 from monitor.clock import ManualClock
 from monitor.core import Monitor
 from monitor.store import open_store
@@ -29,7 +30,7 @@ class PgHarness(Harness):
         self.monitor = self._open()
 
     def _open(self) -> Monitor:
-        store = open_store(self.config.store.database(self.bay), self.key, commit_interval=0.02)
+        store = open_store(bay_database(self.config.store, self.bay), self.key, commit_interval=0.02)
         monitor = Monitor(self.config, store=store, clock=self.clock)
         monitor.start()
         return monitor

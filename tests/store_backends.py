@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from monitor.bay_store import bay_database
 from monitor.config_sections import StoreSection
 from monitor.store import DatabaseStore, open_store
 from monitor.store.db import Database, PgDatabase, SqliteDatabase, pg_sql
@@ -31,7 +32,7 @@ class Backend:
     bay: str = "bay1"
 
     def database(self, bay: str | None = None) -> Database:
-        return StoreSection.model_validate(self.section).database(bay or self.bay)
+        return bay_database(StoreSection.model_validate(self.section), bay or self.bay)
 
     def open(self, bay: str | None = None, **options: Any) -> DatabaseStore:
         options.setdefault("commit_interval", 0.01)

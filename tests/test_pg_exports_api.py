@@ -32,6 +32,7 @@ from dashboard.app import create_app
 from dashboard.auth import AUTH_KEY, CLOCK_KEY
 from dashboard.live import LiveBay
 from monitor.audit import verify_records, verify_site_records
+from monitor.bay_store import bay_database
 from monitor.exports import export_session
 from monitor.records import SessionEventKind
 from monitor.users import UserStore
@@ -90,7 +91,7 @@ def test_accounts_through_the_api_on_postgresql(tmp_path, pg_url):
     h = PgHarness(tmp_path, pg_url, "bay1", tmp_path / "audit.key", auth={"enabled": True})
     server = create_app(LiveBay(h.monitor, max_age=0)).server
     server.config[CLOCK_KEY] = lambda: 1_000_000.0
-    database = h.config.store.database("bay1")
+    database = bay_database(h.config.store, "bay1")
     try:
         UserStore(database, h.key).add("adm", "admin", "adm-secret-long-1")
         admin, answer = login(server, "adm", "adm-secret-long-1")

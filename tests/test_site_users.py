@@ -15,6 +15,7 @@ from site_support import PgHarness, login, store_section
 from dashboard.app import create_app
 from dashboard.auth import AUTH_KEY, CLOCK_KEY
 from dashboard.live import LiveBay
+from monitor.bay_store import bay_database
 from monitor.logins import SessionStore
 from monitor.store import StoreError
 from monitor.users import UserError, UserStore
@@ -38,7 +39,7 @@ class Site:
 
     def users(self, bay: str) -> UserStore:
         h = self.bays[bay]
-        return UserStore(h.config.store.database(bay), self.key)
+        return UserStore(bay_database(h.config.store, bay), self.key)
 
     def login(self, bay: str, username: str = "ann", password: str = PASSWORD) -> tuple[Any, Any]:
         return login(self.servers[bay], username, password)
@@ -87,7 +88,7 @@ def test_a_login_session_gets_the_role_of_its_bay(site):
     users = site.users("ba")
     users.add("ann", "nurse", PASSWORD)
     users.set_bay_role("ann", "ba", "charge")
-    stores = {b: SessionStore(h.config.store.database(b)) for b, h in site.bays.items()}
+    stores = {b: SessionStore(bay_database(h.config.store, b)) for b, h in site.bays.items()}
     tokens = {b: s.create("ann", 100.0, 3600.0) for b, s in stores.items()}
     assert stores["ba"].verify(tokens["ba"], "ann", 101.0, 600).role == "charge"
     assert stores["bb"].verify(tokens["bb"], "ann", 101.0, 600).role == "nurse"
@@ -157,7 +158,7 @@ def test_every_bay_of_a_site_seals_its_accounts_with_one_key(site, tmp_path):
     other = PgHarness(tmp_path / "bc", site.url, "bc", tmp_path / "other.key")
     try:
         with pytest.raises(StoreError, match="sealed with another audit key"):
-            UserStore(other.config.store.database("bc"), other.key)
+            UserStore(bay_database(other.config.store, "bc"), other.key)
     finally:
         other.monitor.close()
 
