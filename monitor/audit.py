@@ -38,6 +38,7 @@ from monitor.errors import CoreError
 from monitor.integrity import (
     RANGE_TABLES,
     ROW_TABLES,
+    SITE_TABLES,
     LedgerReport,
     default_key_path,
     load_key,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 _R = TypeVar("_R")
 
 __all__ = ["ACTION_FIELDS", "GENESIS", "TRIGGERS", "AuditError", "AuditReport", "action_hash",
-           "canonical_json", "verify_chain", "verify_records"]
+           "canonical_json", "verify_chain", "verify_records", "verify_site_records"]
 
 #: ``prev_hash`` of the first row.
 GENESIS = "0" * 64
@@ -121,10 +122,36 @@ def verify_records(where: str | os.PathLike[str] | Database,
             raise AuditError(f"{name} has schema version {version}, without the integrity ledger: "
                              "open it once with this Chairside (e.g. chairside run) to migrate it")
         # in PostgreSQL the accounts are site-wide, sealed in the site schema's own ledger
-        only = None if conn.dialect == "sqlite" else set(RANGE_TABLES) | set(ROW_TABLES) - {"users"}
-        return verify_ledger(conn, key, only)
+        # (verify_site_records); a SQLite file has no per-bay roles
+        left_out = set(SITE_TABLES) if conn.dialect == "postgresql" else {"bay_roles"}
+        return verify_ledger(conn, key, (set(RANGE_TABLES) | set(ROW_TABLES)) - left_out)
 
     return _read_only(where, check)
+
+
+def verify_site_records(where: str | os.PathLike[str] | Database,
+                        key_file: str | os.PathLike[str] | None = None) -> LedgerReport | None:
+    """PostgreSQL: check the site-wide accounts and their per-bay roles against the ledger of
+    the shared ``chairside_site`` schema (sealed with the bays' common key, ``key_file``).
+    None for a SQLite file, whose accounts :func:`verify_records` checks."""
+    from monitor.store.db import SITE_SCHEMA, PgDatabase
+
+    if not isinstance(where, PgDatabase):
+        return None
+    if key_file is None:
+        raise AuditError(f"{where.name}: give the bay's audit key with --key (or [store] audit_key_file)")
+    try:
+        key = load_key(Path(key_file), create=False)
+    except OSError as exc:
+        raise AuditError(f"{exc}: give the bay's key with --key (or [store] audit_key_file)") from None
+
+    def check(conn: Db, name: str) -> LedgerReport:
+        if not {"users", "bay_roles"} <= conn.tables():
+            raise AuditError(f"{name} holds no site accounts: open a bay of the site once with this "
+                             "Chairside (e.g. chairside run) to create them")
+        return verify_ledger(conn, key, SITE_TABLES)
+
+    return _read_only(where.for_bay(where.bay, SITE_SCHEMA), check)
 
 
 def _read_only(where: str | os.PathLike[str] | Database, check: Callable[[Db, str], _R]) -> _R:

@@ -48,6 +48,7 @@ __all__ = [
     "GENESIS",
     "RANGE_TABLES",
     "ROW_TABLES",
+    "SITE_TABLES",
     "LedgerReport",
     "Sealer",
     "check_private",
@@ -57,6 +58,7 @@ __all__ = [
     "reading_rows",
     "rows_digest",
     "seal_all",
+    "sealed_with",
     "verify_ledger",
 ]
 
@@ -84,7 +86,12 @@ ROW_TABLES: dict[str, tuple[str, ...]] = {
                  "ended_at", "ended_by", "baseline", "baseline_source", "limit_overrides"),
     # the security-relevant columns: who, which role, which password, enabled or not
     "users": ("username", "role", "password_hash", "disabled"),
+    # PostgreSQL only: an account's role on one bay (key ``<bay>/<username>``), or ``none``
+    "bay_roles": ("role_key", "username", "bay", "role"),
 }
+#: The tables sealed by the ledger of PostgreSQL's shared ``chairside_site`` schema (the
+#: site-wide accounts), not by a bay's; a SQLite file has no ``bay_roles``.
+SITE_TABLES = ("users", "bay_roles")
 LEDGER_SCHEMA = """
 CREATE TABLE integrity_ledger (id INTEGER PRIMARY KEY, time REAL, tbl TEXT, first_id INTEGER,
     last_id INTEGER, row_key TEXT, digest TEXT, mac TEXT);
@@ -209,6 +216,8 @@ class Sealer:
 
     def _head(self, conn: Db) -> list[Any]:
         row = conn.execute("SELECT entries, last_id, mac FROM integrity_head WHERE id = 1").fetchone()
+        if row is None and not conn.execute("SELECT 1 FROM integrity_ledger LIMIT 1").fetchall():
+            return [0, 0, GENESIS]  # a new ledger (the site schema's starts without a head)
         if row is None:  # deleted: continue from the last entry; verify reports it
             log.error("integrity_head is missing; continuing the ledger from its last entry")
             n, last = conn.execute(
@@ -292,6 +301,13 @@ def seal_all(conn: Db, key: bytes) -> int:
 
 
 # ---- verifying --------------------------------------------------------------------------
+def sealed_with(conn: Db, key: bytes) -> bool:
+    """Whether the ledger's head carries ``key``'s MAC (True for a ledger with no head yet):
+    a writer with another key would fork what verify can check."""
+    head = conn.execute("SELECT entries, last_id, mac, head_mac FROM integrity_head WHERE id = 1").fetchone()
+    return head is None or hmac.compare_digest(str(head[3]), _head_mac(key, head[0], head[1], str(head[2])))
+
+
 @dataclass(slots=True)
 class LedgerReport:
     ok: bool
@@ -340,7 +356,9 @@ def verify_ledger(conn: Db, key: bytes, only: Collection[str] | None = None) -> 
     if "integrity_head" in tables:
         head = conn.execute("SELECT entries, last_id, mac, head_mac FROM integrity_head "
                             "WHERE id = 1").fetchone()
-    if head is None:
+    if head is None and n == 0:
+        pass  # a ledger nothing was sealed in yet (rows in its tables are reported unsealed)
+    elif head is None:
         problems.append("ledger: the integrity_head row is missing (deleted?)")
     elif not hmac.compare_digest(str(head[3]), _head_mac(key, head[0], head[1], str(head[2]))):
         problems.append("ledger: the head was rewritten (MAC mismatch)")

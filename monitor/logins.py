@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from monitor.store.db import Cursor, Database, Db, as_database
 
-__all__ = ["CheckGate", "Failures", "LoginThrottle", "OpenSession", "SessionCheck", "SessionStore",
-           "ThrottlePolicy", "address_key", "after_failure", "user_key", "wait_s"]
+__all__ = ["NO_ACCESS", "CheckGate", "Failures", "LoginThrottle", "OpenSession", "SessionCheck",
+           "SessionStore", "ThrottlePolicy", "address_key", "after_failure", "user_key", "wait_s"]
 
 
 def _connect(database: Database) -> Db:
@@ -54,7 +54,8 @@ class OpenSession:
 @dataclass(frozen=True, slots=True)
 class SessionCheck:
     """A request's session as :meth:`SessionStore.verify` found it, with its account's row.
-    ``status``: ``"ok"``; ``"disabled"`` (the account); ``"inactivity"`` or ``"lifetime"``
+    ``status``: ``"ok"``; ``"disabled"`` (the account); ``"none"`` (PostgreSQL: the account's
+    role on this bay is ``none``, no access); ``"inactivity"`` or ``"lifetime"``
     when this check ended it; ``"ended"`` when it was over already (or has no account)."""
 
     status: str
@@ -65,8 +66,18 @@ class SessionCheck:
     last_active: float = 0.0
 
 
+#: A per-bay role (PostgreSQL): the site-wide account may not use this bay.
+NO_ACCESS = "none"
+#: The account's row joined to a login session (``{role}``, ``{join}``: per backend).
+_VERIFY = ("SELECT s.username, s.last_active, s.expires_at, s.ended_at, {role}, u.disabled, u.created_at, "
+           "u.updated_at FROM auth_sessions s JOIN users u ON u.username = s.username {join}WHERE s.id = ?")
+#: PostgreSQL: the account's role on the bay (``chairside_site.bay_roles``), given first.
+_BAY_ROLE = "LEFT JOIN bay_roles r ON r.username = u.username AND r.bay = ? "
+
+
 class SessionStore:
-    """The ``auth_sessions`` table of a bay's SQLite file (already migrated).
+    """The ``auth_sessions`` table of a bay's database (already migrated): its SQLite file, or
+    its schema in PostgreSQL (the accounts there site-wide, with per-bay roles).
 
     The per-request check (:meth:`verify`, :meth:`touch`) runs on one connection kept per
     thread, one indexed query each, so that a busy API opens no connection per request; it
@@ -107,14 +118,18 @@ class SessionStore:
         lifetime or idle too long (as :meth:`check`)."""
         conn = self._conn()
         key = _digest(token)
-        rows = conn.execute("SELECT s.username, s.last_active, s.expires_at, s.ended_at, u.role, u.disabled, "
-                            "u.created_at, u.updated_at FROM auth_sessions s JOIN users u "
-                            "ON u.username = s.username WHERE s.id = ?", (key,)).fetchall()
+        if conn.dialect == "postgresql":  # a site-wide account: its role on this bay, if it has one
+            rows = conn.execute(_VERIFY.format(role="coalesce(r.role, u.role)", join=_BAY_ROLE),
+                                (self.database.bay, key)).fetchall()
+        else:
+            rows = conn.execute(_VERIFY.format(role="u.role", join=""), (key,)).fetchall()
         row = rows[0] if rows else None  # (fetchall: no read transaction left open)
         if row is None or row[3] is not None or row[0] != username:
             return SessionCheck("ended")
         if row[5]:
             return SessionCheck("disabled")
+        if row[4] == NO_ACCESS:
+            return SessionCheck(NO_ACCESS)
         reason = "lifetime" if now >= row[2] else "inactivity" if now - row[1] > idle_s else "ok"
         if reason != "ok":
             cur = conn.execute("UPDATE auth_sessions SET ended_at = ?, end_reason = ? "
@@ -126,7 +141,8 @@ class SessionStore:
         conn = _connect(self.database)
         try:
             cur = conn.execute(sql, params)
-            cur.fetchall()
+            if getattr(cur, "description", None) is not None:  # (psycopg refuses a fetch after DML)
+                cur.fetchall()
             return cur
         finally:
             conn.close()
@@ -178,11 +194,13 @@ class SessionStore:
         """Sessions not ended (and, given ``now``, not past their lifetime), oldest first."""
         conn = _connect(self.database)
         try:
+            # (conditions only for what is given: PostgreSQL cannot type a bare "? IS NULL")
+            where = "".join((" AND username = ?" if username is not None else "",
+                             " AND expires_at > ?" if now is not None else ""))
             rows = conn.execute(
                 "SELECT id, username, created_at, last_active, expires_at, coalesce(remote, '') "
-                "FROM auth_sessions WHERE ended_at IS NULL AND (? IS NULL OR username = ?) "
-                "AND (? IS NULL OR expires_at > ?) ORDER BY created_at",
-                (username, username, now, now)).fetchall()
+                f"FROM auth_sessions WHERE ended_at IS NULL{where} ORDER BY created_at",
+                tuple(v for v in (username, now) if v is not None)).fetchall()
         finally:
             conn.close()
         return [OpenSession(*r) for r in rows]

@@ -41,7 +41,8 @@ def refusal(actor: User, action: str, target: User | None, role: str | None = No
     if target is not None and target.username == actor.username and action in _OWN:
         how = " (use `chairside user passwd`)" if action == "password" else " (ask another administrator)"
         return f"you cannot {_OWN[action]} your own account here{how}"
-    if actor.role != "admin" and (role == "admin" or (target is not None and target.role == "admin")):
+    if actor.role != "admin" and (role == "admin" or (target is not None and "admin" in (
+            target.role, target.site_role))):  # (PostgreSQL: an admin of the site or of this bay)
         return "only an administrator may create or change an administrator account"
     return None
 
@@ -80,10 +81,10 @@ class UserAdmin:
     def set_role(self, by: str, username: str, role: str) -> User:
         target = self._check(by, "role", username, role)
         assert target is not None
-        if target.role == role:
+        if target.site_role == role:  # (PostgreSQL: the site default; a bay's own role stays)
             raise UserError(f"{username} already has the role {role}")
         u = self.users.set_role(username, role)
-        return self._record(by, "user_role_set", u, old_role=target.role, role=u.role)
+        return self._record(by, "user_role_set", u, old_role=target.site_role, role=u.site_role)
 
     def set_disabled(self, by: str, username: str, disabled: bool) -> User:
         target = self._check(by, "disable" if disabled else "enable", username)

@@ -10,6 +10,12 @@ account's login sessions (:class:`monitor.logins.SessionStore`). Roles:
     nurse    acknowledge, pause audio, session steps, exports
     charge   what a nurse may, and session limit changes, users, configuration
     admin    the same as charge
+
+In PostgreSQL an account is site-wide (``chairside_site.users``): one login for every bay of
+the site. Its role there is the site default; ``chairside_site.bay_roles`` may give it another
+role on one bay, or ``none``: no access to that bay (its login refused there as for a disabled
+account, its sessions there ended). A :class:`UserStore` answers with the role effective on
+its database's bay; a SQLite file holds one bay, so there the account's role is the role.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from monitor.errors import CoreError
-from monitor.integrity import Sealer
-from monitor.logins import LoginThrottle, SessionStore, user_key
-from monitor.store.db import SITE_SCHEMA, Database, Db, DbIntegrityError, as_database
+from monitor.integrity import Sealer, sealed_with
+from monitor.logins import NO_ACCESS, LoginThrottle, SessionStore, user_key
+from monitor.store.db import SITE_SCHEMA, Database, Db, DbIntegrityError, PgDatabase, as_database
+from monitor.store.protocol import StoreError
 
 __all__ = ["ROLES", "USERNAME_RE", "User", "UserError", "UserStore", "common_passwords", "hash_password",
            "password_problem", "role_permissions"]
@@ -87,11 +94,19 @@ class UserError(CoreError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """An account as one bay sees it: ``role`` is its role on the bay (``none``: no access),
+    ``site_role`` the account's own (PostgreSQL: the site default; else ``role``)."""
+
     username: str
     role: str
     disabled: bool
     created_at: float
     updated_at: float
+    site_role: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.site_role:
+            object.__setattr__(self, "site_role", self.role)
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -110,7 +125,23 @@ class UserStore:
         store = open_store(self.database, audit_key_file)  # create, or migrate
         self._sealer = Sealer(store._key)  # every write to users is sealed in the ledger
         store.close()
+        self.site = self.database.dialect == "postgresql"
+        if self.site:
+            self._check_site_key(store._key)
         self.sessions = SessionStore(self.database)
+
+    def _check_site_key(self, key: bytes) -> None:
+        """The site's accounts are sealed in one ledger, so every bay of the site must seal
+        with the same key (else verify on one bay would see the others' seals as forged)."""
+        conn = self._conn()
+        try:
+            same = sealed_with(conn, key)
+        finally:
+            conn.close()
+        if not same:
+            raise StoreError(f"{self.database.name}: the site's accounts are sealed with another audit "
+                             "key than this bay's: every bay of a PostgreSQL site needs the same key "
+                             "([store] audit_key_file; copy the first bay's key file)")
 
     def _conn(self) -> Db:
         if self.database.dialect == "postgresql":  # site-wide: sealed in the site's ledger
@@ -124,17 +155,34 @@ class UserStore:
         finally:
             conn.close()
 
-    def _write(self, username: str, sql: str, params: tuple[object, ...]) -> None:
-        """Change ``username``'s row and seal it in the integrity ledger, in one transaction."""
+    def _write(self, username: str, sql: str, params: tuple[object, ...],
+               table: str = "users") -> None:
+        """Change ``username``'s row (or a row of ``table`` keyed by it) and seal it in the
+        integrity ledger, in one transaction."""
         conn = self._conn()
         try:
             conn.begin()
             conn.execute(sql, params)
-            self._sealer.seal(conn, {}, {"users": [username]})
+            self._sealer.seal(conn, {}, {table: [username]})
             conn.commit()
         finally:
             conn.rollback()
             conn.close()
+
+    def _select(self, where: str, params: tuple[object, ...], bay: str | None) -> list[tuple[object, ...]]:
+        """Accounts as ``bay`` (default: this database's) sees them: (username, role there,
+        disabled, created_at, updated_at, own role)."""
+        if not self.site:
+            return self._run("SELECT username, role, disabled, created_at, updated_at, role FROM users u "
+                             + where, params)
+        return self._run("SELECT u.username, coalesce(r.role, u.role), u.disabled, u.created_at, "
+                         "u.updated_at, u.role FROM users u LEFT JOIN bay_roles r ON r.username = "
+                         "u.username AND r.bay = ? " + where, (bay or self.database.bay, *params))
+
+    @staticmethod
+    def _user(row: tuple[object, ...]) -> User:
+        return User(str(row[0]), str(row[1]), bool(row[2]), float(row[3]), float(row[4]),  # type: ignore[arg-type]
+                    str(row[5]))
 
     @staticmethod
     def _check(username: str, role: str | None = None, password: str | None = None) -> None:
@@ -199,22 +247,60 @@ class UserStore:
                     (role, time.time(), username))
         return self.require(username)
 
-    def get(self, username: str) -> User | None:
-        rows = self._run("SELECT username, role, disabled, created_at, updated_at FROM users "
-                         "WHERE username = ?", (username,))
-        return User(str(rows[0][0]), str(rows[0][1]), bool(rows[0][2]), float(rows[0][3]),  # type: ignore[arg-type]
-                    float(rows[0][4])) if rows else None  # type: ignore[arg-type]
+    def set_bay_role(self, username: str, bay: str, role: str | None) -> User:
+        """PostgreSQL: the account's role on ``bay`` (``none``: no access there; its sessions
+        there end), or None for the site default again. Returns the account as ``bay`` sees it."""
+        self._check(username)
+        if role is not None and role != NO_ACCESS:
+            self._check(username, role)
+        if not self.site:
+            raise UserError("per-bay roles need the PostgreSQL store: a SQLite store holds one bay, "
+                            "so set the account's role itself")
+        self.require(username)
+        bays = [str(b) for (b,) in self._run("SELECT id FROM bays ORDER BY id")]
+        if bay not in bays:
+            raise UserError(f"no bay {bay!r} in this site (bays: {', '.join(bays) or 'none yet'})")
+        if role is None:
+            self._write(f"{bay}/{username}", "DELETE FROM bay_roles WHERE username = ? AND bay = ?",
+                        (username, bay), "bay_roles")
+        else:
+            self._write(f"{bay}/{username}", "INSERT INTO bay_roles (username, bay, role) VALUES (?, ?, ?) "
+                        "ON CONFLICT (username, bay) DO UPDATE SET role = excluded.role",
+                        (username, bay, role), "bay_roles")
+        if role == NO_ACCESS:
+            self._end_bay_sessions(username, bay)
+        return self.require(username, bay)
 
-    def require(self, username: str) -> User:
-        user = self.get(username)
+    def _end_bay_sessions(self, username: str, bay: str) -> int:
+        if bay == self.database.bay:
+            return self.end_sessions(username, "bay_access_removed")
+        assert isinstance(self.database, PgDatabase)
+        other = self.database.for_bay(bay)
+        conn = other.connect()
+        try:
+            if "auth_sessions" not in conn.tables():  # the bay never ran this far: no sessions
+                return 0
+        finally:
+            conn.close()
+        sessions = SessionStore(other)
+        try:
+            return sessions.end_all(username, time.time(), "bay_access_removed")
+        finally:
+            sessions.close()
+
+    def get(self, username: str, bay: str | None = None) -> User | None:
+        """The account as ``bay`` (default: this database's) sees it, or None."""
+        rows = self._select("WHERE u.username = ?", (username,), bay)
+        return self._user(rows[0]) if rows else None
+
+    def require(self, username: str, bay: str | None = None) -> User:
+        user = self.get(username, bay)
         if user is None:
             raise UserError(f"no user {username!r}")
         return user
 
     def list(self) -> list[User]:
-        rows = self._run("SELECT username, role, disabled, created_at, updated_at FROM users "
-                         "ORDER BY username")
-        return [User(str(r[0]), str(r[1]), bool(r[2]), float(r[3]), float(r[4])) for r in rows]  # type: ignore[arg-type]
+        return [self._user(r) for r in self._select("ORDER BY u.username", (), None)]
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user when the password is right and the account enabled; else None (an
@@ -233,5 +319,5 @@ class UserStore:
         if _hasher.check_needs_rehash(stored):
             self._write(username, "UPDATE users SET password_hash = ? WHERE username = ?",
                         (hash_password(password), username))
-        user = self.get(username)
-        return user if user is not None and not user.disabled else None
+        user = self.get(username)  # its role on this bay: none refuses as a disabled account
+        return user if user is not None and not user.disabled and user.role != NO_ACCESS else None

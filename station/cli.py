@@ -8,7 +8,7 @@
     chairside export --config bay.toml --session ID --format csv|zip|fhir|hl7|pdf --out FILE [--force]
     chairside audit verify --config bay.toml | --db PATH [--key FILE]   check the audit chain and
                                            every record against the keyed integrity ledger
-    chairside user add|passwd|disable|enable|end-sessions|unlock|list --config bay.toml | --db PATH ...
+    chairside user add|passwd|role|disable|enable|end-sessions|unlock|list --config bay.toml | --db PATH ...
                                            accounts (passwd, disable and end-sessions end its logins)
 
 Exit status: 0 success, 2 bad input (configuration, unknown session, existing output,
@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     user_parser("enable", "enable a disabled account")
     user_parser("end-sessions", "end every login session of the account at once")
     user_parser("unlock", "forget the account's failed logins (ends a lockout)")
+    q = user_parser("role", "set an account's role; with --bay its role on one bay (PostgreSQL)")
+    q.add_argument("role", choices=["nurse", "charge", "admin", "none", "default"],
+                   help="the role; with --bay also none (no access to that bay) or default (the "
+                   "account's site-wide role applies there again)")
+    q.add_argument("--bay", help="a bay of the PostgreSQL site: the role applies there only")
     user_parser("list", "list the accounts", username=False)
     return parser
 

@@ -13,8 +13,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from station.errors import CliError
+
+if TYPE_CHECKING:
+    from monitor.users import User, UserStore
 
 __all__ = ["cmd_audit_verify", "cmd_decode", "cmd_export", "cmd_user"]
 
@@ -74,7 +78,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from monitor.audit import AuditError, verify_chain, verify_records
+    from monitor.audit import AuditError, verify_chain, verify_records, verify_site_records
     from monitor.bay_store import bay_database
     from monitor.config import load_config
 
@@ -87,6 +91,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     try:
         report = verify_chain(where)
         records = verify_records(where, key)
+        site = verify_site_records(where, key)  # PostgreSQL: the site-wide accounts
     except AuditError as exc:
         raise CliError(str(exc)) from None
     if report.ok:
@@ -103,7 +108,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         for problem in records.problems:
             print(problem)
         print(f"records NOT OK: {len(records.problems)} problems in {records.entries} ledger entries")
-    return 0 if report.ok and records.ok else 1
+    if site is not None:
+        counts = ", ".join(f"{table} {n}" for table, n in site.sealed.items())
+        if site.ok:
+            print(f"site accounts OK: {site.entries} ledger entries ({counts}), ledger head {site.head[:16]}")
+        else:
+            for problem in site.problems:
+                print(f"site: {problem}")
+            print(f"site accounts NOT OK: {len(site.problems)} problems in {site.entries} ledger entries")
+    return 0 if report.ok and records.ok and (site is None or site.ok) else 1
 
 
 def _read_password(args: argparse.Namespace, confirm: bool = True) -> str:
@@ -127,6 +140,23 @@ def _cli_actor() -> str:
     return f"cli:{who}"
 
 
+def _set_role(users: UserStore, args: argparse.Namespace) -> tuple[str, User, str]:
+    """``user role``: the account's role (PostgreSQL: its site default), or with ``--bay`` its
+    role on that bay (``none``: no access; ``default``: the site default again). Returns the
+    operator action's name, the account after, and the role it had before."""
+    role = args.role
+    if not args.bay:
+        if role in ("none", "default"):
+            raise CliError(f"{role!r} is a role on one bay: give --bay BAY")
+        before = users.require(args.username).site_role
+        if before == role:
+            raise CliError(f"{args.username} already has the role {role}")
+        return "user_role_set", users.set_role(args.username, role), before
+    before = users.require(args.username, args.bay).role
+    u = users.set_bay_role(args.username, args.bay, None if role == "default" else role)
+    return "user_bay_role_set", u, before
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     from monitor.bay_store import bay_database
     from monitor.config import load_config
@@ -144,11 +174,17 @@ def cmd_user(args: argparse.Namespace) -> int:
     users = UserStore(database, key)
     action = args.user_command
     try:
-        if action == "list":
+        if action == "list":  # the role on this bay (and, when it differs, the site default)
             for u in users.list():
-                print(f"{u.username}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}")
+                print(f"{u.username}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}"
+                      + (f"\tsite default {u.site_role}" if u.site_role != u.role else ""))
             return 0
-        if action == "add":
+        if action == "role":
+            name, u, before = _set_role(users, args)
+            detail = {"username": u.username, "old_role": before, "role": u.role if args.bay else u.site_role}
+            if args.bay:
+                detail["bay"] = args.bay
+        elif action == "add":
             users._check(args.username, args.role)  # before asking for the password
             if users.get(args.username) is not None:
                 raise CliError(f"user {args.username!r} exists")
@@ -173,6 +209,11 @@ def cmd_user(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     with open_store(database, key) as store:  # the change joins the audit chain
         store.add_records([OperatorAction(time.time(), _cli_actor(), name, detail=detail)])
+    if action == "role":
+        on = f" on bay {args.bay}" if args.bay else ""
+        print(f"role set: {u.username}{on}: {detail['old_role']} -> {detail['role']}"
+              + (f" (site default {u.site_role})" if args.bay else ""))
+        return 0
     print(f"{name.removeprefix('user_').replace('_', ' ')}: {u.username} ({u.role}"
           f"{', disabled' if u.disabled else ''})")
     return 0

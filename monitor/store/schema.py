@@ -216,6 +216,8 @@ SITE_MIGRATIONS: list[Migration] = [
     CREATE TABLE bay_roles (username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
         bay TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (username, bay));
     """ + LEDGER_SCHEMA,
+    # 3: a per-bay role's key in the site ledger (monitor.integrity ROW_TABLES: one column)
+    "ALTER TABLE bay_roles ADD COLUMN role_key TEXT GENERATED ALWAYS AS (bay || '/' || username) STORED",
 ]
 
 
