@@ -135,15 +135,21 @@ SLOW_FILES = frozenset({
     "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
     "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
+    "test_site_users.py", "test_pg_exports_api.py",
 })
 BROWSER = frozenset({"dash_duo", "dash_br"})
+POSTGRES = frozenset({"pg_server", "pg_url", "pg_server_factory"})  # a private server: a process
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``slow``: a real browser, or a file of SLOW_FILES. ``make test-fast`` leaves them out
-    (unit and component tests, about a minute); ``make test`` (CI) runs everything."""
+    """``slow``: a real browser, a private PostgreSQL, or a file of SLOW_FILES. ``make
+    test-fast`` leaves them out (unit and component tests, about a minute); ``make test``
+    (CI) runs everything."""
     for item in items:
-        if BROWSER & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_FILES:
+        uses = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgresql" in callspec.params.values()
+        if BROWSER & uses or POSTGRES & uses or on_postgres or item.path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
 
 
