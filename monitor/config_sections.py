@@ -87,8 +87,10 @@ class StoreSection(Model):
     # Needs audit_key_file. See docs/deploy-postgresql.md
     url: str | None = None
     password_file: Path | None = None
-    # readings older than this are pruned (SQLite: in small batches between commits;
-    # PostgreSQL: whole monthly partitions); about 640 KB per chair-hour is kept meanwhile
+    # readings received longer ago than this are pruned (SQLite: in small batches between
+    # commits; PostgreSQL: whole monthly partitions), each run audited; about 640 KB per
+    # chair-hour is kept meanwhile. Sessions, alarms, their events and the audit trail are
+    # never pruned by it: they are the medical record (docs/architecture.md#retention)
     retention_days: int = Field(400, ge=1)
     commit_interval_ms: int = Field(200, ge=10, le=1000)
     # readings kept in memory while the disk cannot be written (about 200 bytes each); past
@@ -133,6 +135,7 @@ class StoreSection(Model):
         """The bay's store, opened (and migrated) with this section's settings."""
         from monitor.store import open_store
 
+        options.setdefault("retention_days", self.retention_days)
         return open_store(self.database(bay), self.key_file, commit_interval=self.commit_interval_ms / 1000,
                           max_pending_readings=self.max_pending_readings, **options)
 
