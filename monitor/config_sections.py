@@ -135,9 +135,10 @@ class StoreSection(Model):
         """The bay's store, opened (and migrated) with this section's settings."""
         from monitor.store import open_store
 
-        options.setdefault("retention_days", self.retention_days)
-        return open_store(self.database(bay), self.key_file, commit_interval=self.commit_interval_ms / 1000,
-                          max_pending_readings=self.max_pending_readings, **options)
+        options = {"commit_interval": self.commit_interval_ms / 1000,
+                   "max_pending_readings": self.max_pending_readings,
+                   "retention_days": self.retention_days, **options}
+        return open_store(self.database(bay), self.key_file, **options)
 
     @property
     def where(self) -> str:

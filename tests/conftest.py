@@ -12,7 +12,6 @@ from monitor.clock import ManualClock
 from monitor.config import BayConfig, parse_config
 from monitor.core import Monitor
 from monitor.readings import Reading
-from monitor.store import SqliteStore
 
 T0 = 1_800_000_000.0
 
@@ -60,7 +59,7 @@ class Harness:
         self.monitor = self._open()
 
     def _open(self) -> Monitor:
-        store = SqliteStore(self.config.store.path, commit_interval=0.02)
+        store = self.config.store.open(self.config.bay.id, commit_interval=0.02)
         monitor = Monitor(self.config, store=store, clock=self.clock)
         monitor.start()
         return monitor
@@ -110,7 +109,9 @@ def pytest_setup_options():
     return options
 
 
-# The browser tests' fixtures (make_bay, dash_duo), shared by every dashboard test module.
+# Fixtures shared by every test module: the private PostgreSQL's (pg_server, pg_url,
+# pg_server_factory: tests/pg_support.py) and the browser tests' (make_bay, dash_duo).
+from pg_support import pg_server, pg_server_factory, pg_url  # noqa: E402, F401
 from ui_support import dash_duo, make_bay, shots  # noqa: E402, F401
 
 #: Files whose tests start real processes or do heavy work throughout (brokers, the CLI and
@@ -120,6 +121,7 @@ SLOW_FILES = frozenset({
     "test_decode.py", "test_deploy.py", "test_cli.py", "test_api_fuzz.py", "test_login_security.py",
     "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
+    "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
 })
 BROWSER = frozenset({"dash_duo", "dash_br"})
 

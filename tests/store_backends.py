@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from monitor.config import parse_config
+from monitor.config_sections import StoreSection
 from monitor.store import DatabaseStore, open_store
 from monitor.store.db import Database, PgDatabase, SqliteDatabase, pg_sql
 
@@ -30,8 +31,7 @@ class Backend:
     bay: str = "bay1"
 
     def database(self, bay: str | None = None) -> Database:
-        config = parse_config({"bay": {"id": bay or self.bay}, "store": self.section})
-        return config.store.database(config.bay.id)
+        return StoreSection.model_validate(self.section).database(bay or self.bay)
 
     def open(self, bay: str | None = None, **options: Any) -> DatabaseStore:
         options.setdefault("commit_interval", 0.01)
@@ -41,7 +41,8 @@ class Backend:
         """Run one statement (SQLite's dialect) outside Chairside, as the database's owner."""
         db = self.database(bay)
         if isinstance(db, PgDatabase):
-            with psycopg.connect(self.section["url"], autocommit=True,
+            password = Path(self.section["password_file"]).read_text().strip()
+            with psycopg.connect(self.section["url"], password=password, autocommit=True,
                                  options=f"-c search_path={db.schema},chairside_site") as conn:
                 cur = conn.execute(pg_sql(query), params or None)  # type: ignore[arg-type]
                 return cur.fetchall() if cur.description else []
@@ -58,8 +59,14 @@ def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
     key = tmp_path / "audit.key"
     if name == "sqlite":
         return Backend(name, {"path": str(tmp_path / "bay.db"), "audit_key_file": str(key)}, key)
-    url = request.getfixturevalue("pg_url")
-    return Backend(name, {"url": url, "audit_key_file": str(key)}, key, bay=f"b{secrets.token_hex(3)}")
+    url = urlsplit(request.getfixturevalue("pg_url"))  # as a bay would have it: the password in a file
+    password = tmp_path / "db-password"
+    password.write_text(unquote(url.password or "") + "\n")
+    password.chmod(0o600)
+    bare = urlunsplit(url._replace(netloc=url.netloc.split("@", 1)[1]))
+    section = {"url": f"{bare.replace('//', f'//{url.username}@', 1)}", "password_file": str(password),
+               "audit_key_file": str(key)}
+    return Backend(name, section, key, bay=f"b{secrets.token_hex(3)}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import wait_until
+from store_backends import Backend
 
 import monitor.store.schema as store_module
 from monitor.readings import QualityFlag, Reading
@@ -48,8 +49,10 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path):
-    s = SqliteStore(path, commit_interval=0.01)
+def store(backend: Backend):
+    """The contract tests run on both backends (the ``backend`` fixture: SQLite, and a
+    private PostgreSQL); tests that need a SQLite file say ``path``."""
+    s = backend.open()
     s.start()
     yield s
     s.close()
@@ -153,7 +156,7 @@ def test_recent_readings_builds_sorted_arrays(store: SqliteStore) -> None:
 
 
 # ---- records ---------------------------------------------------------------------------
-def test_alarm_events_round_trip_and_upsert_keeps_latest(store: SqliteStore) -> None:
+def test_alarm_events_round_trip_and_upsert_keeps_latest(store: SqliteStore, backend: Backend) -> None:
     a1 = alarm(1)
     a1_ack = alarm(
         1,
@@ -197,7 +200,7 @@ def test_alarm_events_round_trip_and_upsert_keeps_latest(store: SqliteStore) -> 
     assert store.get_alarm(3) is None
     assert store.open_alarms() == [a2]
     assert store.max_alarm_id() == 2
-    assert sql(store.path, "SELECT count(*) FROM alarms") == [(2,)]
+    assert backend.sql("SELECT count(*) FROM alarms") == [(2,)]
     assert store.alarm_events(chair="c2") == [events[2]]
     assert store.alarm_events(since=T0 + 5, until=T0 + 9) == events[1:3]  # until exclusive
     assert store.alarm_events(limit=2) == events[2:]  # the latest two, in time order
@@ -274,7 +277,7 @@ def test_unstorable_records_are_refused_on_the_callers_thread(store: SqliteStore
     assert store.stats()["pending"] == 0
 
 
-def test_submission_order_is_kept_across_batches(store: SqliteStore) -> None:
+def test_submission_order_is_kept_across_batches(store: SqliteStore, backend: Backend) -> None:
     seq = 0
     for i in range(30):
         store.add_readings([reading(seq=(seq := seq + 1)) for _ in range(7)])
@@ -282,9 +285,9 @@ def test_submission_order_is_kept_across_batches(store: SqliteStore) -> None:
         if i % 10 == 0:
             assert store.flush()
     assert store.flush()
-    seqs = [s for (s,) in sql(store.path, "SELECT seq FROM readings ORDER BY id")]
+    seqs = [s for (s,) in backend.sql("SELECT seq FROM readings ORDER BY id")]
     assert seqs == list(range(1, seq + 1))
-    ids = sql(store.path, "SELECT action FROM operator_actions ORDER BY id")
+    ids = backend.sql("SELECT action FROM operator_actions ORDER BY id")
     assert [a for (a,) in ids] == [f"a{i}" for i in range(30)]
 
 
@@ -327,8 +330,8 @@ def test_listener_exception_is_logged_and_writer_keeps_going(
 
 
 # ---- batching, WAL ---------------------------------------------------------------------
-def test_100k_readings_go_in_few_batches_exactly_once(path: Path) -> None:
-    with SqliteStore(path) as s:  # default commit_interval and max_batch
+def test_100k_readings_go_in_few_batches_exactly_once(backend: Backend) -> None:
+    with backend.open(commit_interval=0.2) as s:  # default commit_interval and max_batch
         for chunk in range(100):
             s.add_readings(
                 [
@@ -344,8 +347,8 @@ def test_100k_readings_go_in_few_batches_exactly_once(path: Path) -> None:
         some = list(s.iter_readings("c7", T0 + 55_000, T0 + 55_100))
         assert some == [reading("c7", seq=55_000 + i, t=T0 + 55_000 + i) for i in range(7, 100, 10)]
     dups = "SELECT seq FROM readings GROUP BY seq HAVING count(*) > 1"
-    assert sql(path, dups) == []
-    assert sql(path, "SELECT min(seq), max(seq), count(DISTINCT seq) FROM readings") == [
+    assert backend.sql(dups) == []
+    assert backend.sql("SELECT min(seq), max(seq), count(DISTINCT seq) FROM readings") == [
         (0, 99_999, 100_000)
     ]
 

@@ -236,8 +236,12 @@ class PgDb(Db):
     def _error(self, exc: Exception) -> DbError:
         import psycopg
 
-        cls = DbIntegrityError if isinstance(exc, psycopg.IntegrityError) else DbError
-        return cls(self.name, str(exc).strip() or type(exc).__name__)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, psycopg.IntegrityError):
+            return DbIntegrityError(self.name, reason)
+        if isinstance(exc, psycopg.OperationalError) and self.broken:  # the server went away
+            return DbError(self.name, f"database unreachable ({reason})")
+        return DbError(self.name, reason)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         import psycopg
@@ -477,7 +481,8 @@ class PgDatabase(Database):
         try:
             conn = psycopg.connect(self.url, **self._kwargs(schema, read_only))
         except psycopg.Error as exc:
-            raise DbError(self.name, f"cannot connect: {str(exc).strip()}") from exc
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DbError(self.name, f"database unreachable ({reason})") from exc
         return PgDb(conn, self.name, schema)
 
     def _get_pool(self) -> ConnectionPool[Any]:
@@ -487,6 +492,7 @@ class PgDatabase(Database):
 
                 self._pool = ConnectionPool(self.url, min_size=0, max_size=self._pool_size,
                                             kwargs=self._kwargs(self.schema), open=True,
+                                            check=ConnectionPool.check_connection,  # after a restart
                                             timeout=self.CONNECT_TIMEOUT_S * 2,
                                             name=f"chairside-{self.bay}")
             return self._pool
