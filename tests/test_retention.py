@@ -55,8 +55,8 @@ class Clock:
 
 
 def readings(n: int, received: float, chair: str = "c1", step: float = 0.001) -> list[Reading]:
-    return [Reading(chair, "hr", 60.0 + i % 40, received + i * step, received + i * step, f"dev-{chair}", i, 0)
-            for i in range(n)]
+    return [Reading(chair, "hr", 60.0 + i % 40, received + i * step, received + i * step,
+                    f"dev-{chair}", i, 0) for i in range(n)]
 
 
 def write(store: DatabaseStore, rs: list[Reading]) -> None:
@@ -285,7 +285,8 @@ def test_postgresql_interleaved_ids_at_a_month_edge_are_recorded_exactly(backend
 
 def test_the_config_value_reaches_the_store(tmp_path: Path) -> None:
     chairs = [{"id": "c1"}]
-    config = parse_config({"store": {"path": str(tmp_path / "bay.db"), "retention_days": 90}, "chairs": chairs})
+    config = parse_config({"store": {"path": str(tmp_path / "bay.db"), "retention_days": 90},
+                           "chairs": chairs})
     with config.store.open("bay1") as s:
         assert s.retention_days == 90
     with parse_config({"store": {"path": str(tmp_path / "b.db")}, "chairs": chairs}).store.open("bay1") as s:

@@ -14,10 +14,13 @@ at once while it is behind), so ingest commits interleave with pruning:
   transaction, and only a prefix of the ids (ids grow with arrival, so this is oldest first;
   a reading stamped with a receive time in the future holds back the ones after it until it
   too is old);
-- PostgreSQL (:meth:`monitor.store.postgres.PostgresStore.drop_partition`): a whole monthly partition of ``readings`` whose upper
-  bound is at or before the cutoff is detached and dropped (one a step; never the default
-  partition, never the current month's); old rows in ``readings_default`` are deleted in
-  batches like SQLite's (:func:`prune_rows`).
+- PostgreSQL (:meth:`monitor.store.postgres.PostgresStore.drop_partition`): a whole monthly
+  partition of ``readings`` whose upper bound is at or before the cutoff is detached and
+  dropped (one a step; never the default partition, never the current month's); old rows
+  in ``readings_default`` are deleted in batches like SQLite's (:func:`prune_rows`).
+
+Freed space: SQLite reuses the pages of pruned readings for new ones (the file keeps its
+high-water size); PostgreSQL gives a dropped partition's files back to the system at once.
 
 Every step reports the exact id runs it removed (:class:`Pruned`); the writer records them in
 the integrity ledger (``row_key = 'pruned'``, so :func:`monitor.integrity.verify_ledger`

@@ -23,6 +23,7 @@ from monitor.readings import Reading
 from monitor.records import OperatorAction
 from monitor.store.db import SITE_CHANNEL, Database, Db
 from monitor.store.protocol import Record, StoreError
+from monitor.store.retention import PRUNE_BATCH, Pruned, cutoff, prune_prefix
 from monitor.store.rows import (
     APPENDS,
     INSERT_ACTION,
@@ -33,7 +34,6 @@ from monitor.store.rows import (
     Ops,
     record_ops,
 )
-from monitor.store.retention import PRUNE_BATCH, Pruned, cutoff, prune_prefix
 from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD, run_script
 
 __all__ = ["BatchWriter"]
