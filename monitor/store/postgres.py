@@ -53,6 +53,8 @@ class PostgresStore(DatabaseStore):
     ``url``: a libpq URL; the password from ``password_file`` or as libpq finds it."""
 
     PARTITIONS_AHEAD = 2  # months created ahead of the current one
+    LOCK_TIMEOUT_MS = 2000  # retention's wait for the lock that detaches a partition
+    SURVEY_IDS = 250_000  # ids of a partition to be dropped counted per retention step
     MAINTAIN_EVERY_S = 3600.0
 
     def __init__(
@@ -76,6 +78,7 @@ class PostgresStore(DatabaseStore):
             database.close()
             raise
         self._maintained = time.monotonic()
+        self._survey: _Survey | None = None  # the partition retention is about to drop
 
     @staticmethod
     def _prepare(database: PgDatabase, bay: str, name: str, url: str) -> None:
@@ -141,11 +144,15 @@ class PostgresStore(DatabaseStore):
         return self.drop_partition(db, before, now) or \
             prune_rows(db, "readings_default", before, self.PRUNE_BATCH)
 
-    @staticmethod
-    def drop_partition(db: Db, before: float, now: float) -> Pruned | None:
+    def drop_partition(self, db: Db, before: float, now: float) -> Pruned | None:
         """Detach and drop the oldest monthly partition of readings whose upper bound is at
         or before ``before`` (never the default partition, never ``now``'s month); None if
-        none is due. In the caller's transaction; one partition a call."""
+        none is due, or while its ids are still being counted. In the caller's transaction.
+
+        Before the drop, the partition's ids are surveyed (the exact runs the ledger records
+        as pruned) ``SURVEY_IDS`` ids a call, so that a month of many millions of readings
+        holds the writer for a bounded time per step, like SQLite's deletes; the survey goes
+        on at the next step (``_more_due``) and the partition is dropped once it is done."""
         today = dt.datetime.fromtimestamp(now, dt.UTC)
         due = []
         for oid, name in db.execute(
@@ -157,35 +164,68 @@ class PostgresStore(DatabaseStore):
                     and month_bounds(*month)[1] <= before:
                 due.append((month, oid, name))
         if not due:
+            self._survey = None
             return None
         _, oid, name = min(due)
-        count, runs = _partition_runs(db, oid, name)
+        survey = self._survey
+        if survey is None or survey.name != name or survey.oid != oid:
+            survey = self._survey = _Survey(db, oid, name)
+        if not survey.step(db, self.SURVEY_IDS):
+            self._more_due = True
+            return None
+        # detaching locks the whole readings table: rather than wait behind a long read (an
+        # export) with every later query queued behind us, give up and try again next time
+        db.execute(f"SET LOCAL lock_timeout = '{self.LOCK_TIMEOUT_MS}ms'")
         db.execute(f"ALTER TABLE readings DETACH PARTITION {name}")
         db.execute(f"DROP TABLE {name}")
+        self._survey = None
         log.info("store %s: retention dropped the readings partition %s (%d readings)", db.name,
-                 name, count)
-        return Pruned("readings", count, runs, before, partition=name, behind=len(due) > 1)
+                 name, survey.count)
+        return Pruned("readings", survey.count, tuple(survey.runs), before, partition=name,
+                      behind=len(due) > 1)
 
 
-def _partition_runs(db: Db, oid: int, name: str) -> tuple[int, tuple[tuple[int, int], ...]]:
-    """A partition's row count and its ids as runs (what the ledger records as pruned). Ids
-    grow with arrival, so a month's are one run but for the few of the month before or after
-    interleaved at its edges, found through the other partitions' id indexes; only when ids
-    are missing from the run as well (deleted before) are the exact runs computed."""
-    lo, hi, count = db.execute(f"SELECT min(id), max(id), count(*) FROM {name}").fetchone()
-    if not count:
-        return 0, ()
-    others = [r[0] for r in db.execute(
-        "SELECT id FROM readings WHERE id BETWEEN ? AND ? AND tableoid <> CAST(? AS oid) ORDER BY id",
-        (lo, hi, oid))]
-    if count + len(others) != hi - lo + 1:
-        return count, tuple((a, b) for a, b in db.execute(
-            f"SELECT min(id), max(id) FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS g "
-            f"FROM {name}) s GROUP BY g ORDER BY 1"))
-    runs, start = [], lo
-    for other in others:
-        if other > start:
-            runs.append((start, other - 1))
-        start = other + 1
-    runs.append((start, hi))
-    return count, tuple(runs)
+class _Survey:
+    """The ids of a partition about to be dropped, counted a slice at a time: its row count
+    and its ids as runs (what the ledger records as pruned). Ids grow with arrival, so a
+    month's are one run but for the few of the month before or after interleaved at its
+    edges (found through the other partitions' id indexes); only a slice with ids missing as
+    well (deleted before) has its exact runs computed."""
+
+    def __init__(self, db: Db, oid: int, name: str) -> None:
+        self.oid, self.name = oid, name
+        self.lo, self.hi = db.execute(f"SELECT min(id), max(id) FROM {name}").fetchone()
+        self.next = self.lo
+        self.count = 0
+        self.runs: list[tuple[int, int]] = []
+
+    def step(self, db: Db, ids: int) -> bool:
+        """Survey up to ``ids`` more ids; True once the whole partition is surveyed."""
+        if self.lo is None or self.next > self.hi:  # empty, or surveyed already
+            return True
+        a = self.next
+        b = min(self.hi, a + ids - 1)
+        (n,) = db.execute(f"SELECT count(*) FROM {self.name} WHERE id BETWEEN ? AND ?", (a, b)).fetchone()
+        others = [r[0] for r in db.execute(
+            "SELECT id FROM readings WHERE id BETWEEN ? AND ? AND tableoid <> CAST(? AS oid) ORDER BY id",
+            (a, b, self.oid))]
+        if n + len(others) == b - a + 1:
+            runs, start = [], a
+            for other in others:
+                if other > start:
+                    runs.append((start, other - 1))
+                start = other + 1
+            if start <= b:
+                runs.append((start, b))
+        else:
+            runs = [(x, y) for x, y in db.execute(
+                f"SELECT min(id), max(id) FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS g "
+                f"FROM {self.name} WHERE id BETWEEN ? AND ?) s GROUP BY g ORDER BY 1", (a, b))]
+        for x, y in runs:  # joined to the last run when they touch
+            if self.runs and x == self.runs[-1][1] + 1:
+                self.runs[-1] = (self.runs[-1][0], y)
+            else:
+                self.runs.append((x, y))
+        self.count += n
+        self.next = b + 1
+        return self.next > self.hi

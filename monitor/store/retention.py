@@ -95,11 +95,14 @@ def prune_prefix(db: Db, before: float, limit: int = PRUNE_BATCH) -> Pruned | No
     """Delete the longest prefix (by id, at most ``limit`` rows) of readings received before
     ``before``; None if the oldest reading is not old. In the caller's transaction."""
     ids = []
-    for row_id, received in db.execute("SELECT id, receive_time FROM readings ORDER BY id LIMIT ?",
-                                       (limit,)):
-        if received is None or received >= before:
-            break
-        ids.append(row_id)
+    cur = db.execute("SELECT id, receive_time FROM readings ORDER BY id LIMIT ?", (limit,))
+    try:
+        for row_id, received in cur:
+            if received is None or received >= before:
+                break
+            ids.append(row_id)
+    finally:
+        cur.close()
     if not ids:
         return None
     db.execute("DELETE FROM readings WHERE id BETWEEN ? AND ?", (ids[0], ids[-1]))

@@ -71,6 +71,7 @@ class BatchWriter:
         self._retention_days, self._prune_interval = retention_days, prune_interval_s
         self._now = now
         self._next_prune = 0.0  # time.monotonic() of the next automatic step
+        self._more_due = False  # the last step removed nothing yet made progress (a survey)
         self._write_lock = threading.Lock()  # one transaction at a time on the writer's connection
         self._interval, self._max_batch = commit_interval, max_batch
         self._max_pending = max_pending_readings
@@ -221,7 +222,7 @@ class BatchWriter:
             log.error("store %s: pruning old readings failed (trying again in %.0f s): %s", self.path,
                       self._prune_interval, getattr(exc, "reason", None) or exc)
             return
-        behind = pruned is not None and pruned.behind
+        behind = (pruned is not None and pruned.behind) or self._more_due
         self._next_prune = time.monotonic() + (0.0 if behind else self._prune_interval)
 
     def prune_once(self, now: float | None = None) -> Pruned | None:
@@ -239,6 +240,7 @@ class BatchWriter:
         with self._write_lock:
             conn = self._writer_db()
             conn.begin()
+            self._more_due = False
             try:
                 pruned = self._prune_readings(conn, before, now)
                 if pruned is None:
