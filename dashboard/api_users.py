@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 from dashboard.api_support import ApiError, acting_user, request_body, string_field
 from dashboard.auth import CLOCK_KEY, require
 from dashboard.live import LiveBay
+from monitor.bay_store import bay_database
 from monitor.timefmt import rfc3339
 from monitor.user_admin import NotPermitted, UserAdmin
 from monitor.users import UserError, UserStore
@@ -24,7 +25,7 @@ def add_user_routes(api: Blueprint, live: LiveBay) -> None:
     def _accounts() -> UserStore:
         if not live.config.auth.enabled:
             raise ApiError(409, "authentication is off in this bay's configuration")
-        return UserStore(live.config.store.database(live.config.bay.id), live.config.store.key_file)
+        return UserStore(bay_database(live.config.store, live.config.bay.id), live.config.store.key_file)
 
     def _admin() -> UserAdmin:
         return UserAdmin(_accounts(), monitor.audit, remote=request.remote_addr or "")

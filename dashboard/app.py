@@ -36,6 +36,7 @@ from dashboard.live import LiveBay
 from dashboard.pages import LIVE_KEY, current_live
 from dashboard.push import install_push
 from dashboard.security import install_security
+from dashboard.site_push import SITE_PAGE, install_site_push
 from monitor.core import MonitorError
 
 __all__ = ["NOTICE", "create_app", "toast"]
@@ -46,6 +47,8 @@ NOTICE = "Not a medical device — the bedside monitors' alarms stay primary"
 
 def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
     """The dashboard and the HTTP API on one Flask server (``app.server``, a WSGI app).
+    With a site source (``LiveBay(..., site=...)``) it also serves the read-only site view
+    (``/site``, a "Site" link in the header; ``dashboard.site_push``).
 
     The pages' callbacks are registered with ``dash.callback``, which Dash hands to the
     first app that serves a request: build one app at a time and serve it (tests do)."""
@@ -58,6 +61,7 @@ def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
     install_auth(app.server, live)
     install_api(app.server, live)
     install_push(app.server, live)
+    install_site_push(app.server, live)  # /site and its stream, when the bay has a site source
     app.layout = (lambda: _shell(live, title)) if live.config.auth.enabled else _shell(live, title)
     _register_callbacks(app)
     return app
@@ -75,6 +79,8 @@ def _shell(live: LiveBay, title: str) -> html.Div:
             dcc.Link("Bay", href="/", className="nav-link"),
             dcc.Link(["Alarms ", html.Span("0", id="nav-alarm-count", className="nav-count")],
                      href="/alarms", className="nav-link"),
+            *([dcc.Link("Site", href=SITE_PAGE, className="nav-link", id="nav-site")]
+              if live.site is not None and not wall_view() else []),
             *([dcc.Link("Users", href="/users", className="nav-link", id="nav-users")]
               if live.config.auth.enabled and may("users") else []),
         ], className="hdr-nav"),

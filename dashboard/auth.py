@@ -31,9 +31,9 @@ action needs gets 403 (see :data:`monitor.users.ROLES`).
 - Login, logout (also by inactivity or lifetime), failed logins (with their count in a
   row), lockouts, refused attempts (one counted record) and exports are operator actions in
   the audit chain.
-- Pages only some roles may open (:data:`PAGES`: ``/users``) answer 403 to the others, and
-  are never part of the wall display. The login and logout pages carry the bay's header
-  (its name, the not-a-medical-device notice).
+- Pages only some roles may open (:data:`PAGES`: ``/users``; ``/site``, for any logged-in
+  role) answer 403 to the others, and are never part of the wall display. The login and
+  logout pages carry the bay's header (its name, the not-a-medical-device notice).
 
 This module installs login on a server (the gate, /login and /logout, :func:`install_auth`);
 who may do what is :mod:`dashboard.auth_access`, the login pages and form checks

@@ -23,7 +23,9 @@ PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/_favicon.ico"})
 STATIC = ("/assets/", "/_dash-component-suites/")
 DASH_JSON = ("/_dash-", "/_reload-hash")  # Dash's own JSON endpoints (layout, callbacks)
 PUSH = "/live/"  # the screens' push stream (dashboard.push): the screen's own, not a person's
-PAGES = {"/users": "users"}  # pages only some roles may open: the permission they need (else 403)
+#: pages only some roles may open: the permission they need (else 403); never the wall display's.
+#: The site view (every bay of the unit) and its stream: any logged-in role.
+PAGES = {"/users": "users", "/site": "view", "/live/site-stream": "view"}
 
 
 class LoginUser(UserMixin):

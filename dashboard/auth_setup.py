@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dashboard.live import LiveBay
+from monitor.bay_store import bay_database
 from monitor.config import AuthSection, BayConfig
 from monitor.logins import CheckGate, LoginThrottle, SessionStore, ThrottlePolicy
 from monitor.users import UserStore
@@ -34,7 +35,7 @@ class AuthState:
     def __init__(self, config: BayConfig, live: LiveBay) -> None:
         self.config = config.auth
         self.live = live
-        database = config.store.database(config.bay.id)
+        database = bay_database(config.store, config.bay.id)
         self.users = UserStore(database, config.store.key_file) if self.config.enabled else None
         self.sessions = SessionStore(database)
         self.throttle = throttle_for(config.auth, database)

@@ -4,6 +4,10 @@ Every API client reads through :meth:`LiveBay.snapshot`, which asks the core for
 state at most once per ``max_age`` seconds and shares the answer; the screens get the bay
 pushed by one :class:`~dashboard.push.BayFeed` (``LiveBay.feed``), so ten open tabs cost
 the core what one does. Actions go straight to the core's entry points.
+
+With a site source (``site``: every bay of the unit, :mod:`monitor.site`) the app also
+serves the read-only site view (``/site``), pushed by one
+:class:`~dashboard.site_push.SiteFeed` (``LiveBay.site_feed``).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from dashboard.figures import set_display_zone
 from monitor.config import BayConfig
 from monitor.core import ChairStatus, Monitor
 from monitor.seam import Source
+from monitor.site import SiteSource
 
 if TYPE_CHECKING:
     from dashboard.push import BayFeed
+    from dashboard.site_push import SiteFeed
 
 __all__ = ["BaySnapshot", "LiveBay"]
 
@@ -35,15 +41,17 @@ class BaySnapshot:
 
 class LiveBay:
     def __init__(self, monitor: Monitor, sources: list[Source] | None = None,
-                 max_age: float = 0.5) -> None:
+                 max_age: float = 0.5, site: SiteSource | None = None) -> None:
         self.monitor = monitor
         self.sources = list(sources or [])
+        self.site = site  # the unit's bays, for the site view (None: no site view)
         self.max_age = max_age
         self._lock = threading.Lock()
         self._snapshot: BaySnapshot | None = None
         self._taken = 0.0  # time.monotonic() of the snapshot
         self.snapshots_taken = 0  # how often the core was asked (one per max_age at most)
         self._feed: BayFeed | None = None
+        self._site_feed: SiteFeed | None = None
         set_display_zone(monitor.config.bay.zone)  # the clock and alarm times: the bay's time
 
     @property
@@ -54,6 +62,17 @@ class LiveBay:
                 from dashboard.push import BayFeed  # push builds on this module
                 self._feed = BayFeed(self)
             return self._feed
+
+    @property
+    def site_feed(self) -> SiteFeed | None:
+        """The push channel's view of the site (made on first use; None without a site)."""
+        if self.site is None:
+            return None
+        with self._lock:
+            if self._site_feed is None:
+                from dashboard.site_push import SiteFeed  # site_push builds on this module
+                self._site_feed = SiteFeed(self.site, self.monitor.clock.now)
+            return self._site_feed
 
     @property
     def config(self) -> BayConfig:

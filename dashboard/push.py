@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Response, request, stream_with_context
 
@@ -39,7 +39,7 @@ from dashboard.server import STOPPING
 if TYPE_CHECKING:
     from dashboard.live import LiveBay
 
-__all__ = ["BayFeed", "View", "delta", "flatten", "install_push", "sse", "stream"]
+__all__ = ["BayFeed", "Feed", "View", "delta", "flatten", "install_push", "sse", "stream"]
 
 log = logging.getLogger("chairside.push")
 
@@ -75,6 +75,16 @@ def sse(data: object, event: str | None = None) -> str:
     """One Server-Sent Event (JSON on one ``data:`` line)."""
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+class Feed(Protocol):
+    """What :func:`stream` needs of a feed: the bay's (:class:`BayFeed`) or the site's
+    (``dashboard.site_push.SiteFeed``)."""
+
+    check_every: float
+
+    def wait(self, after: int, timeout: float) -> tuple[int, View] | None: ...
+    def leave(self) -> None: ...
 
 
 class BayFeed:
@@ -169,7 +179,7 @@ class BayFeed:
         return flatten(data, pops)
 
 
-def stream(feed: BayFeed, *, seen: Callable[[], None], allowed: Callable[[], bool],
+def stream(feed: Feed, *, seen: Callable[[], None], allowed: Callable[[], bool],
            stopping: threading.Event | None = None) -> Iterator[str]:
     """One tab's events: the whole view first, then what changed. ``seen()`` after each
     event (the tab is counted as a connected screen); ``allowed()`` every

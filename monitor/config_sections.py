@@ -11,7 +11,7 @@ import ipaddress
 from datetime import tzinfo
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
@@ -20,10 +20,6 @@ from monitor.alarm_rules import AlarmSettings, LimitRule, check_rule_set, rules_
 from monitor.localtime import machine_zone, zone_from_name
 from monitor.records import Priority
 from monitor.validation import Name
-
-if TYPE_CHECKING:
-    from monitor.store import DatabaseStore
-    from monitor.store.db import Database
 
 __all__ = ["AlarmSection", "AuthSection", "BaySection", "BufferSection", "ChairConfig",
            "DashboardSection", "DisplaySection", "IngestSection", "LimitProfile", "Model",
@@ -59,6 +55,9 @@ def rules_field(value: Any) -> tuple[LimitRule, ...]:
 class BaySection(Model):
     id: Name = "bay1"
     name: str = "Infusion bay"
+    # where nurses open this bay's screen, e.g. "https://neuro-bay.example.org/": the site
+    # view (a PostgreSQL store) links each bay's card to it
+    url: str = ""
     default_profile: str = "adult"
     # the zone people read times in (the PDF report, the dashboard's clock and alarm times):
     # an IANA name such as "Europe/Berlin"; None: the machine's own zone. Machine-readable
@@ -122,30 +121,6 @@ class StoreSection(Model):
     @property
     def key_file(self) -> Path:
         return self.audit_key_file or Path(f"{self.path}.audit-key")
-
-    def database(self, bay: str) -> Database:
-        """Where the bay's data lives: the SQLite file, or its schema in PostgreSQL."""
-        from monitor.store.db import PgDatabase, SqliteDatabase
-
-        if self.url is not None:
-            return PgDatabase(self.url, bay=bay, password_file=self.password_file)
-        return SqliteDatabase(self.path, file_mode=self.file_mode, bay=bay)
-
-    def open(self, bay: str, **options: Any) -> DatabaseStore:
-        """The bay's store, opened (and migrated) with this section's settings."""
-        from monitor.store import open_store
-
-        options = {"commit_interval": self.commit_interval_ms / 1000,
-                   "max_pending_readings": self.max_pending_readings,
-                   "retention_days": self.retention_days, **options}
-        return open_store(self.database(bay), self.key_file, **options)
-
-    @property
-    def where(self) -> str:
-        """The database, for messages: the file, or the URL without a password."""
-        from monitor.store.db import redact
-
-        return str(self.path) if self.url is None else redact(self.url)
 
     @property
     def file_mode(self) -> int:

@@ -41,6 +41,7 @@ def _stop_signals(args: argparse.Namespace) -> StopSignals:
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the store, the core, the sources and the dashboard, one step at a time; a stop
     request (SIGINT, SIGTERM) at any point stops what has started, in reverse, and exits 0."""
+    from monitor.bay_store import bay_database
     from monitor.config import load_config
     from monitor.integrity import check_private
     from station.service import BayService
@@ -68,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         started.callback(service.stop)
         service.start(stop.check)
         stop.check()
-        app = create_app(LiveBay(service.monitor, service.sources))
+        app = create_app(LiveBay(service.monitor, service.sources, site=service.site))
         stop.check()
         web = WebServer(app.server, host, port, auth_enabled=config.auth.enabled)
         started.callback(web.stop)
@@ -76,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if config.auth.enabled:
             from monitor.users import UserStore
 
-            if not UserStore(config.store.database(config.bay.id), config.store.key_file).list():
+            if not UserStore(bay_database(config.store, config.bay.id), config.store.key_file).list():
                 log.warning("no accounts yet: add one with 'chairside user add --config %s NAME "
                             "--role admin'", args.config)
         stop.check()
@@ -88,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.bay_store import store_where
     from monitor.config import load_config
     from monitor.localtime import zone_name
 
@@ -96,7 +98,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     examples = [k for k, p in presets.items() if p.example]
     print(f"{args.file}: OK: bay {config.bay.id!r}, {len(config.chairs)} chairs, "
           f"limit profiles {', '.join(sorted(config.profiles()))}, "
-          f"protocols {', '.join(sorted(presets))}, store {config.store.where}, "
+          f"protocols {', '.join(sorted(presets))}, store {store_where(config.store)}, "
           f"times shown in {zone_name(config.bay.zone)}"
           + ("" if config.bay.timezone else " (the machine's zone: set [bay] timezone)"))
     if examples:

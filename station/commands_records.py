@@ -28,6 +28,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from monitor.bay_store import open_bay_store, store_where
     from monitor.config import load_config
     from monitor.exports import FORMATS, export_session
 
@@ -46,10 +47,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{out.parent}: no such folder")
     if config.store.url is None and not config.store.path.exists():
         raise CliError(f"{config.store.path}: no such database")
-    with config.store.open(config.bay.id) as store:
+    with open_bay_store(config.store, config.bay.id) as store:
         session = store.get_session(args.session)
         if session is None:
-            raise CliError(f"no session with id {args.session!r} in {config.store.where}")
+            raise CliError(f"no session with id {args.session!r} in {store_where(config.store)}")
         now = time.time()
         if to_stdout:
             sys.stdout.flush()
@@ -74,6 +75,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from monitor.audit import AuditError, verify_chain, verify_records
+    from monitor.bay_store import bay_database
     from monitor.config import load_config
 
     if args.db:
@@ -81,7 +83,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config)
         key = args.key or config.store.key_file
-        where = config.store.path if config.store.url is None else config.store.database(config.bay.id)
+        where = config.store.path if config.store.url is None else bay_database(config.store, config.bay.id)
     try:
         report = verify_chain(where)
         records = verify_records(where, key)
@@ -128,6 +130,7 @@ def _cli_actor() -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    from monitor.bay_store import bay_database
     from monitor.config import load_config
     from monitor.records import OperatorAction
     from monitor.store import open_store
@@ -137,7 +140,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     config = None if args.db else load_config(args.config)
     path = Path(args.db) if config is None else config.store.path
     key = None if config is None else config.store.key_file
-    database = SqliteDatabase(path) if config is None else config.store.database(config.bay.id)
+    database = SqliteDatabase(path) if config is None else bay_database(config.store, config.bay.id)
     if (config is None or config.store.url is None) and not path.parent.is_dir():
         raise CliError(f"{path.parent}: no such folder")
     users = UserStore(database, key)

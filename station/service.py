@@ -11,10 +11,12 @@ import threading
 from collections.abc import Callable
 
 from devices.registry import make_source
+from monitor.bay_store import bay_database, open_bay_store
 from monitor.clock import Clock
 from monitor.config import BayConfig
 from monitor.core import Monitor
 from monitor.seam import Source
+from monitor.site import SiteSource
 
 __all__ = ["BayService", "Ticker"]
 
@@ -47,9 +49,17 @@ class Ticker:
 
 
 class BayService:
-    def __init__(self, config: BayConfig, clock: Clock | None = None) -> None:
+    """``site``: the unit's bays for the read-only site view (:mod:`monitor.site`); the web
+    serves ``/site`` when given it (``LiveBay(..., site=service.site)``). None: no site view."""
+
+    def __init__(self, config: BayConfig, clock: Clock | None = None, site: SiteSource | None = None) -> None:
         self.config = config
-        store = config.store.open(config.bay.id)
+        if site is None and config.store.url is not None:  # PostgreSQL: the unit's other bays
+            from monitor.site_postgres import PgSiteSource
+
+            site = PgSiteSource(bay_database(config.store, config.bay.id))
+        self.site = site
+        store = open_bay_store(config.store, config.bay.id, bay_name=config.bay.name, bay_url=config.bay.url)
         self.monitor = Monitor(config, store=store, clock=clock)
         self._ticker = Ticker(self.monitor)
         self.sources: list[Source] = [make_source(s, self.monitor) for s in config.sources]
@@ -87,6 +97,8 @@ class BayService:
             except Exception:
                 log.exception("stopping source %s failed", source.name)
         self._ticker.stop()
+        if self.site is not None and hasattr(self.site, "close"):
+            self.site.close()  # (a wait on it ends at once)
         self.monitor.close()
         log.info("bay %s stopped", self.config.bay.id)
 

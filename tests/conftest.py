@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from monitor.bay_store import open_bay_store
 from monitor.clock import ManualClock
 from monitor.config import BayConfig, parse_config
 from monitor.core import Monitor
@@ -59,7 +60,7 @@ class Harness:
         self.monitor = self._open()
 
     def _open(self) -> Monitor:
-        store = self.config.store.open(self.config.bay.id, commit_interval=0.02)
+        store = open_bay_store(self.config.store, self.config.bay.id, commit_interval=0.02)
         monitor = Monitor(self.config, store=store, clock=self.clock)
         monitor.start()
         return monitor
@@ -135,4 +136,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # The store backends side by side (tests/store_backends.py): the `backend` fixture.
-from store_backends import backend  # noqa: E402, F401
+from store_backends import backend, pg_backend  # noqa: E402, F401

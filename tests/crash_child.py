@@ -10,13 +10,14 @@ import sys
 import threading
 import time
 
+from monitor.bay_store import open_bay_store
 from monitor.config import parse_config
 from monitor.core import Monitor
 from monitor.readings import Reading
 
 section = {**json.loads(sys.argv[1]), "commit_interval_ms": 20}
 config = parse_config({"store": section, "chairs": [{"id": f"c{i}"} for i in range(1, 4)]})
-store = config.store.open(config.bay.id)
+store = open_bay_store(config.store, config.bay.id)
 monitor = Monitor(config, store=store)
 monitor.start()
 session = monitor.start_session("c1", "CRASH-TEST", "nurse.ann", protocol="ketamine")

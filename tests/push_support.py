@@ -1,5 +1,5 @@
-"""Reading the push stream (``GET /live/stream``, dashboard/push.py) through Flask's test
-client, as a browser's EventSource reads it: the events one by one, then the tab goes."""
+"""Reading the push stream (``GET /live/stream``, dashboard/push.py; ``path``: the site's) through
+Flask's test client, as a browser's EventSource reads it: the events one by one, then the tab goes."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ class Stream:
     for the bay's changes; None once the server ended it."""
 
     def __init__(self, client: Any, *, tab: str | None = None, sound: str | None = "off",
-                 query: str | None = None) -> None:
+                 query: str | None = None, path: str = "/live/stream") -> None:
         if query is None:
             query = f"tab={tab or new_tab()}" + (f"&sound={sound}" if sound is not None else "")
-        self.answer = client.get(f"/live/stream?{query}", buffered=False)
+        self.answer = client.get(f"{path}?{query}", buffered=False)
         assert self.answer.status_code == 200, self.answer.get_data(as_text=True)[:300]
         assert self.answer.mimetype == "text/event-stream"
         self._chunks: Iterator[Any] = iter(self.answer.response)

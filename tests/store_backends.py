@@ -16,11 +16,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from monitor.bay_store import bay_database
 from monitor.config_sections import StoreSection
 from monitor.store import DatabaseStore, open_store
 from monitor.store.db import Database, PgDatabase, SqliteDatabase, pg_sql
 
-__all__ = ["Backend", "backend", "make_backend"]
+__all__ = ["Backend", "backend", "make_backend", "pg_backend"]
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Backend:
     bay: str = "bay1"
 
     def database(self, bay: str | None = None) -> Database:
-        return StoreSection.model_validate(self.section).database(bay or self.bay)
+        return bay_database(StoreSection.model_validate(self.section), bay or self.bay)
 
     def open(self, bay: str | None = None, **options: Any) -> DatabaseStore:
         options.setdefault("commit_interval", 0.01)
@@ -72,5 +73,11 @@ def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     yield make_backend(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def pg_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """PostgreSQL alone (tests of what only it has)."""
+    return make_backend("postgresql", tmp_path, request)
 
 

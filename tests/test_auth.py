@@ -30,7 +30,7 @@ STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 
 
 class AuthBay:
-    def __init__(self, tmp_path: Path, **auth: Any) -> None:
+    def __init__(self, tmp_path: Path, site: Any = None, **auth: Any) -> None:
         self.h = Harness(tmp_path, auth={"enabled": True, **auth})
         users = UserStore(self.h.config.store.path)
         users.add("ann", "nurse", PASSWORD["ann"])
@@ -40,7 +40,7 @@ class AuthBay:
         users.set_disabled("old")
         self.users = users
         self.now = [1_000_000.0]
-        self.app = create_app(LiveBay(self.h.monitor, max_age=0))
+        self.app = create_app(LiveBay(self.h.monitor, max_age=0, site=site))
         self.server = self.app.server
         self.server.config[CLOCK_KEY] = lambda: self.now[0]
 

@@ -22,6 +22,7 @@ from store_backends import Backend
 from test_audit import bay_activity
 
 from monitor.audit import verify_chain, verify_records
+from monitor.bay_store import open_bay_store
 from monitor.config import parse_config
 from monitor.readings import Reading
 from monitor.records import (
@@ -290,9 +291,10 @@ def test_the_config_value_reaches_the_store(tmp_path: Path) -> None:
     chairs = [{"id": "c1"}]
     config = parse_config({"store": {"path": str(tmp_path / "bay.db"), "retention_days": 90},
                            "chairs": chairs})
-    with config.store.open("bay1") as s:
+    with open_bay_store(config.store, "bay1") as s:
         assert s.retention_days == 90
-    with parse_config({"store": {"path": str(tmp_path / "b.db")}, "chairs": chairs}).store.open("bay1") as s:
+    with open_bay_store(parse_config({"store": {"path": str(tmp_path / "b.db")}, "chairs": chairs}).store,
+                        "bay1") as s:
         assert s.retention_days == 400
     with pytest.raises(ValueError, match="retention_days must be positive"):
         SqliteStore(tmp_path / "c.db", retention_days=0)
@@ -306,7 +308,7 @@ def test_audit_verify_stays_ok_after_a_real_bay_is_pruned(tmp_path: Path, capsys
     h.monitor.close()
     db = h.config.store.path
     tables = ("alarms", "alarm_events", "sessions", "session_events", "operator_actions")
-    with h.config.store.open("bay1", prune_interval_s=None) as s:
+    with open_bay_store(h.config.store, "bay1", prune_interval_s=None) as s:
         n = s.count_readings()
         counts = {t: s._query(f"SELECT count(*) FROM {t}")[0][0] for t in tables}
         assert s.prune_once(h.clock.now() + 401 * DAY_S).rows == n  # type: ignore[union-attr]

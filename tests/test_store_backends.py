@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from conftest import Harness, scaled, wait_until
 from pg_support import PgServer
-from store_backends import Backend, make_backend
+from store_backends import Backend
 
 from monitor.audit import verify_chain, verify_records
 from monitor.readings import Reading
@@ -78,33 +78,28 @@ def test_a_schema_newer_than_this_code_is_refused_naming_the_database(backend: B
 
 
 # ---- PostgreSQL only ------------------------------------------------------------------------
-@pytest.fixture
-def pg(tmp_path: Any, request: pytest.FixtureRequest) -> Backend:
-    return make_backend("postgresql", tmp_path, request)
-
-
-def test_bays_in_one_database_see_nothing_of_each_other(pg: Backend) -> None:
-    with pg.open("neuro") as neuro, pg.open("onco") as onco:
+def test_bays_in_one_database_see_nothing_of_each_other(pg_backend: Backend) -> None:
+    with pg_backend.open("neuro") as neuro, pg_backend.open("onco") as onco:
         neuro.add_readings([reading(i) for i in range(10)])
         neuro.add_records([OperatorAction(T0, "nurse.ann", "acknowledge", "c1", "1", {})])
         assert neuro.flush(scaled(10))
         assert neuro.count_readings() == 10 and len(neuro.operator_actions()) == 1
         assert onco.count_readings() == 0 and onco.operator_actions() == []
         assert list(onco.iter_readings("c1", 0, None)) == [] and onco.device_seqs() == {}
-    bays = pg.sql("SELECT id, schema_name FROM chairside_site.bays ORDER BY id")
+    bays = pg_backend.sql("SELECT id, schema_name FROM chairside_site.bays ORDER BY id")
     assert bays == [("neuro", "bay_neuro"), ("onco", "bay_onco")]
-    assert verify_records(pg.database("onco"), pg.key_file).ok
+    assert verify_records(pg_backend.database("onco"), pg_backend.key_file).ok
 
 
-def test_two_bay_ids_that_would_share_a_schema_are_refused(pg: Backend) -> None:
-    pg.open("ward-1").close()
+def test_two_bay_ids_that_would_share_a_schema_are_refused(pg_backend: Backend) -> None:
+    pg_backend.open("ward-1").close()
     with pytest.raises(StoreError, match=r"'ward_1' would share the schema bay_ward_1 with bay 'ward-1'"):
-        pg.open("ward_1")
+        pg_backend.open("ward_1")
 
 
-def test_readings_go_into_the_month_they_were_received_and_months_are_made_ahead(pg: Backend) -> None:
+def test_readings_go_into_the_month_they_were_received_and_months_are_made_ahead(pg_backend: Backend) -> None:
     now = time.time()
-    with pg.open() as store:
+    with pg_backend.open() as store:
         assert isinstance(store, PostgresStore)
         later = now + 400 * 86400  # a year ahead: made when asked for that time
         with store.database.connect() as db:
@@ -112,7 +107,7 @@ def test_readings_go_into_the_month_they_were_received_and_months_are_made_ahead
             assert len(made) == store.PARTITIONS_AHEAD + 1 and store.ensure_partitions(db, later) == []
         store.add_readings([reading(1, t=now), reading(2, t=later)])
         assert store.flush(scaled(10))
-    where = dict(pg.sql("SELECT seq, tableoid::regclass::text FROM readings"))
+    where = dict(pg_backend.sql("SELECT seq, tableoid::regclass::text FROM readings"))
     this = time.gmtime(now)
     assert where[1] == partition_name(this.tm_year, this.tm_mon)
     that = time.gmtime(later)
@@ -131,9 +126,9 @@ def _pg_backend_on(server: PgServer, backend_like: Backend, tmp_path: Any) -> Ba
 
 
 def test_a_postgresql_restart_mid_ingest_loses_and_duplicates_nothing(
-        pg: Backend, pg_server_factory: Any, tmp_path: Any) -> None:
+        pg_backend: Backend, pg_server_factory: Any, tmp_path: Any) -> None:
     server = pg_server_factory()
-    own = _pg_backend_on(server, pg, tmp_path)
+    own = _pg_backend_on(server, pg_backend, tmp_path)
     store = own.open(commit_interval=0.02)
     store.start()
     stop = threading.Event()
@@ -167,11 +162,11 @@ def test_a_postgresql_restart_mid_ingest_loses_and_duplicates_nothing(
 
 
 def test_a_database_outage_is_a_technical_alarm_on_every_screen_and_ingest_resumes(
-        pg: Backend, pg_server_factory: Any, tmp_path: Any) -> None:
+        pg_backend: Backend, pg_server_factory: Any, tmp_path: Any) -> None:
     from dashboard.live import LiveBay
 
     server = pg_server_factory()
-    own = _pg_backend_on(server, pg, tmp_path)
+    own = _pg_backend_on(server, pg_backend, tmp_path)
     harness = Harness(tmp_path, store=own.section)
     try:
         live = LiveBay(harness.monitor, max_age=0)
@@ -184,24 +179,34 @@ def test_a_database_outage_is_a_technical_alarm_on_every_screen_and_ingest_resum
         view = live.feed.build()
         assert view["bay_alarm"].startswith("RECORDING STOPPED: database unreachable")
         assert view["sound"] == "medium"  # it sounds, though no chair alarm does
-        assert harness.monitor.store_stats()["pending"] >= 3  # held in memory meanwhile
+        # the bay goes on meanwhile: a session starts, an alarm is raised, all held in memory
+        session = harness.monitor.start_session("c2", "MRN 7", "nurse.ann", protocol="ketamine")
+        harness.feed("spo2", 80, seconds=30, chair="c2")
+        (alarm,) = [a for a in harness.monitor.open_alarms() if a.chair == "c2"]
+        assert harness.monitor.store_stats()["pending"] >= 33
         server.start()
         wait_until(lambda: live.recording_problem() is None, scaled(30), "recording again")
         harness.flush()
         assert harness.monitor.store.count_readings("c1") == 6  # type: ignore[union-attr]
+        assert harness.monitor.store.count_readings("c2") == 30  # type: ignore[union-attr]
+        restarted = harness.restart()  # the bay restored from PostgreSQL alone
+        assert restarted.session(session.id).patient == "MRN 7"
+        restored = [(a.id, a.state) for a in restarted.open_alarms() if a.chair == "c2"]
+        assert restored == [(alarm.id, alarm.state)]
     finally:
         harness.monitor.close()
 
 
-def test_a_wrong_password_or_an_unreachable_server_is_a_clear_error(pg: Backend, tmp_path: Any) -> None:
+def test_a_wrong_password_or_a_missing_password_file_is_a_clear_error(
+        pg_backend: Backend, tmp_path: Any) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("not the password\n")
-    db = PgDatabase(pg.section["url"], bay="x", password_file=wrong)
+    db = PgDatabase(pg_backend.section["url"], bay="x", password_file=wrong)
     with pytest.raises(DbError, match=r"database unreachable.*password authentication failed"):
         db.connect()
     with pytest.raises(StoreError, match=r"cannot read the database password file .*missing"):
-        PgDatabase(pg.section["url"], bay="x", password_file=tmp_path / "missing")
-    assert "not the password" not in PgDatabase(pg.section["url"] , bay="x").name
+        PgDatabase(pg_backend.section["url"], bay="x", password_file=tmp_path / "missing")
+    assert "not the password" not in PgDatabase(pg_backend.section["url"] , bay="x").name
 
 
 @pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))

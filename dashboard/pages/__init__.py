@@ -5,6 +5,7 @@
     chair.py      /chair/<chair_id>    one chair: trends, session workflow, limits, alarms
     alarms.py     /alarms              open alarms and the alarm history
     users.py      /users               accounts (charge, admin; 403 for the other roles)
+    site.py       /site                every bay of the unit, read-only (with a site source only)
 
 The chair page's views and action logic are beside it (not pages: Dash loads only the modules
 that register one): chair_session.py (session panel, baseline, dialogs), chair_limits.py

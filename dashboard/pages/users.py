@@ -16,6 +16,7 @@ from flask import request
 from dashboard.auth import auth_enabled, may, require
 from dashboard.figures import fmt_clock, fmt_date
 from dashboard.pages import current_live
+from monitor.bay_store import bay_database
 from monitor.user_admin import UserAdmin
 from monitor.users import ROLES, User, UserError, UserStore
 
@@ -31,8 +32,8 @@ AUTH_OFF = "Accounts need login: set [auth] enabled = true in the bay's configur
 
 
 def _store() -> UserStore:
-    return UserStore(current_live().config.store.database(current_live().config.bay.id),
-                     current_live().config.store.key_file)
+    config = current_live().config
+    return UserStore(bay_database(config.store, config.bay.id), config.store.key_file)
 
 
 def _when(t: float) -> str:

@@ -461,6 +461,12 @@ class PgDatabase(Database):
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
 
+    def for_bay(self, bay: str, schema: str | None = None) -> PgDatabase:
+        """Another bay's schema in the same database, with the same credentials."""
+        other = PgDatabase(self.url, bay=bay, schema=schema, pool_size=2)
+        other._password = self._password
+        return other
+
     def _kwargs(self, schema: str, read_only: bool = False) -> dict[str, Any]:
         options = f"-c search_path={schema},{SITE_SCHEMA}"
         if read_only:

@@ -14,16 +14,18 @@ import datetime as dt
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 
 from monitor.store.base import DatabaseStore
 from monitor.store.db import SITE_SCHEMA, Db, DbError, PgDatabase, PgDb
 from monitor.store.protocol import StoreError
+from monitor.store.queries import StoreQueries
 from monitor.store.retention import Pruned, prune_rows
 from monitor.store.schema import SITE_MIGRATIONS, migrate
 
-__all__ = ["PostgresStore", "month_bounds", "partition_month", "partition_name"]
+__all__ = ["BayReader", "PostgresStore", "month_bounds", "partition_month", "partition_name"]
 
 log = logging.getLogger("monitor.store")
 
@@ -229,3 +231,19 @@ class _Survey:
         self.count += n
         self.next = b + 1
         return self.next > self.hi
+
+
+class BayReader(StoreQueries):
+    """Another bay's records, read only (the site view): the read side of the store on a
+    bay's schema, with no writer, no migration and no registration."""
+
+    def __init__(self, database: PgDatabase) -> None:
+        self.database, self.path = database, database.name
+        self._lock = threading.Lock()
+        self._closed = False
+        self._onsets = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self.database.close()
