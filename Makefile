@@ -50,6 +50,7 @@ bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.export
 	$(PY) -m bench.hl7
 	$(PY) -m bench.mqtt
+	$(PY) -m bench.retention
 
 # The pictures in docs/screenshots, taken in headless Chromium by the tests marked
 # `screenshots` (a plain test run takes them too, into a temporary folder).

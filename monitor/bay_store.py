@@ -27,7 +27,8 @@ def open_bay_store(store: StoreSection, bay: str, **options: Any) -> DatabaseSto
     """The bay's store, opened (and migrated) with the section's settings; ``options``
     override them (tests: a shorter commit interval)."""
     options = {"commit_interval": store.commit_interval_ms / 1000,
-               "max_pending_readings": store.max_pending_readings, **options}
+               "max_pending_readings": store.max_pending_readings,
+               "retention_days": store.retention_days, **options}
     if store.url is None:  # the bay's name and address are for the site's registry
         options.pop("bay_name", None)
         options.pop("bay_url", None)

@@ -86,8 +86,10 @@ class StoreSection(Model):
     # Needs audit_key_file. See docs/deploy-postgresql.md
     url: str | None = None
     password_file: Path | None = None
-    # readings older than this are pruned (SQLite: in small batches between commits;
-    # PostgreSQL: whole monthly partitions); about 640 KB per chair-hour is kept meanwhile
+    # readings received longer ago than this are pruned (SQLite: in small batches between
+    # commits; PostgreSQL: whole monthly partitions), each run audited; about 640 KB per
+    # chair-hour is kept meanwhile. Sessions, alarms, their events and the audit trail are
+    # never pruned by it: they are the medical record (docs/architecture.md#retention)
     retention_days: int = Field(400, ge=1)
     commit_interval_ms: int = Field(200, ge=10, le=1000)
     # readings kept in memory while the disk cannot be written (about 200 bytes each); past

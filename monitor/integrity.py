@@ -17,7 +17,12 @@ What the entries say:
   SHA-256 of the rows written (canonical JSON of the rows' column values in id order);
 - tables whose rows change (:data:`ROW_TABLES`: alarms, sessions, users): one entry per row
   written, ``row_key`` and the SHA-256 of the row as it stands after the write (``digest``
-  NULL: the row was deleted by Chairside).
+  NULL: the row was deleted by Chairside);
+- retention (:mod:`monitor.store.retention`): one entry per run of ids it removed from an
+  appended table, ``first_id``-``last_id``, ``row_key`` :data:`PRUNED` and ``digest`` the
+  number of rows, in the transaction that removed them. Verify counts sealed rows inside
+  these runs as pruned, not deleted; a batch cut by the cutoff has its remaining rows checked
+  for presence only (its digest covered the rows pruned too), until they are pruned in turn.
 
 The store's writer thread adds the entries in the transaction that writes the rows (a
 batch hash, not a hash per reading in ingest); :class:`monitor.users.UserStore` likewise for
@@ -27,6 +32,7 @@ file cannot fork the ledger. :func:`verify_ledger` recomputes all of it. See doc
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import hmac
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "PRUNED",
     "RANGE_TABLES",
     "ROW_TABLES",
     "SITE_TABLES",
@@ -65,6 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+#: ``row_key`` of a ledger entry recording ids removed by retention.
+PRUNED = "pruned"
 #: Appended tables: the columns sealed per batch (``id`` first).
 RANGE_TABLES: dict[str, tuple[str, ...]] = {
     "readings": ("id", "chair", "parameter", "value", "device_time", "receive_time", "device",
@@ -234,14 +243,17 @@ class Sealer:
 
     def seal(self, conn: Db, appended: Mapping[str, int],
              changed: Mapping[str, Iterable[Any]], now: float | None = None,
-             written: Mapping[str, list[tuple[Any, ...]]] | None = None) -> list[Any] | None:
+             written: Mapping[str, list[tuple[Any, ...]]] | None = None,
+             pruned: Iterable[tuple[str, int, int]] = ()) -> list[Any] | None:
         """Seal the rows of appended tables with ids above ``appended[table]`` (one entry
-        per table) and the current state of rows ``changed[table]`` (keys). Returns the
-        new head ``[entries, last_id, mac]``, or None if there was nothing to seal.
+        per table) and the current state of rows ``changed[table]`` (keys); record the id
+        runs ``pruned`` (table, first, last) removed by retention. Returns the new head
+        ``[entries, last_id, mac]``, or None if there was nothing to seal.
         ``written[table]``: those rows exactly as SQLite stores them (see
         :func:`reading_rows`), so they need not be read back."""
         now = time.time() if now is None else now
-        entries: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = [(table, lo, hi, PRUNED, str(hi - lo + 1))
+                                          for table, lo, hi in pruned]
         for table, top in appended.items():
             rows = (written or {}).get(table)
             if rows is None:
@@ -315,6 +327,7 @@ class LedgerReport:
     problems: list[str] = field(default_factory=list)
     sealed: dict[str, int] = field(default_factory=dict)  # rows checked per table
     head: str = GENESIS
+    pruned: dict[str, int] = field(default_factory=dict)  # rows removed by retention per table
 
 
 def _ids(ids: list[int]) -> str:
@@ -371,15 +384,20 @@ def verify_ledger(conn: Db, key: bytes, only: Collection[str] | None = None) -> 
         problems.append("ledger: the head does not match the last entry")
 
     sealed: dict[str, int] = {}
+    pruned_rows: dict[str, int] = {}
     for table, cols in RANGE_TABLES.items():
         if only is not None and table not in only:
             continue
         if table not in tables:
             problems.append(f"{table}: the table is missing (dropped?)")
             continue
-        ranges = sorted((r[3], r[4], r[0], r[6]) for r in trusted if r[2] == table)
-        problems += _check_ranges(conn, table, cols, ranges)
-        sealed[table] = sum(hi - lo + 1 for lo, hi, _, _ in ranges)
+        ranges = sorted((r[3], r[4], r[0], r[6]) for r in trusted if r[2] == table and r[5] is None)
+        pruned = _merge([(r[3], r[4]) for r in trusted if r[2] == table and r[5] == PRUNED])
+        found, gone = _check_ranges(conn, table, cols, ranges, pruned)
+        problems += found
+        sealed[table] = sum(hi - lo + 1 for lo, hi, _, _ in ranges) - gone
+        if pruned:
+            pruned_rows[table] = sum(hi - lo + 1 for lo, hi in pruned)
     for table, cols in ROW_TABLES.items():
         if only is not None and table not in only:
             continue
@@ -389,14 +407,39 @@ def verify_ledger(conn: Db, key: bytes, only: Collection[str] | None = None) -> 
         latest = {r[5]: (r[0], r[6]) for r in trusted if r[2] == table}  # in id order: last wins
         problems += _check_rows(conn, table, cols, latest)
         sealed[table] = sum(1 for _, d in latest.values() if d is not None)
-    return LedgerReport(not problems, n, problems, sealed, prev)
+    return LedgerReport(not problems, n, problems, sealed, prev, pruned_rows)
 
 
-def _check_ranges(conn: Db, table: str, cols: tuple[str, ...],
-                  ranges: list[tuple[int, int, int, str]]) -> list[str]:
+def _merge(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Id runs sorted, overlapping or adjacent ones merged."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(runs):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+def _within(runs: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The parts of merged ``runs`` inside [lo, hi]."""
+    i = bisect.bisect_right(runs, (lo, lo)) - 1
+    parts = []
+    for a, b in runs[max(i, 0):]:
+        if a > hi:
+            break
+        if b >= lo:
+            parts.append((max(a, lo), min(b, hi)))
+    return parts
+
+
+def _check_ranges(conn: Db, table: str, cols: tuple[str, ...], ranges: list[tuple[int, int, int, str]],
+                  pruned: list[tuple[int, int]]) -> tuple[list[str], int]:
+    """Problems in the sealed ``ranges``, and how many of their rows were pruned (``pruned``:
+    merged id runs removed by retention)."""
     problems: list[str] = []
     select = f"SELECT {', '.join(cols)} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"
-    covered = 0
+    covered = n_pruned = 0
     uncovered: list[int] = []
     for lo, hi, entry, digest in ranges:
         if lo > covered + 1:
@@ -404,6 +447,23 @@ def _check_ranges(conn: Db, table: str, cols: tuple[str, ...],
                 f"SELECT id FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id",
                 (covered + 1, lo - 1))]
         covered = max(covered, hi)
+        cut = _within(pruned, lo, hi)
+        if cut:  # (partly) pruned: the digest covered rows that are gone; check the rest is there
+            n_pruned += sum(b - a + 1 for a, b in cut)
+            have = [r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id BETWEEN ? AND ? "
+                                               "ORDER BY id", (lo, hi))]
+            removed = {i for a, b in cut for i in range(a, b + 1)} if cut != [(lo, hi)] else None
+            back = have if removed is None else [i for i in have if i in removed]
+            present = set(have)
+            missing = [] if removed is None else \
+                [i for i in range(lo, hi + 1) if i not in removed and i not in present]
+            if missing:
+                problems.append(f"{table}: {_ids(missing)} deleted (sealed by ledger entry {entry}, "
+                                "whose other rows were pruned)")
+            if back:
+                problems.append(f"{table}: {_ids(back)} present although pruned (inserted again, "
+                                "not by Chairside)")
+            continue
         rows = conn.execute(select, (lo, hi)).fetchall()
         if len(rows) < hi - lo + 1:
             have = {r[0] for r in rows}
@@ -417,7 +477,7 @@ def _check_ranges(conn: Db, table: str, cols: tuple[str, ...],
         f"SELECT id FROM {table} WHERE id > ? ORDER BY id", (covered,))]
     if uncovered:
         problems.append(f"{table}: {_ids(uncovered)} inserted (not sealed: not written by Chairside)")
-    return problems
+    return problems, n_pruned
 
 
 def _check_rows(conn: Db, table: str, cols: tuple[str, ...],

@@ -102,6 +102,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"audit trail NOT OK: {len(report.problems)} problems in {report.rows} actions"
               + (f", first at row {report.first_bad_id}" if report.first_bad_id is not None else ""))
     counts = ", ".join(f"{table} {n}" for table, n in records.sealed.items())
+    if records.pruned:
+        counts += "; pruned by retention: " + ", ".join(f"{t} {n}" for t, n in records.pruned.items())
     if records.ok:
         print(f"records OK: {records.entries} ledger entries ({counts}), ledger head {records.head[:16]}")
     else:

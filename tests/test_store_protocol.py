@@ -17,8 +17,10 @@ from monitor.records import SessionEventKind
 from monitor.store import SqliteStore, Store
 
 PROTOCOL = frozenset(n for n in vars(Store) if not n.startswith("_"))
-# what only the backend classes have: their database (its name), the key file and the retry tuning
-SQLITE_ONLY = {"path", "database", "audit_key_file", "MAX_RETRY_S", "FAIL_LOG_EVERY_S"}
+# what only the backend classes have: their database (its name), the key file, the retry tuning
+# and retention (the store prunes itself: nothing outside calls it but tests and benchmarks)
+SQLITE_ONLY = {"path", "database", "audit_key_file", "MAX_RETRY_S", "FAIL_LOG_EVERY_S", "PRUNE_BATCH",
+               "prune_once", "retention_days"}
 
 
 class ProtocolOnly:

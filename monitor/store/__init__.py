@@ -7,6 +7,9 @@ Modules (each one responsibility; the public names are re-exported here)::
     rows       row mapping: records <-> SQL parameters and columns
     writer     BatchWriter: queue, tickets, the writer thread, one transaction a batch
     queries    StoreQueries: the read-only connection pool and every query
+    retention  readings older than retention_days pruned in bounded steps on the writer thread,
+               each run in the integrity ledger and the audit trail (sessions, alarms, events
+               and actions are never pruned)
     sqlite     SqliteStore = BatchWriter + StoreQueries on one opened, migrated file
 
 Design::

@@ -9,6 +9,8 @@ which migrations the database has. :class:`~monitor.store.sqlite.SqliteStore` an
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 from monitor.integrity import Sealer, load_key
 from monitor.store.db import Database, Db
@@ -32,11 +34,18 @@ class DatabaseStore(BatchWriter, StoreQueries):
     ``max_pending_readings``: past it the oldest unwritten readings are dropped and counted
     (``readings_dropped``), never alarm events, sessions or operator actions.
     ``stats()["failing"]`` says what is wrong while it lasts.
+
+    ``retention_days`` (None: keep every reading) prunes older readings from the writer
+    thread, a bounded step every ``prune_interval_s`` (None: only when :meth:`prune_once` is
+    called), aged by the clock ``now``: see :mod:`monitor.store.retention`.
     """
 
     def _open(self, database: Database, audit_key_file: str | os.PathLike[str], *,
-              commit_interval: float, max_batch: int, max_pending_readings: int) -> None:
-        self._init_writer(commit_interval, max_batch, max_pending_readings)
+              commit_interval: float, max_batch: int, max_pending_readings: int,
+              retention_days: float | None = None, prune_interval_s: float | None = 60.0,
+              now: Callable[[], float] = time.time) -> None:
+        self._init_writer(commit_interval, max_batch, max_pending_readings, retention_days,
+                          prune_interval_s, now)
         self.database, self.path = database, database.name
         self.audit_key_file = audit_key_file
         self._conn: Db | None = database.connect()

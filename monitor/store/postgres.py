@@ -13,16 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import time
+from collections.abc import Callable
 
 from monitor.store.base import DatabaseStore
-from monitor.store.db import SITE_SCHEMA, DbError, PgDatabase, PgDb
+from monitor.store.db import SITE_SCHEMA, Db, DbError, PgDatabase, PgDb
 from monitor.store.protocol import StoreError
 from monitor.store.queries import StoreQueries
+from monitor.store.retention import Pruned, prune_rows
 from monitor.store.schema import SITE_MIGRATIONS, migrate
 
-__all__ = ["BayReader", "PostgresStore", "month_bounds", "partition_name"]
+__all__ = ["BayReader", "PostgresStore", "month_bounds", "partition_month", "partition_name"]
 
 log = logging.getLogger("monitor.store")
 
@@ -38,23 +41,37 @@ def partition_name(year: int, month: int) -> str:
     return f"readings_{year:04d}_{month:02d}"
 
 
+_PARTITION = re.compile(r"^readings_(\d{4})_(\d{2})$")
+
+
+def partition_month(name: str) -> tuple[int, int] | None:
+    """``readings_2025_03`` -> (2025, 3); None for any other name (the default partition)."""
+    m = _PARTITION.match(name)
+    return (int(m[1]), int(m[2])) if m and 1 <= int(m[2]) <= 12 else None
+
+
 class PostgresStore(DatabaseStore):
     """:class:`Store` on a bay's schema in PostgreSQL; see :mod:`monitor.store.postgres`.
     ``url``: a libpq URL; the password from ``password_file`` or as libpq finds it."""
 
     PARTITIONS_AHEAD = 2  # months created ahead of the current one
+    LOCK_TIMEOUT_MS = 2000  # retention's wait for the lock that detaches a partition
+    SURVEY_IDS = 250_000  # ids of a partition to be dropped counted per retention step
     MAINTAIN_EVERY_S = 3600.0
 
     def __init__(
         self, url: str | PgDatabase, *, bay: str, audit_key_file: str | os.PathLike[str],
         password_file: str | os.PathLike[str] | None = None, bay_name: str = "", bay_url: str = "",
         commit_interval: float = 0.2, max_batch: int = 50_000, max_pending_readings: int = 1_000_000,
+        retention_days: float | None = None, prune_interval_s: float | None = 60.0,
+        now: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         database = url if isinstance(url, PgDatabase) else \
             PgDatabase(url, bay=bay, password_file=password_file)
         self._prepare(database, bay, bay_name or bay, bay_url)
         self._open(database, audit_key_file, commit_interval=commit_interval, max_batch=max_batch,
-                   max_pending_readings=max_pending_readings)
+                   max_pending_readings=max_pending_readings, retention_days=retention_days,
+                   prune_interval_s=prune_interval_s, now=now)
         try:
             assert self._conn is not None
             self.ensure_partitions(self._conn)
@@ -63,6 +80,7 @@ class PostgresStore(DatabaseStore):
             database.close()
             raise
         self._maintained = time.monotonic()
+        self._survey: _Survey | None = None  # the partition retention is about to drop
 
     @staticmethod
     def _prepare(database: PgDatabase, bay: str, name: str, url: str) -> None:
@@ -96,7 +114,7 @@ class PostgresStore(DatabaseStore):
     def ensure_partitions(self, db: PgDb, now: float | None = None) -> list[str]:
         """Create this month's partition of readings and the next ``PARTITIONS_AHEAD``
         months' (the ones missing); returns the names created."""
-        today = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
+        today = dt.datetime.fromtimestamp(self._now() if now is None else now, dt.UTC)
         have = db.tables()
         made = []
         for k in range(self.PARTITIONS_AHEAD + 1):
@@ -113,13 +131,106 @@ class PostgresStore(DatabaseStore):
         return made
 
     def _maintain(self) -> None:
-        if time.monotonic() - self._maintained < self.MAINTAIN_EVERY_S:
-            return
-        self._maintained = time.monotonic()
-        try:
-            self.ensure_partitions(self._writer_db())
-        except DbError as exc:
-            log.error("store %s: cannot create the next readings partitions: %s", self.path, exc.reason)
+        if time.monotonic() - self._maintained >= self.MAINTAIN_EVERY_S:
+            self._maintained = time.monotonic()
+            try:
+                self.ensure_partitions(self._writer_db())
+            except DbError as exc:
+                log.error("store %s: cannot create the next readings partitions: %s", self.path,
+                          exc.reason)
+        super()._maintain()
+
+    def _prune_readings(self, db: Db, before: float, now: float) -> Pruned | None:
+        """Retention's step (:mod:`monitor.store.retention`): drop the oldest due monthly
+        partition; when none is due, delete a batch of old rows from the default partition."""
+        return self.drop_partition(db, before, now) or \
+            prune_rows(db, "readings_default", before, self.PRUNE_BATCH)
+
+    def drop_partition(self, db: Db, before: float, now: float) -> Pruned | None:
+        """Detach and drop the oldest monthly partition of readings whose upper bound is at
+        or before ``before`` (never the default partition, never ``now``'s month); None if
+        none is due, or while its ids are still being counted. In the caller's transaction.
+
+        Before the drop, the partition's ids are surveyed (the exact runs the ledger records
+        as pruned) ``SURVEY_IDS`` ids a call, so that a month of many millions of readings
+        holds the writer for a bounded time per step, like SQLite's deletes; the survey goes
+        on at the next step (``_more_due``) and the partition is dropped once it is done."""
+        today = dt.datetime.fromtimestamp(now, dt.UTC)
+        due = []
+        for oid, name in db.execute(
+                "SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+                "WHERE p.relname = 'readings' AND n.nspname = current_schema()").fetchall():
+            month = partition_month(name)
+            if month is not None and month != (today.year, today.month) \
+                    and month_bounds(*month)[1] <= before:
+                due.append((month, oid, name))
+        if not due:
+            self._survey = None
+            return None
+        _, oid, name = min(due)
+        survey = self._survey
+        if survey is None or survey.name != name or survey.oid != oid:
+            survey = self._survey = _Survey(db, oid, name)
+        if not survey.step(db, self.SURVEY_IDS):
+            self._more_due = True
+            return None
+        # detaching locks the whole readings table: rather than wait behind a long read (an
+        # export) with every later query queued behind us, give up and try again next time
+        db.execute(f"SET LOCAL lock_timeout = '{self.LOCK_TIMEOUT_MS}ms'")
+        db.execute(f"ALTER TABLE readings DETACH PARTITION {name}")
+        db.execute(f"DROP TABLE {name}")
+        self._survey = None
+        log.info("store %s: retention dropped the readings partition %s (%d readings)", db.name,
+                 name, survey.count)
+        return Pruned("readings", survey.count, tuple(survey.runs), before, partition=name,
+                      behind=len(due) > 1)
+
+
+class _Survey:
+    """The ids of a partition about to be dropped, counted a slice at a time: its row count
+    and its ids as runs (what the ledger records as pruned). Ids grow with arrival, so a
+    month's are one run but for the few of the month before or after interleaved at its
+    edges (found through the other partitions' id indexes); only a slice with ids missing as
+    well (deleted before) has its exact runs computed."""
+
+    def __init__(self, db: Db, oid: int, name: str) -> None:
+        self.oid, self.name = oid, name
+        self.lo, self.hi = db.execute(f"SELECT min(id), max(id) FROM {name}").fetchone()
+        self.next = self.lo
+        self.count = 0
+        self.runs: list[tuple[int, int]] = []
+
+    def step(self, db: Db, ids: int) -> bool:
+        """Survey up to ``ids`` more ids; True once the whole partition is surveyed."""
+        if self.lo is None or self.next > self.hi:  # empty, or surveyed already
+            return True
+        a = self.next
+        b = min(self.hi, a + ids - 1)
+        (n,) = db.execute(f"SELECT count(*) FROM {self.name} WHERE id BETWEEN ? AND ?", (a, b)).fetchone()
+        others = [r[0] for r in db.execute(
+            "SELECT id FROM readings WHERE id BETWEEN ? AND ? AND tableoid <> CAST(? AS oid) ORDER BY id",
+            (a, b, self.oid))]
+        if n + len(others) == b - a + 1:
+            runs, start = [], a
+            for other in others:
+                if other > start:
+                    runs.append((start, other - 1))
+                start = other + 1
+            if start <= b:
+                runs.append((start, b))
+        else:
+            runs = [(x, y) for x, y in db.execute(
+                f"SELECT min(id), max(id) FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS g "
+                f"FROM {self.name} WHERE id BETWEEN ? AND ?) s GROUP BY g ORDER BY 1", (a, b))]
+        for x, y in runs:  # joined to the last run when they touch
+            if self.runs and x == self.runs[-1][1] + 1:
+                self.runs[-1] = (self.runs[-1][0], y)
+            else:
+                self.runs.append((x, y))
+        self.count += n
+        self.next = b + 1
+        return self.next > self.hi
 
 
 class BayReader(StoreQueries):

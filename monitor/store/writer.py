@@ -20,8 +20,10 @@ from typing import Any
 from monitor.audit import GENESIS, action_hash
 from monitor.integrity import Sealer, reading_rows
 from monitor.readings import Reading
+from monitor.records import OperatorAction
 from monitor.store.db import SITE_CHANNEL, Database, Db
 from monitor.store.protocol import Record, StoreError
+from monitor.store.retention import PRUNE_BATCH, Pruned, cutoff, prune_prefix
 from monitor.store.rows import (
     APPENDS,
     INSERT_ACTION,
@@ -44,6 +46,7 @@ class BatchWriter:
 
     MAX_RETRY_S = 5.0
     FAIL_LOG_EVERY_S = 30.0
+    PRUNE_BATCH = PRUNE_BATCH  # readings deleted at most in one retention step
 
     # set by the class that opens the database (SqliteStore, PostgresStore)
     path: str
@@ -54,11 +57,22 @@ class BatchWriter:
     _onsets: bool  # alarms have onset_at (migration 5)
     _keeps_seqs: bool  # device_seqs exists (migration 4)
 
-    def _init_writer(self, commit_interval: float, max_batch: int, max_pending_readings: int) -> None:
+    def _init_writer(self, commit_interval: float, max_batch: int, max_pending_readings: int,
+                     retention_days: float | None = None, prune_interval_s: float | None = 60.0,
+                     now: Callable[[], float] = time.time) -> None:
         if not 0.01 <= commit_interval <= 1.0:
             raise ValueError(f"commit_interval must be 0.01-1.0 s, not {commit_interval!r}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be positive, not {max_batch!r}")
+        if retention_days is not None and not retention_days > 0:
+            raise ValueError(f"retention_days must be positive, not {retention_days!r}")
+        # retention (monitor.store.retention): None keeps every reading; prune_interval_s None
+        # prunes only when prune_once() is called; now: the clock that ages readings
+        self._retention_days, self._prune_interval = retention_days, prune_interval_s
+        self._now = now
+        self._next_prune = 0.0  # time.monotonic() of the next automatic step
+        self._more_due = False  # the last step removed nothing yet made progress (a survey)
+        self._write_lock = threading.Lock()  # one transaction at a time on the writer's connection
         self._interval, self._max_batch = commit_interval, max_batch
         self._max_pending = max_pending_readings
         self._failing: str | None = None  # what the last failed write said, while failing
@@ -76,7 +90,8 @@ class BatchWriter:
         self._fail_streak = 0
         self._listeners: list[Callable[[int], None]] = []
         self._stats: dict[str, Any] = dict.fromkeys(
-            ("readings_written", "records_written", "batches", "failed_batches", "readings_dropped"), 0
+            ("readings_written", "records_written", "batches", "failed_batches", "readings_dropped",
+             "readings_pruned", "prune_steps"), 0
         )
         self._stats["last_commit_seconds"] = 0.0
         self._thread: threading.Thread | None = None
@@ -89,6 +104,11 @@ class BatchWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
                 self._thread.start()
+
+    @property
+    def retention_days(self) -> float | None:
+        """Readings older than this many days are pruned (None: never)."""
+        return self._retention_days
 
     @property
     def committed_ticket(self) -> int:
@@ -189,7 +209,64 @@ class BatchWriter:
 
     def _maintain(self) -> None:
         """Housekeeping on the writer thread between commits (a backend's partitions, the
-        retention's pruning): quick, one bounded step a call."""
+        retention's pruning): quick, one bounded step a call. Retention checks every
+        ``prune_interval_s``, and on the next cycle again while a step stopped at its bound."""
+        if self._retention_days is None or self._prune_interval is None:
+            return
+        if time.monotonic() < self._next_prune:
+            return
+        try:
+            pruned = self.prune_once()
+        except Exception as exc:
+            self._next_prune = time.monotonic() + self._prune_interval
+            log.error("store %s: pruning old readings failed (trying again in %.0f s): %s", self.path,
+                      self._prune_interval, getattr(exc, "reason", None) or exc)
+            return
+        behind = (pruned is not None and pruned.behind) or self._more_due
+        self._next_prune = time.monotonic() + (0.0 if behind else self._prune_interval)
+
+    def prune_once(self, now: float | None = None) -> Pruned | None:
+        """One retention step (:mod:`monitor.store.retention`) as of ``now`` (default the
+        store's clock): remove a bounded batch of readings older than ``retention_days``, record
+        the ids removed in the integrity ledger and one ``retention_pruned`` operator action in
+        the audit trail, all in one transaction. Returns what was removed, None if nothing was
+        due (or retention is off). Safe from any thread: it waits for a commit under way."""
+        if self._retention_days is None:
+            return None
+        if self._closed and threading.current_thread() is not self._thread:
+            raise StoreError(f"store {self.path} is closed")
+        now = self._now() if now is None else now
+        before = cutoff(now, self._retention_days)
+        with self._write_lock:
+            conn = self._writer_db()
+            conn.begin()
+            self._more_due = False
+            try:
+                pruned = self._prune_readings(conn, before, now)
+                if pruned is None:
+                    conn.rollback()
+                    return None
+                action = OperatorAction(now, "chairside", "retention_pruned", None, None, pruned.detail())
+                heads = self._apply(conn, [], [record_ops(action)],
+                                    [(pruned.table, lo, hi) for lo, hi in pruned.runs])
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        with self._lock:
+            self._stats["readings_pruned"] += pruned.rows
+            self._stats["prune_steps"] += 1
+        log.info("store %s: retention pruned %d readings (ids %s-%s%s) received before %s", self.path,
+                 pruned.rows, pruned.first_id, pruned.last_id,
+                 f", partition {pruned.partition}" if pruned.partition else "",
+                 time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(before)))
+        self._log_heads(*heads)
+        return pruned
+
+    def _prune_readings(self, db: Db, before: float, now: float) -> Pruned | None:
+        """The backend's bounded step, in the caller's transaction (SQLite: the oldest
+        prefix of ids; PostgreSQL overrides it with whole partitions)."""
+        return prune_prefix(db, before, self.PRUNE_BATCH)
 
     def _due(self) -> bool:
         pending = len(self._pending_readings) + len(self._pending_records)
@@ -241,7 +318,8 @@ class BatchWriter:
             return True
         t0 = time.perf_counter()
         try:
-            self._write_batch(readings, records)
+            with self._write_lock:
+                self._write_batch(readings, records)
         except Exception as exc:
             with self._lock:
                 self._stats["failed_batches"] += 1
@@ -297,46 +375,57 @@ class BatchWriter:
     def _write_batch(self, readings: list[Reading], records: list[Ops]) -> None:
         """One transaction, rolled back on any error."""
         conn = self._writer_db()
-        head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
-        sealer, sealed = self._sealer, None
-        tops: dict[str, int] = {}  # appended table -> its max id before this batch
-        changed: dict[str, list[Any]] = {}  # table -> keys of rows written
-        written: dict[str, list[tuple[Any, ...]]] = {}
         conn.begin()
         try:
-            if readings:  # ids given here, after the highest: the ledger seals them unread
-                tops["readings"] = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
-                written["readings"] = reading_rows(tops["readings"] + 1, readings)
-                conn.insert_readings(written["readings"])
-                if self._keeps_seqs:
-                    last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
-                            for r in readings if r.seq is not None}
-                    conn.executemany(UPSERT_SEQ, last.values())
-            for ops in records:
-                for sql, params in ops:
-                    if sealer is not None:
-                        if (table := APPENDS.get(sql)) is not None and table not in tops:
-                            tops.update(sealer.tops(conn, (table,)))
-                        elif (table := UPSERTS.get(sql)) is not None:
-                            changed.setdefault(table, []).append(params[0])
-                    if sql is INSERT_ACTION and self._chained:
-                        if head is None:
-                            head = self._audit_head(conn)
-                        self._append_action(conn, head, params)
-                    elif sql is UPSERT_ALARM and not self._onsets:
-                        conn.execute(UPSERT_ALARM_V4, params[:-1])
-                    else:
-                        conn.execute(sql, params)
-            if head is not None:
-                conn.execute(UPSERT_HEAD, (*head, time.time()))
-            if sealer is not None:
-                sealed = sealer.seal(conn, tops, changed, written=written)
+            heads = self._apply(conn, readings, records)
             if records and conn.dialect == "postgresql":  # the site view wakes on commit
                 conn.execute("SELECT pg_notify(?, ?)", (SITE_CHANNEL, self.database.bay))
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
+        self._log_heads(*heads)
+
+    def _apply(self, conn: Db, readings: list[Reading], records: list[Ops],
+               pruned: Sequence[tuple[str, int, int]] = ()) -> tuple[list[Any] | None, list[Any] | None]:
+        """Write readings and records in the caller's transaction: actions chained onto the
+        audit head, everything sealed in the ledger with the ``pruned`` id runs (table, first,
+        last). Returns the new audit head and ledger head (None: unchanged)."""
+        head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
+        sealer, sealed = self._sealer, None
+        tops: dict[str, int] = {}  # appended table -> its max id before this batch
+        changed: dict[str, list[Any]] = {}  # table -> keys of rows written
+        written: dict[str, list[tuple[Any, ...]]] = {}
+        if readings:  # ids given here, after the highest: the ledger seals them unread
+            tops["readings"] = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+            written["readings"] = reading_rows(tops["readings"] + 1, readings)
+            conn.insert_readings(written["readings"])
+            if self._keeps_seqs:
+                last = {r.device: (r.device, r.seq, r.device_time, r.receive_time)
+                        for r in readings if r.seq is not None}
+                conn.executemany(UPSERT_SEQ, last.values())
+        for ops in records:
+            for sql, params in ops:
+                if sealer is not None:
+                    if (table := APPENDS.get(sql)) is not None and table not in tops:
+                        tops.update(sealer.tops(conn, (table,)))
+                    elif (table := UPSERTS.get(sql)) is not None:
+                        changed.setdefault(table, []).append(params[0])
+                if sql is INSERT_ACTION and self._chained:
+                    if head is None:
+                        head = self._audit_head(conn)
+                    self._append_action(conn, head, params)
+                elif sql is UPSERT_ALARM and not self._onsets:
+                    conn.execute(UPSERT_ALARM_V4, params[:-1])
+                else:
+                    conn.execute(sql, params)
+        if head is not None:
+            conn.execute(UPSERT_HEAD, (*head, time.time()))
+        if sealer is not None:
+            sealed = sealer.seal(conn, tops, changed, written=written, pruned=pruned)
+        return head, sealed
+
+    def _log_heads(self, head: list[Any] | None, sealed: list[Any] | None) -> None:
         if head is not None:  # a copy of the head outside the database, for docs/audit.md
             log.info("store %s: audit chain head: %d actions, row %d, hash %s", self.path, *head)
             if sealed is not None:
