@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request, stream_with_context
 
@@ -77,47 +77,26 @@ def sse(data: object, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-class Feed(Protocol):
-    """What :func:`stream` needs of a feed: the bay's (:class:`BayFeed`) or the site's
-    (``dashboard.site_push.SiteFeed``)."""
+class Feed:
+    """What the streams share with the thread that builds their view: the bay's
+    (:class:`BayFeed`) or the site's (``dashboard.site_push.SiteFeed``). A subclass sets
+    ``max_streams`` and ``check_every``, and its thread (``_run``, started by the first
+    stream) calls :meth:`_publish` with each new view and ends once no stream is open."""
 
-    check_every: float
+    max_streams: int
+    check_every: float  # how often a stream checks that its login holds
+    _thread_name = "feed"
 
-    def wait(self, after: int, timeout: float) -> tuple[int, View] | None: ...
-    def leave(self) -> None: ...
-
-
-class BayFeed:
-    """The bay's view for the push streams, rebuilt on change and every ``period`` s.
-
-    Its thread runs while at least one stream is open (the first starts it; it ends a
-    ``period`` after the last has gone)."""
-
-    def __init__(self, live: LiveBay, *, min_interval: float = 0.05, period: float = 1.0,
-                 max_streams: int = 32, check_every: float = 2.0) -> None:
-        self.live = live
-        self.min_interval = min_interval
-        self.period = period
-        self.max_streams = max_streams
-        self.check_every = check_every  # how often a stream checks that its login holds
-        self._poke = threading.Event()
+    def _init_streams(self) -> None:
         self._cond = threading.Condition()
         self._version = 0
         self._view: View = {}
         self._streams = 0
         self._thread: threading.Thread | None = None
-        self.build_seconds = 0.0  # spent building views (the benchmark reports it)
-        live.monitor.on_change(self._poke.set)
-
-    def changed(self) -> None:
-        """Something the screens show changed: rebuild soon (within ``min_interval``)."""
-        self._poke.set()
 
     @property
     def streams(self) -> int:
         return self._streams
-
-    # --- the streams' side -------------------------------------------------------------
 
     def join(self) -> bool:
         """A stream opens: False when ``max_streams`` are open already."""
@@ -126,7 +105,7 @@ class BayFeed:
                 return False
             self._streams += 1
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="bay-feed", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
                 self._thread.start()
             return True
 
@@ -141,15 +120,51 @@ class BayFeed:
                 return None
             return self._version, self._view
 
-    # --- the feed's thread -------------------------------------------------------------
+    def _publish(self, view: View) -> None:
+        with self._cond:
+            self._version += 1
+            self._view = view
+            self._cond.notify_all()
+
+    def _done(self, idle: bool = True) -> bool:
+        """(The thread.) True, and the thread forgotten, when no stream is open (and ``idle``)."""
+        with self._cond:
+            if self._streams <= 0 and self._version and idle:
+                self._thread = None
+                return True
+            return False
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class BayFeed(Feed):
+    """The bay's view for the push streams, rebuilt on change and every ``period`` s.
+
+    Its thread runs while at least one stream is open (the first starts it; it ends a
+    ``period`` after the last has gone)."""
+
+    _thread_name = "bay-feed"
+
+    def __init__(self, live: LiveBay, *, min_interval: float = 0.05, period: float = 1.0,
+                 max_streams: int = 32, check_every: float = 2.0) -> None:
+        self.live = live
+        self.min_interval = min_interval
+        self.period = period
+        self.max_streams = max_streams
+        self.check_every = check_every
+        self._poke = threading.Event()
+        self._init_streams()
+        self.build_seconds = 0.0  # spent building views (the benchmark reports it)
+        live.monitor.on_change(self._poke.set)
+
+    def changed(self) -> None:
+        """Something the screens show changed: rebuild soon (within ``min_interval``)."""
+        self._poke.set()
 
     def _run(self) -> None:
         last = 0.0
-        while True:
-            with self._cond:
-                if self._streams <= 0 and self._version and time.monotonic() - last >= self.period:
-                    self._thread = None
-                    return
+        while not self._done(idle=time.monotonic() - last >= self.period):
             self._poke.wait(max(0.0, last + self.period - time.monotonic()))
             wait = last + self.min_interval - time.monotonic()
             if wait > 0:  # let a burst of changes settle into one view
@@ -162,10 +177,7 @@ class BayFeed:
                 log.exception("building the bay's view failed")
                 continue
             self.build_seconds += time.monotonic() - last
-            with self._cond:
-                self._version += 1
-                self._view = view
-                self._cond.notify_all()
+            self._publish(view)
 
     def build(self) -> View:
         live = self.live

@@ -24,7 +24,7 @@ from flask import Flask, Response, abort, request, stream_with_context
 
 from dashboard.auth import login_check
 from dashboard.live import LiveBay
-from dashboard.push import View, sse, stream
+from dashboard.push import Feed, sse, stream
 from dashboard.server import STOPPING
 from dashboard.site_view import site_view
 from monitor.site import BaySummary, SiteSource
@@ -37,8 +37,10 @@ SITE_PAGE = "/site"
 SITE_STREAM = "/live/site-stream"
 
 
-class SiteFeed:
+class SiteFeed(Feed):
     """The site's view for the site streams, rebuilt on change and every ``period`` s."""
+
+    _thread_name = "site-feed"
 
     def __init__(self, source: SiteSource, clock: Callable[[], float] = time.time, *,
                  period: float = 1.0, max_streams: int = 16, check_every: float = 2.0) -> None:
@@ -46,48 +48,14 @@ class SiteFeed:
         self.clock = clock
         self.period = period
         self.max_streams = max_streams
-        self.check_every = check_every  # how often a stream checks that its login holds
-        self._cond = threading.Condition()
-        self._version = 0
-        self._view: View = {}
-        self._streams = 0
-        self._thread: threading.Thread | None = None
+        self.check_every = check_every
+        self._init_streams()
         self.reads = 0  # how often the summaries were read (once per change, not per second)
-
-    @property
-    def streams(self) -> int:
-        return self._streams
-
-    def join(self) -> bool:
-        """A stream opens: False when ``max_streams`` are open already."""
-        with self._cond:
-            if self._streams >= self.max_streams:
-                return False
-            self._streams += 1
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="site-feed", daemon=True)
-                self._thread.start()
-            return True
-
-    def leave(self) -> None:
-        with self._cond:
-            self._streams -= 1
-
-    def wait(self, after: int, timeout: float) -> tuple[int, View] | None:
-        """The newest view once it is newer than version ``after`` (None on timeout)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._version > after, timeout):
-                return None
-            return self._version, self._view
 
     def _run(self) -> None:
         summaries: list[BaySummary] | None = None
         changed = True
-        while True:
-            with self._cond:
-                if self._streams <= 0 and self._version:
-                    self._thread = None
-                    return
+        while not self._done():
             try:
                 if changed or summaries is None:
                     summaries = self.source.summaries()
@@ -96,10 +64,7 @@ class SiteFeed:
             except Exception:  # the streams then go quiet: the screens show it, nothing is hidden
                 log.exception("building the site's view failed")
             else:
-                with self._cond:
-                    self._version += 1
-                    self._view = view
-                    self._cond.notify_all()
+                self._publish(view)
             started = time.monotonic()
             try:
                 changed = self.source.wait_change(self.period)
