@@ -5,6 +5,7 @@ database, monthly partitions, a server restarted or gone mid-ingest."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -231,3 +232,46 @@ def test_a_database_of_every_earlier_version_migrates_keeping_its_data(
     assert version_now == [(len(MIGRATIONS),)]
     assert verify_chain(backend.database()).ok
     assert verify_records(backend.database(), backend.key_file).ok
+
+
+def _certificate(folder: Any, name: str) -> tuple[Any, Any]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
+    import subprocess
+
+    crt, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True,
+                   timeout=scaled(60))
+    return crt, key
+
+
+def test_tls_settings_in_the_url_reach_libpq_and_the_password_may_come_from_the_environment(
+        pg_backend: Backend, pg_server_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    server = pg_server_factory()
+    server.stop()
+    folder = server.mkdir("tls")
+    crt, key = _certificate(tmp_path, "server")
+    for f in (crt, key):
+        shutil.copy(f, folder / f.name)
+        shutil.chown(folder / f.name, *(("postgres", "postgres") if os.geteuid() == 0 else (None, None)))
+        (folder / f.name).chmod(0o600)
+    server.configure(ssl="on", ssl_cert_file=f"'{folder / crt.name}'", ssl_key_file=f"'{folder / key.name}'")
+    server.start()
+    server.create_database("bay")
+    base = f"postgresql://postgres@127.0.0.1:{server.port}/bay"
+    monkeypatch.setenv("PGPASSWORD", server.password)  # no password_file: libpq takes it from here
+    verified = f"{base}?sslmode=verify-full&sslrootcert={crt}"
+    store = PostgresStore(verified, bay="tls", audit_key_file=pg_backend.key_file)
+    try:
+        with store.database.reader() as db:
+            ssl = db.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+            assert ssl == (True,)
+    finally:
+        store.close()
+    other, _ = _certificate(tmp_path, "stranger")  # a CA that did not sign the server's certificate
+    with pytest.raises(StoreError, match=r"database unreachable.*certificate verify failed"):
+        PostgresStore(f"{base}?sslmode=verify-full&sslrootcert={other}", bay="tls",
+                      audit_key_file=pg_backend.key_file)
