@@ -28,6 +28,11 @@ from conftest import scaled, wait_until
 from pg_support import PgServer
 from psycopg import errors, sql
 
+from monitor.audit import verify_chain, verify_records
+from monitor.readings import Reading
+from monitor.records import OperatorAction
+from monitor.store.postgres import PostgresStore
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "deploy-postgresql.md"
 PASSWORDS = {"chairside_app": "app-test-pw-1", "chairside_report": "report-test-pw-2"}
 
@@ -98,27 +103,33 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
         server.cleanup()
 
 
-def make_bay_schema(conn: psycopg.Connection, schema: str, rows: int = 3) -> None:
-    """What a bay does as chairside_app: its schema, a readings table partitioned by month with
-    a partition created ahead of time, some rows."""
-    ident = sql.Identifier(schema)
-    conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
-    conn.execute(sql.SQL("CREATE TABLE {}.readings (t timestamptz NOT NULL, chair text NOT NULL, "
-                         "param text NOT NULL, value double precision) PARTITION BY RANGE (t)").format(ident))
-    conn.execute(sql.SQL("CREATE TABLE {}.readings_2025_03 PARTITION OF {}.readings "
-                         "FOR VALUES FROM ('2025-03-01') TO ('2025-04-01')").format(ident, ident))
-    conn.execute(sql.SQL("CREATE TABLE {}.sessions (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-                         "chair text NOT NULL)").format(ident))
-    for n in range(rows):
-        conn.execute(sql.SQL("INSERT INTO {}.readings VALUES (%s, %s, 'hr', %s)").format(ident),
-                     (f"2025-03-14 09:{n % 60:02d}:00+00", f"c{n % 4:02d}", 60.0 + n))
-        conn.execute(sql.SQL("INSERT INTO {}.sessions (chair) VALUES (%s)").format(ident), (f"c{n % 4:02d}",))
+def open_bay(server: PgServer, bay: str, folder: Path) -> PostgresStore:
+    """Chairside itself, connected as ``chairside_app`` the way the page configures it (the
+    password in a file): it creates its schemas, migrates them, makes its partitions."""
+    password = folder / "db-password"
+    password.write_text(PASSWORDS["chairside_app"] + "\n")
+    password.chmod(0o600)
+    url = f"postgresql://chairside_app@127.0.0.1:{server.port}/chairside"
+    return PostgresStore(url, bay=bay, password_file=password, audit_key_file=folder / "site.audit-key",
+                         commit_interval=0.01)
+
+
+def fill_bay(server: PgServer, bay: str, folder: Path, rows: int = 3) -> None:
+    """A bay's day in miniature: readings and an operator action, through the store."""
+    with open_bay(server, bay, folder) as store:
+        now = time.time()
+        store.add_readings([Reading(f"c{n % 4:02d}", "hr", 60.0 + n, now + n, now + n, "ox", n, 0)
+                            for n in range(rows)])
+        store.add_records([OperatorAction(now, "nurse.ann", "acknowledge", "c01", "1", {})])
+        assert store.flush(scaled(20))
 
 
 def table_rows(conn: psycopg.Connection, schema: str) -> tuple[list[tuple], list[tuple]]:
     ident = sql.Identifier(schema)
-    return (conn.execute(sql.SQL("SELECT * FROM {}.readings ORDER BY t, chair").format(ident)).fetchall(),
-            conn.execute(sql.SQL("SELECT * FROM {}.sessions ORDER BY id").format(ident)).fetchall())
+    return (conn.execute(sql.SQL("SELECT id, chair, parameter, value, device_time, seq FROM {}.readings "
+                                 "ORDER BY id").format(ident)).fetchall(),
+            conn.execute(sql.SQL('SELECT id, "user", action, hash FROM {}.operator_actions '
+                                 "ORDER BY id").format(ident)).fetchall())
 
 
 def test_the_roles_are_what_the_page_promises(site: PgServer):
@@ -133,16 +144,25 @@ def test_the_roles_are_what_the_page_promises(site: PgServer):
                      "chairside_report": (True, False, False, False, False, False)}
 
 
-def test_the_app_creates_its_schemas_tables_and_monthly_partitions(site: PgServer):
+def test_chairside_runs_on_the_app_role_alone(site: PgServer, tmp_path: Path):
+    fill_bay(site, "create", tmp_path)  # schemas, migrations, triggers, partitions as chairside_app
     with connect_as(site, "chairside_app") as conn:
-        make_bay_schema(conn, "bay_create")
-        conn.execute("CREATE SCHEMA IF NOT EXISTS chairside_site")
-        conn.execute("CREATE TABLE chairside_site.bays_seen (bay text PRIMARY KEY)")
-        conn.execute("CREATE TABLE bay_create.readings_2025_04 PARTITION OF bay_create.readings "
-                     "FOR VALUES FROM ('2025-04-01') TO ('2025-05-01')")  # the next month, ahead of time
-        conn.execute("DROP TABLE bay_create.readings_2025_03")  # retention drops a whole month
-        readings, _ = table_rows(conn, "bay_create")
-    assert readings == []
+        bays = conn.execute("SELECT id, schema_name FROM chairside_site.bays WHERE id = 'create'").fetchall()
+        assert bays == [("create", "bay_create")]
+        months = [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p "
+            "ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            "WHERE n.nspname = 'bay_create' AND p.relname = 'readings' ORDER BY 1")]
+        assert len(months) == 4 and months[-1] == "readings_default"  # this month and two ahead
+        readings, actions = table_rows(conn, "bay_create")
+        assert len(readings) == 3 and len(actions) == 1
+        month = sql.Identifier(months[-2])
+        conn.execute(sql.SQL("DROP TABLE bay_create.{}").format(month))  # what retention does
+    store = open_bay(site, "create", tmp_path)  # opens again: nothing left to migrate
+    try:
+        assert verify_records(store.database, tmp_path / "site.audit-key").ok
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("statement, refusal", [
@@ -157,19 +177,18 @@ def test_the_app_cannot_reach_beyond_its_database(site: PgServer, statement: str
         conn.execute(statement)
 
 
-def test_the_reporting_role_reads_what_the_app_creates_later_and_writes_nothing(site: PgServer):
+def test_the_reporting_role_reads_what_the_app_creates_later_and_writes_nothing(site: PgServer,
+                                                                                 tmp_path: Path):
+    fill_bay(site, "report", tmp_path)  # created after the role script: default privileges
     with connect_as(site, "chairside_app") as app:
-        make_bay_schema(app, "bay_report")  # created after the role script: default privileges
-        app.execute("CREATE TABLE bay_report.readings_2025_05 PARTITION OF bay_report.readings "
-                    "FOR VALUES FROM ('2025-05-01') TO ('2025-06-01')")
-        app.execute("INSERT INTO bay_report.readings VALUES ('2025-05-02 10:00+00', 'c01', 'hr', 80)")
         expected = table_rows(app, "bay_report")
     with connect_as(site, "chairside_report") as report:
         assert table_rows(report, "bay_report") == expected
-        assert report.execute("SELECT count(*) FROM bay_report.readings_2025_05").fetchone()[0] == 1
+        bays = report.execute("SELECT count(*) FROM chairside_site.bays WHERE id = 'report'")
+        assert bays.fetchone() == (1,)
         with pytest.raises(errors.ReadOnlySqlTransaction):  # read-only by default ...
-            report.execute("INSERT INTO bay_report.sessions (chair) VALUES ('c09')")
-        for statement in ("INSERT INTO bay_report.sessions (chair) VALUES ('c09')",  # ... and by privilege
+            report.execute("INSERT INTO bay_report.sessions (id, chair) VALUES ('s9', 'c09')")
+        for statement in ("INSERT INTO bay_report.sessions (id, chair) VALUES ('s9', 'c09')",  # by privilege too
                           "DELETE FROM bay_report.readings", "CREATE SCHEMA report_own"):
             with report.transaction():
                 report.execute("SET TRANSACTION READ WRITE")
@@ -188,8 +207,9 @@ def test_no_other_role_may_connect_to_the_chairside_database(site: PgServer):
 
 def test_the_nightly_dump_restores_into_a_fresh_server_unchanged(site: PgServer, pg_server_factory,
                                                                  tmp_path: Path):
+    (tmp_path / "bay").mkdir()
+    fill_bay(site, "dump", tmp_path / "bay", rows=50)
     with connect_as(site, "chairside_app") as app:
-        make_bay_schema(app, "bay_dump", rows=50)
         before = table_rows(app, "bay_dump")
 
     backups = tmp_path / "backups"
@@ -218,9 +238,14 @@ def test_the_nightly_dump_restores_into_a_fresh_server_unchanged(site: PgServer,
         assert table_rows(app, "bay_dump") == before
         owner = app.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'bay_dump'")
         assert owner.fetchone()[0] == "chairside_app"
-        app.execute("INSERT INTO bay_dump.sessions (chair) VALUES ('c01')")  # the identity goes on
     with connect_as(fresh, "chairside_report") as report:
         assert table_rows(report, "bay_dump")[0] == before[0]  # the grants came along
+    # the bay runs on the restored database: its records check out, and it writes on
+    with open_bay(fresh, "dump", tmp_path / "bay") as store:
+        assert verify_chain(store.database).ok
+        assert verify_records(store.database, tmp_path / "bay" / "site.audit-key").ok
+        store.add_readings([Reading("c01", "hr", 70.0, time.time(), time.time(), "ox", 50, 0)])
+        assert store.flush(scaled(20)) and store.count_readings() == 51
 
 
 def test_point_in_time_recovery_as_the_page_describes(pg_server_factory):
