@@ -188,7 +188,7 @@ def test_the_reporting_role_reads_what_the_app_creates_later_and_writes_nothing(
         assert bays.fetchone() == (1,)
         with pytest.raises(errors.ReadOnlySqlTransaction):  # read-only by default ...
             report.execute("INSERT INTO bay_report.sessions (id, chair) VALUES ('s9', 'c09')")
-        for statement in ("INSERT INTO bay_report.sessions (id, chair) VALUES ('s9', 'c09')",  # by privilege too
+        for statement in ("INSERT INTO bay_report.sessions (id, chair) VALUES ('s9', 'c09')",
                           "DELETE FROM bay_report.readings", "CREATE SCHEMA report_own"):
             with report.transaction():
                 report.execute("SET TRANSACTION READ WRITE")
