@@ -478,14 +478,14 @@ class PgDatabase(Database):
             kwargs["password"] = self._password
         return kwargs
 
-    def connect(self, read_only: bool = False, schema: str | None = None) -> PgDb:
+    def connect(self, read_only: bool = False, schema: str | None = None, **libpq: Any) -> PgDb:
         """A connection to the bay's schema (``search_path``: it, then the site schema), or
-        to ``schema``."""
+        to ``schema``; ``libpq``: more connection settings (keepalives, say)."""
         import psycopg
 
         schema = schema or self.schema
         try:
-            conn = psycopg.connect(self.url, **self._kwargs(schema, read_only))
+            conn = psycopg.connect(self.url, **self._kwargs(schema, read_only), **libpq)
         except psycopg.Error as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DbError(self.name, f"database unreachable ({reason})") from exc
