@@ -36,6 +36,7 @@ from monitor.config_sections import (
     ChairConfig,
     DashboardSection,
     DisplaySection,
+    HaSection,
     IngestSection,
     LimitProfile,
     Model,
@@ -216,6 +217,7 @@ class BayConfig(Model):
     ingest: IngestSection = IngestSection()
     dashboard: DashboardSection = DashboardSection()
     auth: AuthSection = AuthSection()
+    ha: HaSection = HaSection()
     limit_profiles: dict[Name, LimitProfile] = Field(default_factory=dict)
     protocols: dict[Name, ProtocolPreset] = Field(default_factory=dict)
     chairs: tuple[ChairConfig, ...] = Field(min_length=1)
@@ -231,6 +233,9 @@ class BayConfig(Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources: duplicate source name(s) {', '.join(dupes)}")
+        if self.ha.enabled and self.store.url is None:
+            raise ValueError("ha: a standby needs the PostgreSQL store: set [store] url (the two "
+                             "servers of a bay share its database)")
         known = set(ids)
         for i, src in enumerate(self.sources):
             targets = {"serial": lambda s: [s.chair], "mqtt": lambda s: list(s.chairs.values()),

@@ -22,7 +22,7 @@ from monitor.records import Priority
 from monitor.validation import Name
 
 __all__ = ["AlarmSection", "AuthSection", "BaySection", "BufferSection", "ChairConfig",
-           "DashboardSection", "DisplaySection", "IngestSection", "LimitProfile", "Model",
+           "DashboardSection", "DisplaySection", "HaSection", "IngestSection", "LimitProfile", "Model",
            "ProtocolPreset", "StoreSection", "loopback", "rules_field"]
 
 class Model(BaseModel):
@@ -125,6 +125,14 @@ class StoreSection(Model):
     @property
     def file_mode(self) -> int:
         return int(self.mode, 8)
+
+
+class HaSection(Model):
+    # two `chairside run` of one bay on two machines, one PostgreSQL store: one leads (reads
+    # the devices, judges alarms, writes, serves the screen), the other waits and takes over
+    # (docs/high-availability.md). Needs [store] url.
+    enabled: bool = False
+    check_s: float = Field(1.0, ge=0.1, le=5)  # how often leadership is tried or checked
 
 
 class BufferSection(Model):

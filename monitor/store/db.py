@@ -38,13 +38,15 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["SITE_CHANNEL", "SITE_SCHEMA", "Cursor", "Database", "Db", "DbError", "DbIntegrityError",
-           "PgDatabase", "PgDb", "SqliteDatabase", "SqliteDb", "as_database", "bay_schema", "pg_sql",
-           "redact"]
+__all__ = ["SITE_CHANNEL", "SITE_SCHEMA", "WRITES_LOCK_CLASS", "Cursor", "Database", "Db", "DbError",
+           "DbIntegrityError", "PgDatabase", "PgDb", "SqliteDatabase", "SqliteDb", "as_database",
+           "bay_schema", "pg_sql", "redact"]
 
 log = logging.getLogger("monitor.store")
 
 SITE_SCHEMA = "chairside_site"
+#: The first key of the two-key advisory lock a bay's writer takes in each batch ("CHSW").
+WRITES_LOCK_CLASS = 0x43485357
 #: NOTIFY channel: a bay's writer sends its id on it with each commit of alarms or sessions
 SITE_CHANNEL = "chairside_site"
 
@@ -102,6 +104,11 @@ class Db:
     def script(self, sql: str) -> None:
         """Run DDL, several statements, as it is (no placeholders)."""
         raise NotImplementedError
+
+    def lock_bay_writes(self, bay: str) -> None:
+        """(In a write transaction.) One writer of the bay at a time, until the transaction
+        ends: two servers of one bay (a leader stepping down, the standby taking over) never
+        interleave their batches. SQLite's BEGIN IMMEDIATE does it already."""
 
     def begin(self) -> None:
         """Start a write transaction (SQLite: take the write lock now)."""
@@ -270,6 +277,9 @@ class PgDb(Db):
 
     def begin(self) -> None:
         self.execute("BEGIN")
+
+    def lock_bay_writes(self, bay: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (WRITES_LOCK_CLASS, bay))
 
     def rollback(self) -> None:
         import psycopg

@@ -391,6 +391,7 @@ class BatchWriter:
         """Write readings and records in the caller's transaction: actions chained onto the
         audit head, everything sealed in the ledger with the ``pruned`` id runs (table, first,
         last). Returns the new audit head and ledger head (None: unchanged)."""
+        conn.lock_bay_writes(self.database.bay)  # first: ids and heads read after it are ours
         head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
         sealer, sealed = self._sealer, None
         tops: dict[str, int] = {}  # appended table -> its max id before this batch
