@@ -275,3 +275,36 @@ def test_tls_settings_in_the_url_reach_libpq_and_the_password_may_come_from_the_
     with pytest.raises(StoreError, match=r"database unreachable.*certificate verify failed"):
         PostgresStore(f"{base}?sslmode=verify-full&sslrootcert={other}", bay="tls",
                       audit_key_file=pg_backend.key_file)
+
+
+def test_two_servers_writing_one_bay_at_once_never_interleave_their_batches(pg_backend: Backend) -> None:
+    """A leader stepping down while the standby takes over may both write for a moment: the
+    bay's write lock keeps ids, the audit chain and the ledger whole."""
+    stores = [pg_backend.open(), pg_backend.open()]
+    go = threading.Barrier(2)
+
+    def write(store: Any, chair: str, who: str) -> None:
+        go.wait()
+        for n in range(30):
+            store.add(readings=[reading(n * 500 + k, chair=chair) for k in range(500)],
+                      records=[OperatorAction(T0 + n, who, "acknowledge", None, str(n), {})])
+            assert store.flush(scaled(20))
+
+    threads = [threading.Thread(target=write, args=(store, f"c{i}", f"nurse.{i}"))
+               for i, store in enumerate(stores)]
+    try:
+        for store in stores:
+            store.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for store in stores:
+            store.close()
+    ids = [i for (i,) in pg_backend.sql("SELECT id FROM readings ORDER BY id")]
+    assert ids == list(range(1, 30_001))  # 30 000 readings, each its own id
+    assert verify_chain(pg_backend.database()).ok
+    records = verify_records(pg_backend.database(), pg_backend.key_file)
+    assert records.ok, records.problems
+    assert records.sealed["operator_actions"] == 60
