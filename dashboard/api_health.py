@@ -20,11 +20,12 @@ LINK_DOWN = "link down (details: GET /api/v1/health)"
 
 
 def public_health(body: dict[str, Any]) -> dict[str, Any]:
-    """What /healthz tells anyone when login is on: ``status``, ``store_writable``, each
+    """What /healthz tells anyone when login is on: ``status``, ``role`` (``leader``: this
+    server serves the bay; a standby answers from ``dashboard.standby``), ``store_writable``, each
     adapter's name, kind and state (site-chosen names, not addresses), and which sources'
     links are down; never a device path, broker address, client id, user name or counter."""
     return {
-        "status": body["status"], "store_writable": body["store_writable"],
+        "status": body["status"], "role": body["role"], "store_writable": body["store_writable"],
         "adapters": [{key: a.get(key) for key in ("name", "kind", "state")} for a in body["adapters"]],
         "source_problems": dict.fromkeys(body["source_problems"], LINK_DOWN),
     }

@@ -41,8 +41,9 @@ class BaySnapshot:
 
 class LiveBay:
     def __init__(self, monitor: Monitor, sources: list[Source] | None = None,
-                 max_age: float = 0.5, site: SiteSource | None = None) -> None:
+                 max_age: float = 0.5, site: SiteSource | None = None, role: str = "leader") -> None:
         self.monitor = monitor
+        self.role = role  # "leader": this server serves the bay (the only one, or the leading one)
         self.sources = list(sources or [])
         self.site = site  # the unit's bays, for the site view (None: no site view)
         self.max_age = max_age
@@ -122,6 +123,7 @@ class LiveBay:
             "status": "ok" if writing and not self.monitor.source_problems else "degraded",
             "source_problems": dict(self.monitor.source_problems),
             "bay": self.config.bay.id,
+            "role": self.role,
             "adapters": [s.health() for s in self.sources],
             "store": store_stats,
             "readings_accepted": self.monitor.accepted,

@@ -142,6 +142,9 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Health": obj({
         "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "role": {"type": "string", "enum": ["leader", "standby"],
+                 "description": "leader: this server serves the bay; a standby answers 503 (a warm standby, "
+                                "docs/high-availability.md)"},
         "bay": STR,
         "adapters": {"type": "array", "items": obj({
             "name": STR,
@@ -157,7 +160,7 @@ SCHEMAS: dict[str, Any] = {
     }),
 }
 # what /healthz tells anyone while login is on: no addresses, paths, ids or counters
-SCHEMAS["PublicHealth"] = obj({key: SCHEMAS["Health"]["properties"][key]
-                               for key in ("status", "store_writable", "adapters", "source_problems")})
+_PUBLIC = ("status", "role", "store_writable", "adapters", "source_problems")
+SCHEMAS["PublicHealth"] = obj({key: SCHEMAS["Health"]["properties"][key] for key in _PUBLIC})
 # a $ref sibling is ignored in OpenAPI 3.0: a nullable reference is an allOf
 SCHEMAS["Chair"]["properties"]["session"] = {"allOf": [ref("Session")], "nullable": True}

@@ -58,6 +58,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = args.host or config.dashboard.host
     port = config.dashboard.port if args.port is None else args.port
     log.info("starting bay %s from %s", config.bay.id, args.config)
+    if config.ha.enabled:  # one of the bay's two servers: lead or wait (station.ha)
+        from station.ha import StandbyPair
+
+        StandbyPair(config, host, port, stop).run()
+        log.info("bay %s: stopped (%s)", config.bay.id, stop.reason)
+        return 0
     with contextlib.ExitStack() as started:
         stop.check()
         from dashboard.app import create_app

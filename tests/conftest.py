@@ -135,7 +135,7 @@ SLOW_FILES = frozenset({
     "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
     "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
-    "test_site_users.py", "test_pg_exports_api.py",
+    "test_site_users.py", "test_pg_exports_api.py", "test_ha.py", "test_leadership.py",
 })
 BROWSER = frozenset({"dash_duo", "dash_br"})
 POSTGRES = frozenset({"pg_server", "pg_url", "pg_server_factory"})  # a private server: a process

@@ -1,0 +1,121 @@
+"""``chairside run`` with ``[ha] enabled``: one of the bay's two servers leads, the other
+waits (issue 16; docs/high-availability.md).
+
+Both run this. Leadership is PostgreSQL's (:class:`monitor.store.leadership.Leadership`: a
+session advisory lock). While this server waits it serves only the standby answers
+(:mod:`dashboard.standby`: ``/healthz`` 503 ``"role": "standby"``). When it becomes the
+leader it does what a restart after a crash does: opens the store, restores open sessions,
+alarms with their acknowledge/pause/latch state and baselines from the database
+(``Monitor.start``), starts every source, and serves the bay screen and the API on the same
+port; the takeover is recorded in the audit trail. When it stops leading (its database
+connection lost) it stops its sources first, then the rest, and waits again. A clean stop
+hands leadership over at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import time
+
+from dashboard.server import WebServer
+from monitor.bay_store import bay_database
+from monitor.config import BayConfig
+from monitor.records import OperatorAction
+from monitor.store.db import PgDatabase
+from monitor.store.leadership import Leadership
+from station.lifecycle import StopSignals
+from station.service import BayService
+
+__all__ = ["StandbyPair"]
+
+log = logging.getLogger("chairside.ha")
+
+
+class StandbyPair:
+    """This server's half of a bay's leader/standby pair."""
+
+    def __init__(self, config: BayConfig, host: str, port: int, stop: StopSignals) -> None:
+        self.config, self.host, self.port, self.stop = config, host, port, stop
+        database = bay_database(config.store, config.bay.id)
+        assert isinstance(database, PgDatabase)  # the config insists on it
+        self._changes: queue.Queue[bool] = queue.Queue()
+        self.leadership = Leadership(database, self._changes.put, check_s=config.ha.check_s)
+        self.service: BayService | None = None
+        self.web: WebServer | None = None
+        self.server = f"{socket.gethostname()}:{os.getpid()}"
+
+    def run(self) -> None:
+        """Until a stop is requested: wait, lead, wait again as leadership comes and goes."""
+        self._serve_standby()
+        self.leadership.start()
+        try:
+            while not self.stop.wait(0.1):
+                try:
+                    leads = self._changes.get_nowait()
+                except queue.Empty:
+                    continue
+                if leads and self.service is None:
+                    self._lead()
+                elif not leads and self.service is not None:
+                    self._step_down()
+        finally:
+            self._stop_web()
+            if self.service is not None:
+                self._audit("leadership_released")
+                self.service.stop()
+                self.service = None
+            self.leadership.stop()  # last: the standby leads once this one wrote all it had
+
+    def _serve_standby(self) -> None:
+        from dashboard.standby import create_standby_app
+
+        app = create_standby_app(self.config.bay.id, self.config.bay.name)
+        self._start_web(app)
+        log.info("bay %s: standby on %s; the other server leads", self.config.bay.id, self.web.url
+                 if self.web else "")
+
+    def _lead(self) -> None:
+        from dashboard.app import create_app
+        from dashboard.live import LiveBay
+
+        started = time.monotonic()
+        self._stop_web()
+        service = BayService(self.config)  # opens the store, as after a crash
+        try:
+            service.start(self.stop.check)
+        except BaseException:
+            service.stop()
+            raise
+        self.service = service
+        self._audit("leadership_taken")
+        app = create_app(LiveBay(service.monitor, service.sources, site=service.site))
+        self._start_web(app.server)
+        log.warning("bay %s: this server leads (%s), serving on %s; taken over in %.1f s",
+                    self.config.bay.id, self.server, self.web.url if self.web else "",
+                    time.monotonic() - started)
+
+    def _step_down(self) -> None:
+        log.error("bay %s: leadership lost: stopping the sources and the bay screen here",
+                  self.config.bay.id)
+        self._stop_web()
+        service, self.service = self.service, None
+        if service is not None:
+            service.stop()
+        self._serve_standby()
+
+    def _audit(self, action: str) -> None:
+        if self.service is not None and self.service.monitor.store is not None:
+            self.service.monitor.store.add_records([OperatorAction(
+                time.time(), "chairside", action, None, self.config.bay.id, {"server": self.server})])
+
+    def _start_web(self, wsgi: object) -> None:
+        self.web = WebServer(wsgi, self.host, self.port, auth_enabled=self.config.auth.enabled)
+        self.web.start()
+
+    def _stop_web(self) -> None:
+        web, self.web = self.web, None
+        if web is not None:
+            web.stop()

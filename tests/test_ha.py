@@ -1,0 +1,122 @@
+"""Two ``chairside run`` of one bay with ``[ha] enabled`` and one PostgreSQL store (issue 16):
+exactly one leads and serves the bay, the other answers 503 ``standby``; kill -9 of the
+leader and the standby leads, with the open session restored, and says so in the audit
+trail; a clean stop hands over at once. Real processes, real PostgreSQL, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from conftest import scaled, wait_until
+from store_backends import Backend
+
+from simulators.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=scaled(2)) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
+
+
+def role(port: int) -> str:
+    return health(port)[1].get("role", "")
+
+
+def post(port: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=scaled(10)) as answer:
+        return json.loads(answer.read())
+
+
+def get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=scaled(10)) as answer:
+        return json.loads(answer.read())
+
+
+class Server:
+    """One ``chairside run`` of the pair, stoppable by its pid."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.port, self.log = port, log
+        with log.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--config", str(config),
+                                          "--port", str(port)], cwd=ROOT, stderr=err,
+                                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.proc.wait(scaled(30))
+
+
+def bay_toml(backend: Backend, folder: Path) -> Path:
+    store = "\n".join(f"{k} = {json.dumps(str(v))}" for k, v in backend.section.items())
+    config = folder / "bay.toml"
+    config.write_text(f"""[bay]\nid = "neuro"\nname = "Neurology"\n[store]\n{store}\ncommit_interval_ms = 50
+[ha]\nenabled = true\ncheck_s = 0.2\n[auth]\nenabled = false\n[dashboard]\nhost = "127.0.0.1"
+[[chairs]]\nid = "c1"\n[[chairs]]\nid = "c2"\n""")
+    return config
+
+
+def test_one_leads_the_other_waits_and_takes_over_after_kill_9(pg_backend: Backend, tmp_path: Path) -> None:
+    config = bay_toml(pg_backend, tmp_path)
+    a = Server(config, free_port(), tmp_path / "a.log")
+    b: Server | None = None
+    try:
+        wait_until(lambda: role(a.port) == "leader", scaled(30), "the first server to lead")
+        assert health(a.port)[0] == 200
+        b = Server(config, free_port(), tmp_path / "b.log")
+        wait_until(lambda: role(b.port) == "standby", scaled(30), "the second to wait")
+        assert health(b.port)[0] == 503
+        session = post(a.port, "/api/v1/chairs/c1/sessions", {"user": "nurse.ann", "patient": "MRN-4",
+                                                                "protocol": "magnesium"})
+        wait_until(lambda: pg_backend.sql("SELECT id FROM sessions", bay="neuro") == [(session["id"],)],
+                   scaled(10), "the session committed")
+        assert a.kill() == -signal.SIGKILL
+        wait_until(lambda: role(b.port) == "leader", scaled(10), "the standby to lead after kill -9")
+        chairs = {c["chair"]: c for c in get(b.port, "/api/v1/chairs")["chairs"]}
+        assert chairs["c1"]["session"]["id"] == session["id"]  # restored from the database
+        assert chairs["c1"]["session"]["patient"] == "MRN-4"
+        taken = pg_backend.sql("SELECT action, detail FROM operator_actions WHERE action LIKE 'leadership%' "
+                               "ORDER BY id", bay="neuro")
+        wait_until(lambda: len(pg_backend.sql("SELECT id FROM operator_actions WHERE action = "
+                                              "'leadership_taken'", bay="neuro")) == 2, scaled(10))
+        assert [t[0] for t in taken][:1] == ["leadership_taken"]
+        assert b.kill(signal.SIGTERM) == 0  # a clean stop, recorded
+        assert pg_backend.sql("SELECT action FROM operator_actions ORDER BY id DESC LIMIT 1",
+                              bay="neuro") == [("leadership_released",)]
+    finally:
+        a.kill()
+        if b is not None:
+            b.kill()
+
+
+def test_a_clean_stop_hands_over_at_once(pg_backend: Backend, tmp_path: Path) -> None:
+    config = bay_toml(pg_backend, tmp_path)
+    a = Server(config, free_port(), tmp_path / "a.log")
+    b = Server(config, free_port(), tmp_path / "b.log")
+    try:
+        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, scaled(30),
+                   "one leader, one standby")
+        leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
+        assert leader.kill(signal.SIGTERM) == 0
+        wait_until(lambda: role(standby.port) == "leader", scaled(10), "the standby to lead")
+    finally:
+        a.kill()
+        b.kill()
