@@ -1,6 +1,7 @@
 """Retention: which readings are old enough to go, and removing them one bounded step at a time.
 
-The store grows about 640 KB per chair-hour; ``[store] retention_days`` (default 400) bounds
+The store grows about 640 KB per chair-hour in SQLite, 1.9 MB in PostgreSQL
+(docs/scaling.md); ``[store] retention_days`` (default 400) bounds
 it. Only readings are pruned: sessions, session events, alarms, alarm events and operator
 actions are the medical record and the audit trail, kept by their own, longer rule (the
 site's records policy), never by ``retention_days``.
