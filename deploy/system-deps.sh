@@ -2,7 +2,7 @@
 # Installs the system packages Chairside's tests and demo need, when they are missing:
 # python3-venv, mosquitto (MQTT broker the tests start), chromium + chromium-driver
 # (headless browser tests), poppler-utils (pdftotext, pdfinfo, pdftoppm: the PDF report
-# tests), nginx and systemd-analyze (the deploy kit's tests), postgresql (the server programs:
+# tests), nginx, haproxy and systemd-analyze (the deploy kit's tests), postgresql (the server programs:
 # initdb, postgres, pg_dump, pg_restore; the tests run private servers of their own from them,
 # never the one the package may start). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
@@ -17,6 +17,7 @@ have chromedriver || missing+=(chromium-driver)
 have openssl || missing+=(openssl)
 have pdftotext || missing+=(poppler-utils)
 have nginx || missing+=(nginx)                     # the TLS proxy example (tests/test_deploy.py)
+have haproxy || missing+=(haproxy)                 # the leader/standby proxy example (tests/test_ha.py)
 have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.service
 # PostgreSQL's server programs (tests/pg_support.py); pg_config on PATH may be the client's alone
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)

@@ -120,3 +120,82 @@ def test_a_clean_stop_hands_over_at_once(pg_backend: Backend, tmp_path: Path) ->
     finally:
         a.kill()
         b.kill()
+
+
+HAPROXY = "/usr/sbin/haproxy"
+DEPLOY = ROOT / "deploy"
+
+
+def self_signed(folder: Path) -> Path:
+    """A certificate for 127.0.0.1 and its key in one PEM file, as HAProxy takes them."""
+    crt, key = folder / "proxy.crt", folder / "proxy.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=scaled(60))
+    pem = folder / "proxy.pem"
+    pem.write_text(crt.read_text() + key.read_text())
+    return crt
+
+
+def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_backend: Backend,
+                                                                          tmp_path: Path) -> None:
+    import http.cookiejar
+    import ssl
+
+    config = bay_toml(pg_backend, tmp_path)
+    config.write_text(config.read_text().replace(
+        "[auth]\nenabled = false", f'[auth]\nenabled = true\nsecret_key_file = "{tmp_path / "secret"}"'))
+    added = subprocess.run([sys.executable, "-m", "station.cli", "user", "add", "--config", str(config),
+                            "ann", "--role", "nurse", "--password-stdin"], input="Infusion-bay-7731\n",
+                           text=True, cwd=ROOT, capture_output=True, timeout=scaled(60))
+    assert added.returncode == 0, added.stderr
+    a = Server(config, free_port(), tmp_path / "a.log")
+    b = Server(config, free_port(), tmp_path / "b.log")
+    crt = self_signed(tmp_path)
+    https = free_port()
+    site = (DEPLOY / "haproxy-chairside.cfg").read_text()
+    swaps = {"    log /dev/log local0\n": "", "    log global\n": "", "    option httplog\n": "",
+             "bind :80": f"bind 127.0.0.1:{free_port()}", "bind :443": f"bind 127.0.0.1:{https}",
+             "/etc/ssl/chairside/chairside.pem": str(tmp_path / "proxy.pem"),
+             "10.0.0.11:8050": f"127.0.0.1:{a.port}", "10.0.0.12:8050": f"127.0.0.1:{b.port}"}
+    for old, new in swaps.items():
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "haproxy.cfg").write_text(site)
+    with (tmp_path / "haproxy.log").open("w") as log:
+        proxy = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")],
+                                 stdout=log, stderr=log)
+    tls = ssl.create_default_context(cafile=str(crt))
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls),
+                                          urllib.request.HTTPCookieProcessor(jar))
+    base = f"https://127.0.0.1:{https}"
+
+    def through_proxy(path: str) -> tuple[int, Any]:
+        try:
+            with browser.open(base + path, timeout=scaled(5)) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except OSError:
+            return 0, None
+
+    try:
+        wait_until(lambda: through_proxy("/healthz")[0] == 200, scaled(30), "the proxy reaching the leader")
+        leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
+        login = urllib.request.Request(base + "/login", json.dumps({"username": "ann",
+                                       "password": "Infusion-bay-7731"}).encode(),
+                                       {"Content-Type": "application/json"}, method="POST")
+        with browser.open(login, timeout=scaled(10)) as answer:
+            assert answer.status == 200
+        assert through_proxy("/api/v1/chairs")[0] == 200
+        assert leader.kill() == -signal.SIGKILL
+        # the same browser, the same login: live again through the proxy, from the new leader
+        wait_until(lambda: through_proxy("/api/v1/chairs")[0] == 200 and role(standby.port) == "leader",
+                   scaled(15), "the bay back through the proxy with the same login")
+    finally:
+        proxy.terminate()
+        proxy.wait(scaled(10))
+        a.kill()
+        b.kill()
