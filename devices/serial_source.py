@@ -26,8 +26,8 @@ import serial
 
 from devices.source import DeviceError, SourceBase, frame_readings
 from monitor.config import SerialSource as SerialConfig
-from monitor.serial_port import is_network_port
 from monitor.seam import ParseError, Sink, SourceState
+from monitor.serial_port import is_network_port
 from wire.lines import LineError, LineSplitter
 from wire.registry import DIALECTS
 

@@ -223,7 +223,8 @@ def test_a_serial_port_is_a_path_or_a_terminal_servers_url(tmp_path, port):
 
 @pytest.mark.parametrize(("port", "message"), [
     ("", "sources[0].serial.port: must be a device path"),
-    ("telnet://10.1.2.3:4001", "sources[0].serial.port: 'telnet://10.1.2.3:4001': unsupported scheme 'telnet'"),
+    ("telnet://10.1.2.3:4001",
+     "sources[0].serial.port: 'telnet://10.1.2.3:4001': unsupported scheme 'telnet'"),
     ("loop://", "unsupported scheme 'loop'"),
     ("socket://10.1.2.3", "sources[0].serial.port: 'socket://10.1.2.3': the TCP port number is missing"),
     ("socket://:4001", "the host is missing"),

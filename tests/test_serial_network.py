@@ -239,6 +239,7 @@ def test_a_standby_source_takes_over_from_a_killed_process(bay):
     seen_a = [int(x.split()[1]) for x in lines if x.startswith("seq ")]
     assert len(seen_a) >= 5
     b, tap_b = bay["source"]("ox-b", port=url)
+    wait_until(lambda: b.state is SourceState.CONNECTED, what="B connected")
     wait_until(lambda: len(tap_b.seqs) >= 5, what="B reading on after A was killed")
     assert not set(seen_a) & set(tap_b.seqs), "a line accepted by both"
     assert tap_b.seqs == sorted(set(tap_b.seqs)) and tap_b.seqs[0] > max(seen_a)
