@@ -4,7 +4,8 @@
 # (headless browser tests), poppler-utils (pdftotext, pdfinfo, pdftoppm: the PDF report
 # tests), nginx, haproxy and systemd-analyze (the deploy kit's tests), postgresql (the server programs:
 # initdb, postgres, pg_dump, pg_restore; the tests run private servers of their own from them,
-# never the one the package may start). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+# never the one the package may start), socat and ser2net (the terminal servers of the serial
+# network tests: raw TCP and RFC 2217; the tests start their own, never the package's service). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
@@ -19,6 +20,8 @@ have pdftotext || missing+=(poppler-utils)
 have nginx || missing+=(nginx)                     # the TLS proxy example (tests/test_deploy.py)
 have haproxy || missing+=(haproxy)                 # the leader/standby proxy example (tests/test_ha.py)
 have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.service
+have socat || missing+=(socat)                     # tests/test_serial_network.py: raw TCP bridge
+have ser2net || missing+=(ser2net)                 # ... and an RFC 2217 server
 # PostgreSQL's server programs (tests/pg_support.py); pg_config on PATH may be the client's alone
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 

@@ -6,7 +6,8 @@ Errors (one tree, under the project-wide base; a frame that cannot be parsed is 
 
     ChairsideError                          monitor.errors
     └── DeviceError                         devices.source: a device or its input is unusable
-        └── _SinkRefused                    devices.mqtt_messages (internal: the core refused)
+        ├── _SinkRefused                    devices.mqtt_messages (internal: the core refused)
+        └── _LinkIdle                       devices.serial_source (internal: a silent network link)
 """
 
 __all__: list[str] = []  # the package's modules are imported by name

@@ -7,18 +7,27 @@ protocol (a pure dialect module of ``wire.serial``, found by name in ``wire.regi
 and hands the readings to the core. When the port fails (unplugged adapter, read error) it
 tells the core the device is offline (a technical alarm on an armed chair), closes the port
 and reopens it with exponential backoff until the device is back, without operator action.
+
+The port may be a terminal server's (``socket://host:port``, ``rfc2217://host:port``:
+``monitor.serial_port``), opened with pyserial's URL handlers. A dropped TCP link (the
+terminal server closed or rebooted, its bridge killed) fails the read as an unplugged
+adapter does, with the same offline report and backoff. A link that only falls silent (a
+cut network sends no close) is recycled after ``link_idle_s`` without bytes: closed and
+reopened at once, quietly; only if it cannot be reopened is the device reported offline.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import serial
 
-from devices.source import SourceBase, frame_readings
+from devices.source import DeviceError, SourceBase, frame_readings
 from monitor.config import SerialSource as SerialConfig
 from monitor.seam import ParseError, Sink, SourceState
+from monitor.serial_port import is_network_port
 from wire.lines import LineError, LineSplitter
 from wire.registry import DIALECTS
 
@@ -26,6 +35,10 @@ __all__ = ["SerialSource"]
 
 FIRST_RETRY_S = 0.25
 READ_TIMEOUT_S = 0.2  # how often the thread looks at its stop flag while idle
+
+
+class _LinkIdle(DeviceError):
+    """A terminal server's link carried no byte for ``link_idle_s``: recycle it."""
 
 
 class SerialSource(SourceBase):
@@ -38,6 +51,8 @@ class SerialSource(SourceBase):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._offline_reported = False
+        self._network = is_network_port(config.port)
+        self.link_recycles = 0  # silent terminal-server links closed and reopened
 
     def start(self) -> None:
         if self._thread is not None:
@@ -56,7 +71,7 @@ class SerialSource(SourceBase):
 
     def health(self) -> dict[str, Any]:
         return super().health() | {"port": self.config.port, "protocol": self.config.protocol,
-                                   "chair": self.config.chair}
+                                   "chair": self.config.chair, "link_recycles": self.link_recycles}
 
     # --- the port thread ---------------------------------------------------------------
 
@@ -78,6 +93,10 @@ class SerialSource(SourceBase):
                 self.sink.report_connection(self.config.chair, self.name, True, "port reopened")
             try:
                 self._read(port)
+            except _LinkIdle as exc:
+                self.link_recycles += 1
+                self.log.info("%s; reopening it", exc)
+                continue  # (the finally closes it) at once, no backoff: nothing failed yet
             except (serial.SerialException, OSError) as exc:
                 self._lost(f"read error on {self.config.port}: {exc}")
             except Exception as exc:  # a bug must not end the port's thread for good
@@ -89,18 +108,24 @@ class SerialSource(SourceBase):
 
     def _open(self) -> serial.Serial:
         c = self.config
-        return serial.Serial(
+        # a device path or a terminal server's URL alike: pyserial picks the handler
+        return serial.serial_for_url(
             c.port, baudrate=c.baudrate, bytesize=c.bytesize, parity=c.parity,
             stopbits=c.stopbits, timeout=READ_TIMEOUT_S, exclusive=True,
         )
 
     def _read(self, port: serial.Serial) -> None:
         splitter = LineSplitter()
+        idle_s = self.config.link_idle_s if self._network else 0
+        last = time.monotonic()
         while not self._stop.is_set():
             data = port.read(max(1, port.in_waiting))
             if data:
+                last = time.monotonic()
                 for item in splitter.feed(data):
                     self._line(item)
+            elif idle_s and time.monotonic() - last > idle_s:
+                raise _LinkIdle(f"no byte from {self.config.port} for {idle_s:g} s")
 
     def _line(self, item: str | LineError) -> None:
         if isinstance(item, LineError):

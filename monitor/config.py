@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationError,
     field_validator,
@@ -44,6 +45,7 @@ from monitor.config_sections import (
     StoreSection,
     loopback,
 )
+from monitor.serial_port import check_port
 from monitor.validation import ConfigError, Name, describe_errors
 from wire.registry import DIALECTS, SERIAL_PROTOCOLS
 
@@ -107,12 +109,14 @@ def parse_allow_entry(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netwo
 
 
 class SerialSource(Model):
-    """A bedside device on a serial line (USB-serial adapter, or a simulator's pty)."""
+    """A bedside device on a serial line (USB-serial adapter, a simulator's pty, or a
+    terminal server's port over TCP: ``monitor.serial_port``)."""
 
     kind: Literal["serial"]
     name: Name
     chair: Name
-    port: str  # /dev/ttyUSB0, /dev/serial/by-id/..., or a pty path
+    # /dev/ttyUSB0, /dev/serial/by-id/..., a pty path, socket://host:port or rfc2217://host:port
+    port: Annotated[str, AfterValidator(check_port)]
     protocol: Literal[SERIAL_PROTOCOLS]  # type: ignore[valid-type]  # the registry's names
     baudrate: int = Field(9600, gt=0)
     bytesize: Literal[7, 8] = 8
@@ -121,6 +125,10 @@ class SerialSource(Model):
     device: str = ""  # device id in the record; default: the source name (or the SN sent)
     use_device_time: bool = False  # serial devices' clocks are often unset: receive time
     reconnect_max_s: float = Field(30, gt=0)
+    # a terminal server's link silent this long is closed and reopened without an alarm (a
+    # cut network or a rebooted terminal server sends nothing to notice); 0: never. Local
+    # ports ignore it.
+    link_idle_s: float = Field(60, ge=0)
 
 
 class MqttSource(Model):

@@ -206,3 +206,36 @@ def test_the_default_profile_and_shipped_presets_are_sound():
     check_rule_set(DEFAULT_RULES)
     for preset in example_presets().values():
         check_rule_set(merge_rules(DEFAULT_RULES, preset.limits))
+
+
+def serial_source(port: str) -> str:
+    return (GOOD_CHAIRS + '[[sources]]\nkind = "serial"\nname = "ox"\nchair = "c01"\n'
+            f'protocol = "masimo"\nport = "{port}"\n')
+
+
+@pytest.mark.parametrize("port", [
+    "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0", "socket://10.1.2.3:4001",
+    "rfc2217://nport-bay1.example:4001", "rfc2217://[fd00::5]:4001?ign_set_control&timeout=5"])
+def test_a_serial_port_is_a_path_or_a_terminal_servers_url(tmp_path, port):
+    (source,) = load_config(write(tmp_path, serial_source(port))).sources
+    assert source.port == port and source.link_idle_s == 60
+
+
+@pytest.mark.parametrize(("port", "message"), [
+    ("", "sources[0].serial.port: must be a device path"),
+    ("telnet://10.1.2.3:4001",
+     "sources[0].serial.port: 'telnet://10.1.2.3:4001': unsupported scheme 'telnet'"),
+    ("loop://", "unsupported scheme 'loop'"),
+    ("socket://10.1.2.3", "sources[0].serial.port: 'socket://10.1.2.3': the TCP port number is missing"),
+    ("socket://:4001", "the host is missing"),
+    ("socket://10.1.2.3:99999", "the TCP port must be a number from 1 to 65535"),
+    ("socket://10.1.2.3:http", "the TCP port must be a number from 1 to 65535"),
+    ("socket://10.1.2.3:4001/ttyS0", "a terminal server's URL is socket://host:port only"),
+    ("socket://10.1.2.3:4001?logging=debug", "socket:// takes no options"),
+    ("rfc2217://10.1.2.3:4001?baud=9600", "unknown rfc2217 option 'baud=9600'"),
+    ("rfc2217://10.1.2.3:4001?timeout=soon", "timeout must be a number of seconds above 0"),
+])
+def test_a_bad_serial_port_is_refused_naming_the_key(tmp_path, port, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, serial_source(port)))
+    assert message in str(info.value)
