@@ -88,8 +88,9 @@ class StoreSection(Model):
     password_file: Path | None = None
     # readings received longer ago than this are pruned (SQLite: in small batches between
     # commits; PostgreSQL: whole monthly partitions), each run audited; meanwhile about
-    # 640 KB per chair-hour is kept in SQLite, 1.9 MB in PostgreSQL (docs/scaling.md). Sessions, alarms, their events and the audit trail are
-    # never pruned by it: they are the medical record (docs/architecture.md#retention)
+    # 640 KB per chair-hour is kept in SQLite, 1.9 MB in PostgreSQL (docs/scaling.md).
+    # Sessions, alarms, their events and the audit trail are never pruned by it: they are
+    # the medical record (docs/architecture.md#retention)
     retention_days: int = Field(400, ge=1)
     commit_interval_ms: int = Field(200, ge=10, le=1000)
     # readings kept in memory while the disk cannot be written (about 200 bytes each); past
