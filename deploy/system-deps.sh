@@ -4,7 +4,8 @@
 # (headless browser tests), poppler-utils (pdftotext, pdfinfo, pdftoppm: the PDF report
 # tests), nginx and systemd-analyze (the deploy kit's tests), postgresql (the server programs:
 # initdb, postgres, pg_dump, pg_restore; the tests run private servers of their own from them,
-# never the one the package may start). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+# never the one the package may start), nats-server (a three-node NATS cluster with JetStream and
+# MQTT: the clustered-broker tests). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
@@ -18,6 +19,7 @@ have openssl || missing+=(openssl)
 have pdftotext || missing+=(poppler-utils)
 have nginx || missing+=(nginx)                     # the TLS proxy example (tests/test_deploy.py)
 have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.service
+have nats-server || missing+=(nats-server)         # tests/nats_cluster.py: the clustered broker
 # PostgreSQL's server programs (tests/pg_support.py); pg_config on PATH may be the client's alone
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 

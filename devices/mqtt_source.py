@@ -21,8 +21,11 @@ until the link has been up again for ``LINK_STABLE_S``.
 A clustered broker
 ------------------
 With ``brokers`` (a cluster's nodes) the source connects to the first that answers and, when
-a connection fails or is lost, tries the next one in turn, with paho's backoff (1 s doubling
-to ``reconnect_max_s``, back to 1 s after each successful connect). Every node is offered the
+a connection fails or is lost, tries the next one in turn: 1 s apart through the whole list,
+then each further round of the list with double the wait, up to ``reconnect_max_s`` (one
+endpoint: 1 s doubling); back to 1 s after a successful connect. A cluster that lost a node
+may refuse the session on the next node for a few seconds (it is electing new leaders for
+the session's replicated state), so the other nodes are tried again soon. Every node is offered the
 same client id and persistent session, so the cluster hands over the session and the QoS 1
 messages queued for it; what the lost node had sent but not seen acknowledged comes again and
 is recognised by the de-duplication. ``health()["broker"]`` names the endpoint in use and
@@ -33,6 +36,7 @@ client at the endpoint before each connect (docs/mqtt.md#clustered-brokers).
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -70,6 +74,7 @@ class MqttSource(MqttMessageHandler):
         self.endpoints = config.endpoints
         self._endpoint_i = 0  # the endpoint the client connects (or is connected) to
         self._advance = False  # the last connect failed or its connection was lost: try the next
+        self._failed = 0  # connects failed (or lost) since the last successful one
         self._connected_to: str | None = None  # the endpoint of the last successful connect
         self.failovers = 0
         self._lifecycle = threading.Lock()
@@ -91,7 +96,7 @@ class MqttSource(MqttMessageHandler):
                 return
             self._stopping = False
             self._connects = 0
-            self._endpoint_i, self._advance = 0, False
+            self._endpoint_i, self._advance, self._failed = 0, False, 0
             self._set_state(SourceState.STARTING)
             self._seed_seqs()
             try:
@@ -193,12 +198,18 @@ class MqttSource(MqttMessageHandler):
     # --- paho callbacks (network thread) ---------------------------------------------
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
-        """Before each connect: after a failed or lost connection, the next endpoint."""
-        if self._advance and len(self.endpoints) > 1:
-            previous = self.endpoint
-            self._endpoint_i = (self._endpoint_i + 1) % len(self.endpoints)
-            self.log.warning("broker %s unavailable; trying %s", previous, self.endpoint)
+        """Before each connect: after a failed or lost connection, the next endpoint; and the
+        wait before the connect after this one, should it fail (1 s within a round of the
+        endpoints, doubling with each round)."""
+        if self._advance:
+            self._failed += 1
+            if len(self.endpoints) > 1:
+                previous = self.endpoint
+                self._endpoint_i = (self._endpoint_i + 1) % len(self.endpoints)
+                self.log.warning("broker %s unavailable; trying %s", previous, self.endpoint)
         self._advance = False
+        most = max(1, math.ceil(self.config.reconnect_max_s))
+        client.reconnect_delay_set(min(2 ** min(self._failed // len(self.endpoints), 16), most), most)
         # paho 2.x's host/port setters refuse while connecting, and this is the moment
         # reconnect() has not yet opened its socket to _host:_port
         client._host, client._port = self.endpoints[self._endpoint_i]
@@ -218,6 +229,7 @@ class MqttSource(MqttMessageHandler):
             return
         self._acks.reset(client)
         self.broker_connected = True
+        self._failed = 0
         self._connects += 1
         if self._connects > 1:
             self.reconnects += 1

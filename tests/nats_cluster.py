@@ -24,12 +24,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.errors import ChairsideError
 
@@ -211,12 +215,36 @@ class NatsCluster:
         for node in self.nodes:
             node.start()
         try:
+            deadline = time.monotonic() + timeout
             self.wait(lambda: all(n.ready() for n in self.nodes) and self._meta_complete(),
                       timeout, "every node ready with a JetStream meta leader")
+            for node in self.nodes:
+                self._first_mqtt_client(node, deadline)
         except NatsClusterError:
             self.stop()
             raise
         return self
+
+    def _first_mqtt_client(self, node: NatsNode, deadline: float) -> None:
+        """Connect an MQTT client to ``node`` once. A node sets up its MQTT state (its
+        replicated consumers of the session and retained-message streams) on its first MQTT
+        connection; a node that never had one could not do that while another node was down
+        (its requests timed out until the dead node came back), so it could not take over a
+        session. A deployment does the same: an MQTT health probe on every node."""
+        connected = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{node.name}",
+                             protocol=mqtt.MQTTv311)
+        client.on_connect = lambda c, u, f, reason, p: reason.is_failure or connected.set()
+        client.reconnect_delay_set(1, 1)
+        client.connect_async("127.0.0.1", node.mqtt_port, keepalive=10)
+        client.loop_start()  # connects, and again after a refused connect
+        try:
+            if not connected.wait(max(0.0, deadline - time.monotonic())):
+                raise NatsClusterError(f"nats-server {node.name} took no MQTT client:\n"
+                                       f"{node.log_text()[-3000:]}")
+            client.disconnect()
+        finally:
+            client.loop_stop()
 
     def _meta_complete(self) -> bool:
         for node in self.nodes:
