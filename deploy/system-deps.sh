@@ -5,7 +5,9 @@
 # tests), nginx, haproxy and systemd-analyze (the deploy kit's tests), postgresql (the server programs:
 # initdb, postgres, pg_dump, pg_restore; the tests run private servers of their own from them,
 # never the one the package may start), socat and ser2net (the terminal servers of the serial
-# network tests: raw TCP and RFC 2217; the tests start their own, never the package's service). Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
+# network tests: raw TCP and RFC 2217; the tests start their own, never the package's service),
+# nats-server (a three-node NATS cluster with JetStream and MQTT: the clustered-broker tests).
+# Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
@@ -22,6 +24,7 @@ have haproxy || missing+=(haproxy)                 # the leader/standby proxy ex
 have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.service
 have socat || missing+=(socat)                     # tests/test_serial_network.py: raw TCP bridge
 have ser2net || missing+=(ser2net)                 # ... and an RFC 2217 server
+have nats-server || missing+=(nats-server)         # tests/nats_cluster.py: the clustered broker
 # PostgreSQL's server programs (tests/pg_support.py); pg_config on PATH may be the client's alone
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 

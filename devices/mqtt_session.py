@@ -50,15 +50,16 @@ def make_client(cfg: MqttConfig, on_log: Callable[..., Any]) -> mqtt.Client:
     return client
 
 
-def connect_session(client: mqtt.Client, cfg: MqttConfig) -> None:
-    """Start connecting (paho's network thread does it) with the persistent session."""
+def connect_session(client: mqtt.Client, cfg: MqttConfig, host: str, port: int) -> None:
+    """Start connecting to ``host:port`` (paho's network thread does it) with the persistent
+    session. Every later connect, to this endpoint or another node of a cluster, presents the
+    same client id and session flags, so whichever node takes it hands over the session."""
     if cfg.protocol == "5":
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_s
-        client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False,
-                             properties=props)
+        client.connect_async(host, port, cfg.keepalive_s, clean_start=False, properties=props)
     else:
-        client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
+        client.connect_async(host, port, cfg.keepalive_s)
 
 
 def _path(p: Path | None) -> str | None:

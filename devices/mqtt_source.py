@@ -17,11 +17,26 @@ disconnect the broker says was a session takeover, a second unexpected disconnec
 ``LINK_WINDOW_S``, or a disconnect that lasts ``LINK_DOWN_AFTER_S`` is reported to the sink
 (``report_source``: a technical alarm on every chair the source serves, /healthz degraded)
 until the link has been up again for ``LINK_STABLE_S``.
+
+A clustered broker
+------------------
+With ``brokers`` (a cluster's nodes) the source connects to the first that answers and, when
+a connection fails or is lost, tries the next one in turn: 1 s apart through the whole list,
+then each further round of the list with double the wait, up to ``reconnect_max_s`` (one
+endpoint: 1 s doubling); back to 1 s after a successful connect. A cluster that lost a node
+may refuse the session on the next node for a few seconds (it is electing new leaders for
+the session's replicated state), so the other nodes are tried again soon. Every node is offered the
+same client id and persistent session, so the cluster hands over the session and the QoS 1
+messages queued for it; what the lost node had sent but not seen acknowledged comes again and
+is recognised by the de-duplication. ``health()["broker"]`` names the endpoint in use and
+counts the failovers. paho has no list of hosts: :meth:`MqttSource._on_pre_connect` points the
+client at the endpoint before each connect (docs/mqtt.md#clustered-brokers).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -56,6 +71,12 @@ class MqttSource(MqttMessageHandler):
         self.topics = (f"{base}/vitals", f"{base}/status")
         self.broker_connected = False
         self.session_present: bool | None = None
+        self.endpoints = config.endpoints
+        self._endpoint_i = 0  # the endpoint the client connects (or is connected) to
+        self._advance = False  # the last connect failed or its connection was lost: try the next
+        self._failed = 0  # connects failed (or lost) since the last successful one
+        self._connected_to: str | None = None  # the endpoint of the last successful connect
+        self.failovers = 0
         self._lifecycle = threading.Lock()
         self._client: mqtt.Client | None = None
         self._connects = 0
@@ -75,6 +96,7 @@ class MqttSource(MqttMessageHandler):
                 return
             self._stopping = False
             self._connects = 0
+            self._endpoint_i, self._advance, self._failed = 0, False, 0
             self._set_state(SourceState.STARTING)
             self._seed_seqs()
             try:
@@ -84,7 +106,7 @@ class MqttSource(MqttMessageHandler):
                 self._set_state(SourceState.FAILED, f"configuration: {exc}")
                 return
             self._acks.reset(client)
-            connect_session(client, self.config)
+            connect_session(client, self.config, *self.endpoints[0])
             self._client = client
             client.loop_start()
             self._schedule_link_check(LINK_DOWN_AFTER_S)  # not connected by then: reported
@@ -134,7 +156,10 @@ class MqttSource(MqttMessageHandler):
     def health(self) -> dict[str, Any]:
         cfg, seqs = self.config, self.seqs
         return super().health() | {
-            "broker": {"host": cfg.host, "port": cfg.port, "client_id": cfg.client_id,
+            "broker": {"host": self.endpoints[self._endpoint_i][0],
+                       "port": self.endpoints[self._endpoint_i][1], "endpoint": self.endpoint,
+                       "endpoints": [_endpoint(h, p) for h, p in self.endpoints],
+                       "failovers": self.failovers, "client_id": cfg.client_id,
                        "protocol": cfg.protocol,
                        "tls": cfg.tls_ca is not None or cfg.tls_cert is not None,
                        "connected": self.broker_connected, "session_present": self.session_present},
@@ -157,6 +182,7 @@ class MqttSource(MqttMessageHandler):
 
     def _make_client(self) -> mqtt.Client:
         client = make_client(self.config, self._on_log)
+        client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -164,7 +190,29 @@ class MqttSource(MqttMessageHandler):
         client.on_message = self._on_message
         return client
 
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` of the broker the client connects (or is connected) to."""
+        return _endpoint(*self.endpoints[self._endpoint_i])
+
     # --- paho callbacks (network thread) ---------------------------------------------
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        """Before each connect: after a failed or lost connection, the next endpoint; and the
+        wait before the connect after this one, should it fail (1 s within a round of the
+        endpoints, doubling with each round)."""
+        if self._advance:
+            self._failed += 1
+            if len(self.endpoints) > 1:
+                previous = self.endpoint
+                self._endpoint_i = (self._endpoint_i + 1) % len(self.endpoints)
+                self.log.warning("broker %s unavailable; trying %s", previous, self.endpoint)
+        self._advance = False
+        most = max(1, math.ceil(self.config.reconnect_max_s))
+        client.reconnect_delay_set(min(2 ** min(self._failed // len(self.endpoints), 16), most), most)
+        # paho 2.x's host/port setters refuse while connecting, and this is the moment
+        # reconnect() has not yet opened its socket to _host:_port
+        client._host, client._port = self.endpoints[self._endpoint_i]
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
         if self._stopping and text.startswith("Client is not connected"):
@@ -175,10 +223,13 @@ class MqttSource(MqttMessageHandler):
                     reason: Any, properties: Properties | None) -> None:
         if reason.is_failure:
             self.broker_connected = False
-            self._set_state(SourceState.DISCONNECTED, f"broker refused the connection: {reason}")
+            self._advance = True
+            self._set_state(SourceState.DISCONNECTED,
+                            f"broker {self.endpoint} refused the connection: {reason}")
             return
         self._acks.reset(client)
         self.broker_connected = True
+        self._failed = 0
         self._connects += 1
         if self._connects > 1:
             self.reconnects += 1
@@ -188,8 +239,13 @@ class MqttSource(MqttMessageHandler):
                            "we were away is lost (persistence off, or the session expired)",
                            self.config.client_id)
         else:
-            self.log.info("connected to %s:%d (%s session)", self.config.host, self.config.port,
+            self.log.info("connected to %s (%s session)", self.endpoint,
                           "resumed" if flags.session_present else "new")
+        if self._connected_to is not None and self._connected_to != self.endpoint:
+            self.failovers += 1
+            self.log.warning("failed over from broker %s to %s (session %s)", self._connected_to,
+                             self.endpoint, "resumed" if flags.session_present else "NOT resumed")
+        self._connected_to = self.endpoint
         client.subscribe([(topic, 1) for topic in self.topics])
         if self.link_problem is not None:
             self._schedule_link_check(LINK_STABLE_S)
@@ -204,19 +260,23 @@ class MqttSource(MqttMessageHandler):
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self.broker_connected = False
+        self._advance = True
         # paho calls this inside its ``except OSError``: the reason (refused, TLS certificate
         # not trusted, ...) is the exception being handled
         exc = sys.exc_info()[1]
         why = f": {exc}" if exc is not None else ""
         self._set_state(SourceState.DISCONNECTED,
-                        f"cannot connect to {self.config.host}:{self.config.port}{why}; retrying")
+                        f"cannot connect to {self.endpoint}{why}; retrying"
+                        + (" the next broker" if len(self.endpoints) > 1 else ""))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Properties | None) -> None:
         was_up, self.broker_connected = self.broker_connected, False
+        self._advance = not self._stopping
         self._acks.reset(client)  # those mids die with the connection; the broker resends
         if was_up and not self._stopping:  # (a refused connect has said why already)
-            self._set_state(SourceState.DISCONNECTED, f"broker connection lost: {reason}")
+            self._set_state(SourceState.DISCONNECTED, f"connection to broker {self.endpoint} lost: "
+                                                      f"{reason}")
             self._dropped(reason)
 
     # --- the link to the broker ---------------------------------------------------------
@@ -252,7 +312,7 @@ class MqttSource(MqttMessageHandler):
         if self._stopping:
             return
         if not self.broker_connected:
-            self._link_down(f"no connection to the broker {self.config.host}:{self.config.port} "
+            self._link_down(f"no connection to the broker {self.endpoint} "
                             f"for {LINK_DOWN_AFTER_S:.0f} s: {self.last_error or 'lost'}")
         elif self.link_problem is not None and (
                 not self._drops or time.monotonic() - self._drops[-1] >= LINK_STABLE_S):
@@ -279,3 +339,7 @@ class MqttSource(MqttMessageHandler):
                                     kind=self.kind)
         except Exception:
             self.log.exception("cannot report the link state to the core")
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

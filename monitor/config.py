@@ -65,6 +65,7 @@ __all__ = [
     "merge_rules",
     "parse_allow_entry",
     "parse_config",
+    "parse_endpoint",
 ]
 
 
@@ -131,13 +132,31 @@ class SerialSource(Model):
     link_idle_s: float = Field(60, ge=0)
 
 
+def parse_endpoint(entry: str) -> tuple[str, int]:
+    """A broker endpoint of an MQTT source's ``brokers``: ``host:port`` (``[::1]:1883`` for an
+    IPv6 address) as (host, port). Raises ValueError naming the problem."""
+    host, sep, port = entry.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{entry!r} is not host:port (e.g. \"mqtt-1.example:1883\", "
+                         f"\"[fd00::7]:8883\")")
+    if ":" in host and not entry.strip().startswith("["):
+        raise ValueError(f"{entry!r}: write an IPv6 address in brackets, [{host}]:{port}")
+    return host, int(port)
+
+
 class MqttSource(Model):
-    """A Mosquitto (or other MQTT) broker carrying chairside/<bay>/<chair>/vitals."""
+    """A Mosquitto (or other MQTT) broker carrying chairside/<bay>/<chair>/vitals; or a
+    clustered broker's nodes (``brokers``), between which the source fails over."""
 
     kind: Literal["mqtt"]
     name: Name
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
+    # a clustered broker: its nodes as "host:port", tried in turn (docs/mqtt.md#clustered-brokers);
+    # instead of host and port
+    brokers: tuple[str, ...] = ()
     bay: Name = "bay1"  # the <bay> of the topics
     topic_prefix: Name = "chairside"
     client_id: Name = "chairside-monitor"
@@ -151,6 +170,32 @@ class MqttSource(Model):
     tls_key: Path | None = None
     reconnect_max_s: float = Field(30, gt=0)
     chairs: dict[Name, Name] = Field(default_factory=dict)  # topic chair -> chair id, if they differ
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            parse_endpoint(entry)
+        dupes = sorted({e for e in entries if entries.count(e) > 1})
+        if dupes:
+            raise ValueError(f"{', '.join(dupes)} listed twice")
+        return entries
+
+    @model_validator(mode="after")
+    def _one_way_to_the_broker(self) -> MqttSource:
+        both = sorted({"host", "port"} & self.model_fields_set)
+        if self.brokers and both:
+            raise ValueError(f"brokers and {' and '.join(both)} are both set: list a clustered "
+                             f"broker's nodes in brokers, or name one broker with host and port")
+        return self
+
+    @property
+    def endpoints(self) -> tuple[tuple[str, int], ...]:
+        """The broker endpoints (host, port) in the order they are tried: ``brokers``, or
+        ``host`` and ``port``."""
+        if self.brokers:
+            return tuple(parse_endpoint(e) for e in self.brokers)
+        return ((self.host, self.port),)
 
 
 class Hl7Source(Model):

@@ -132,7 +132,8 @@ from ui_support import dash_duo, make_bay, shots  # noqa: E402, F401
 SLOW_FILES = frozenset({
     "test_end_to_end.py", "test_shutdown.py", "test_first_run.py", "test_supply_chain.py",
     "test_decode.py", "test_deploy.py", "test_cli.py", "test_api_fuzz.py", "test_login_security.py",
-    "test_crash_recovery.py", "test_mqtt.py", "test_exports.py", "test_user_admin.py",
+    "test_crash_recovery.py", "test_mqtt.py", "test_mqtt_cluster.py", "test_exports.py",
+    "test_user_admin.py",
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
     "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
     "test_site_users.py", "test_pg_exports_api.py", "test_ha.py", "test_leadership.py",

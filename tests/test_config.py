@@ -239,3 +239,32 @@ def test_a_bad_serial_port_is_refused_naming_the_key(tmp_path, port, message):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, serial_source(port)))
     assert message in str(info.value)
+
+
+MQTT = GOOD_CHAIRS + '[[sources]]\nkind = "mqtt"\nname = "b"\n'
+
+
+def test_a_clustered_mqtt_broker_is_a_list_of_endpoints_tried_in_order(tmp_path):
+    config = load_config(write(tmp_path, MQTT + 'brokers = ["n1:1883", "10.0.0.2:1884", "[fd00::3]:8883"]\n'))
+    (source,) = config.sources
+    assert source.endpoints == (("n1", 1883), ("10.0.0.2", 1884), ("fd00::3", 8883))
+    (single,) = load_config(write(tmp_path, MQTT + 'host = "mqtt.example"\nport = 8883\n')).sources
+    assert single.brokers == () and single.endpoints == (("mqtt.example", 8883),)
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ('brokers = ["n1:1883"]\nhost = "n2"\n',
+     "sources[0].mqtt: brokers and host are both set: list a clustered broker's nodes in brokers, "
+     "or name one broker with host and port"),
+    ('brokers = ["n1:1883"]\nport = 1883\n', "brokers and port are both set"),
+    ('brokers = ["n1"]\n', "'n1' is not host:port"),
+    ('brokers = ["n1:http"]\n', "'n1:http' is not host:port"),
+    ('brokers = ["n1:0"]\n', "'n1:0' is not host:port"),
+    ('brokers = [":1883"]\n', "':1883' is not host:port"),
+    ('brokers = ["fd00::3:1883"]\n', "'fd00::3:1883': write an IPv6 address in brackets, [fd00::3]:1883"),
+    ('brokers = ["n1:1883", "n1:1883"]\n', "n1:1883 listed twice"),
+])
+def test_a_wrong_broker_list_is_refused_naming_the_problem(tmp_path, keys, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, MQTT + keys))
+    assert message in str(info.value), str(info.value)

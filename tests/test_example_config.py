@@ -54,7 +54,8 @@ def test_the_example_loads_with_every_optional_key_and_source(tmp_path):
     bay = tmp_path / "bay.toml"
     bay.write_text(uncommented(EXAMPLE.read_text(encoding="utf-8")))
     config = load_config(bay)
-    assert sorted(s.kind for s in config.sources) == ["hl7", "mqtt", "serial"]
+    # two MQTT sources: one broker (host, port), and a cluster's nodes (brokers)
+    assert sorted(s.kind for s in config.sources) == ["hl7", "mqtt", "mqtt", "serial"]
     assert config.bay.timezone is not None and config.alarms.data_delayed_after_s is not None
 
 
