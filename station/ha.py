@@ -91,6 +91,7 @@ class StandbyPair:
             raise
         self.service = service
         self._audit("leadership_taken")
+        service.monitor.report_interruption("server takeover")
         app = create_app(LiveBay(service.monitor, service.sources, site=service.site))
         self._start_web(app.server)
         log.warning("bay %s: this server leads (%s), serving on %s; taken over in %.1f s",

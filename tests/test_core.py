@@ -294,3 +294,19 @@ def test_on_durable_runs_after_the_commit(harness: Harness):
     ran = []
     harness.monitor.on_durable(None, lambda: ran.append(1))  # nothing to wait for: at once
     assert ran == [1]
+
+
+def test_a_takeover_alarms_each_chair_in_a_session_with_the_gap(harness: Harness):
+    m = harness.monitor
+    m.start_session("c1", "MRN-1", "nurse.ann")
+    harness.feed("hr", 70, seconds=3)
+    harness.feed("hr", 71, seconds=2, chair="c2")  # no session: nobody to tell
+    harness.flush()
+    harness.clock.advance(11)  # the servers' takeover: c1's last reading is 14 s old now
+    restarted = harness.restart()
+    assert restarted.report_interruption("server takeover") == ["c1"]
+    (alarm,) = [a for a in restarted.open_alarms() if a.code == "MONITORING_INTERRUPTED"]
+    assert alarm.chair == "c1" and alarm.message == "Monitoring interrupted 14 s (server takeover)"
+    assert alarm.kind.value == "technical"
+    harness.feed("hr", 72, seconds=1)
+    assert [a.code for a in restarted.open_alarms()] == ["MONITORING_INTERRUPTED"]  # until acknowledged

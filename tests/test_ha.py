@@ -93,6 +93,8 @@ def test_one_leads_the_other_waits_and_takes_over_after_kill_9(pg_backend: Backe
         chairs = {c["chair"]: c for c in get(b.port, "/api/v1/chairs")["chairs"]}
         assert chairs["c1"]["session"]["id"] == session["id"]  # restored from the database
         assert chairs["c1"]["session"]["patient"] == "MRN-4"
+        gap = [x for x in chairs["c1"]["alarms"] if x["code"] == "MONITORING_INTERRUPTED"]
+        assert len(gap) == 1 and "(server takeover)" in gap[0]["message"]  # the gap, on the chair
         taken = pg_backend.sql("SELECT action, detail FROM operator_actions WHERE action LIKE 'leadership%' "
                                "ORDER BY id", bay="neuro")
         wait_until(lambda: len(pg_backend.sql("SELECT id FROM operator_actions WHERE action = "

@@ -73,6 +73,7 @@ class Monitor(SessionActions, ChairQueries):
             })
             for c in config.chairs
         }
+        self._restored_last: dict[str, float] = {}  # chair -> its last reading in the store at start
         self._ranges = {p.key: p.plausible for p in PARAMETERS}
         self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
                                   config.alarms.settings(config.display.stale_after_s))
@@ -102,6 +103,8 @@ class Monitor(SessionActions, ChairQueries):
             if c is not None and param in c.buffers:
                 c.buffers[param].extend(times, values, flags)
                 n += len(times)
+                if len(times):
+                    self._restored_last[chair] = max(self._restored_last.get(chair, 0.0), float(times[-1]))
         for session in self.store.open_sessions():
             c = self._chairs.get(session.chair)
             if c is None:
@@ -117,7 +120,7 @@ class Monitor(SessionActions, ChairQueries):
         self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
         self.store.start()
         log.info("store %s: %d readings, %d open sessions, %d open alarms restored",
-                 self.config.store.path, n, sum(c.session is not None for c in self._chairs.values()),
+                 getattr(self.store, "path", "the store"), n, sum(c.session is not None for c in self._chairs.values()),
                  len(alarms))
 
     def close(self) -> None:
@@ -249,6 +252,27 @@ class Monitor(SessionActions, ChairQueries):
             self._alarm(SetConnection(chair, source, online, now, detail,
                                       self.config.source_parameters(source),
                                       self.config.source_kind(source)))
+
+    def report_interruption(self, reason: str) -> list[str]:
+        """After this server took over the bay (or started on it): each chair in a session
+        whose last stored reading (or, with none, its session's last change) is a second or
+        more old gets a technical alarm naming the gap, "Monitoring interrupted N s
+        (reason)", standing until acknowledged. Returns the chairs alarmed."""
+        with self._lock:
+            now = self.clock.now()
+            alarmed = []
+            for chair, c in self._chairs.items():
+                if c.session is None:
+                    continue
+                last = self._restored_last.get(chair, c.session.updated_at or c.session.started_at)
+                if now - last < 1.0:
+                    continue
+                gap = round(now - last)
+                log.error("chair %s: monitoring interrupted %d s (%s)", chair, gap, reason)
+                self._alarm(Notice(chair, "interrupted", "MONITORING_INTERRUPTED",
+                                   "Monitoring interrupted {count} s (" + reason + ")", gap, now))
+                alarmed.append(chair)
+            return alarmed
 
     def report_gap(self, chair: str, device: str, missing: int, after_seq: int, seq: int) -> None:
         """A source saw ``missing`` messages of a device's sequence never arrive (accepted by
