@@ -120,7 +120,8 @@ class Monitor(SessionActions, ChairQueries):
         self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
         self.store.start()
         log.info("store %s: %d readings, %d open sessions, %d open alarms restored",
-                 getattr(self.store, "path", "the store"), n, sum(c.session is not None for c in self._chairs.values()),
+                 getattr(self.store, "path", "the store"), n,
+                 sum(c.session is not None for c in self._chairs.values()),
                  len(alarms))
 
     def close(self) -> None:
