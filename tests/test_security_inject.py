@@ -307,7 +307,8 @@ def test_health_and_metrics_tell_anonymous_callers_nothing_of_the_setup(bay, tmp
     answer = anonymous.get("/healthz")
     assert answer.status_code == 503  # the load balancer's answer is unchanged
     body = answer.get_json()
-    assert set(body) == {"status", "store_writable", "adapters", "source_problems"}
+    assert set(body) == {"status", "role", "store_writable", "adapters", "source_problems"}
+    assert body["role"] == "leader"  # which server of a pair this is: for the proxy in front
     assert body["status"] == "degraded" and body["store_writable"] is True
     assert [(a["name"], a["kind"], a["state"]) for a in body["adapters"]] == [
         ("broker1", "mqtt", "stopped"), ("rad97", "serial", "stopped"), ("gw", "hl7", "stopped")]
