@@ -43,13 +43,13 @@ def test_exactly_one_of_two_leads_and_a_clean_stop_hands_over(pg_backend: Backen
     a, a_seen = contender(pg_backend)
     b, b_seen = contender(pg_backend)
     a.start()
-    wait_until(lambda: a.is_leader, scaled(10), "the first to lead")
+    wait_until(lambda: a.is_leader, 10, "the first to lead")
     b.start()
     try:
-        wait_until(lambda: b.attempts >= 2, scaled(5), "the second to try")  # and wait
+        wait_until(lambda: b.attempts >= 2, 5, "the second to try")  # and wait
         assert not b.is_leader and a_seen == [True] and b_seen == []
         a.stop()
-        wait_until(lambda: b.is_leader, scaled(10), "the standby to lead after a clean stop")
+        wait_until(lambda: b.is_leader, 10, "the standby to lead after a clean stop")
         assert b_seen == [True] and not a.is_leader
     finally:
         a.stop()
@@ -62,7 +62,7 @@ def test_another_bay_has_its_own_leader(pg_backend: Backend) -> None:
     a.start()
     b.start()
     try:
-        wait_until(lambda: a.is_leader and b.is_leader, scaled(10), "each bay's leader")
+        wait_until(lambda: a.is_leader and b.is_leader, 10, "each bay's leader")
     finally:
         a.stop()
         b.stop()
@@ -79,11 +79,11 @@ def test_a_leader_killed_with_sigkill_is_replaced(pg_backend: Backend) -> None:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "leads"
         standby.start()
-        wait_until(lambda: standby.attempts >= 2, scaled(5), "the standby to try")
+        wait_until(lambda: standby.attempts >= 2, 5, "the standby to try")
         assert not standby.is_leader and standby.last_error is None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(scaled(10))
-        wait_until(lambda: standby.is_leader, scaled(10), "the standby to lead after kill -9")
+        wait_until(lambda: standby.is_leader, 10, "the standby to lead after kill -9")
         assert seen == [True]
     finally:
         if proc.poll() is None:
@@ -99,15 +99,15 @@ def test_a_leader_whose_connection_is_cut_steps_down_and_the_standby_leads(pg_ba
     a, a_seen = contender(pg_backend)
     b, b_seen = contender(pg_backend)
     a.start()
-    wait_until(lambda: a.is_leader, scaled(10), "the first to lead")
+    wait_until(lambda: a.is_leader, 10, "the first to lead")
     b.start()
     try:
         killed = pg_backend.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE granted AND "
                                 "locktype = 'advisory' AND classid = ?", (LEADER_LOCK_CLASS,))
         assert killed == [(True,)]
-        wait_until(lambda: a_seen == [True, False], scaled(10), "the old leader to step down")
-        wait_until(lambda: b.is_leader, scaled(10), "the standby to lead")
-        wait_until(lambda: a.last_error is None and not a.is_leader, scaled(10), "the old one to follow")
+        wait_until(lambda: a_seen == [True, False], 10, "the old leader to step down")
+        wait_until(lambda: b.is_leader, 10, "the standby to lead")
+        wait_until(lambda: a.last_error is None and not a.is_leader, 10, "the old one to follow")
         assert b_seen == [True]
     finally:
         a.stop()
@@ -125,12 +125,12 @@ def test_a_leader_that_cannot_reach_the_database_steps_down(pg_server_factory: A
     lead, seen = contender(own)
     lead.start()
     try:
-        wait_until(lambda: lead.is_leader, scaled(10), "leading")
+        wait_until(lambda: lead.is_leader, 10, "leading")
         server.stop()
-        wait_until(lambda: seen == [True, False], scaled(10), "stepping down without the database")
+        wait_until(lambda: seen == [True, False], 10, "stepping down without the database")
         assert "unreachable" in (lead.last_error or "")
         server.start()
-        wait_until(lambda: lead.is_leader, scaled(10), "leading again once it is back")
+        wait_until(lambda: lead.is_leader, 10, "leading again once it is back")
     finally:
         lead.stop()
 

@@ -146,13 +146,13 @@ def test_a_postgresql_restart_mid_ingest_loses_and_duplicates_nothing(
     producer = threading.Thread(target=produce)
     producer.start()
     try:
-        wait_until(lambda: store.stats()["readings_written"] > 200, scaled(20), "readings written")
+        wait_until(lambda: store.stats()["readings_written"] > 200, 20, "readings written")
         server.kill9()
-        wait_until(lambda: store.stats()["failing"] is not None, scaled(10), "the writer to notice")
+        wait_until(lambda: store.stats()["failing"] is not None, 10, "the writer to notice")
         assert "database unreachable" in store.stats()["failing"]
         server.start()
         wait_until(lambda: store.stats()["failing"] is None and store.stats()["failed_batches"] > 0,
-                   scaled(30), "the writer to write again")
+                   30, "the writer to write again")
     finally:
         stop.set()
         producer.join()
@@ -176,7 +176,7 @@ def test_a_database_outage_is_a_technical_alarm_on_every_screen_and_ingest_resum
         assert live.recording_problem() is None and live.feed.build()["bay_alarm"] == ""
         server.stop()
         harness.feed("spo2", 96, seconds=3)  # taken in while the database is away
-        wait_until(lambda: live.recording_problem() is not None, scaled(5), "the outage on the screen")
+        wait_until(lambda: live.recording_problem() is not None, 5, "the outage on the screen")
         view = live.feed.build()
         assert view["bay_alarm"].startswith("RECORDING STOPPED: database unreachable")
         assert view["sound"] == "medium"  # it sounds, though no chair alarm does
@@ -186,7 +186,7 @@ def test_a_database_outage_is_a_technical_alarm_on_every_screen_and_ingest_resum
         (alarm,) = [a for a in harness.monitor.open_alarms() if a.chair == "c2"]
         assert harness.monitor.store_stats()["pending"] >= 33
         server.start()
-        wait_until(lambda: live.recording_problem() is None, scaled(30), "recording again")
+        wait_until(lambda: live.recording_problem() is None, 30, "recording again")
         harness.flush()
         assert harness.monitor.store.count_readings("c1") == 6  # type: ignore[union-attr]
         assert harness.monitor.store.count_readings("c2") == 30  # type: ignore[union-attr]
