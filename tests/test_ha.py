@@ -168,11 +168,15 @@ class Proxy:
         for old, new in swaps.items():
             assert old in site, old
             site = site.replace(old, new)
+        self.folder = folder
         (folder / "haproxy.cfg").write_text(site)
-        with (folder / "haproxy.log").open("w") as log:
-            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(folder / "haproxy.cfg")],
-                                         stdout=log, stderr=log)
         self.base = f"https://127.0.0.1:{self.https}"
+        self.start()
+
+    def start(self) -> None:
+        with (self.folder / "haproxy.log").open("a") as log:
+            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(self.folder / "haproxy.cfg")],
+                                         stdout=log, stderr=log)
 
     def stop(self) -> None:
         self.proc.terminate()

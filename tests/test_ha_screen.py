@@ -2,7 +2,7 @@
 the real HAProxy of deploy/haproxy-chairside.cfg (TLS) in front of two real ``chairside run``
 of one bay on PostgreSQL, fed by a device over a real Mosquitto: kill -9 of the leader, and
 the same page, with the same login, shows live values from the new leader by itself and says
-that the standby took over (assets/push.js)."""
+that the standby took over (assets/push.js); back from the same server, it says nothing."""
 
 from __future__ import annotations
 
@@ -108,6 +108,14 @@ host = "127.0.0.1"\nport = {broker.port}\nbay = "neuro"\nclient_id = "chairside-
         wait_until(lambda: hr() == "71", 20, "the device's heart rate on the bay screen")
         first = js("return window.chairsidePush.server")
         assert first and not js("return document.body.classList.contains('taken-over')")
+        # the proxy restarted: the stream comes back from the same server, and that says nothing
+        proxy.stop()
+        wait_until(lambda: js("return document.body.classList.contains('disconnected')"), 10, "no connection")
+        proxy.start()
+        device.hr = 72
+        wait_until(lambda: hr() == "72", 15, "live again through the restarted proxy")
+        assert js("return window.chairsidePush.server") == first
+        assert not js("return document.body.classList.contains('taken-over')")
         js("window.csSamePage = 1")  # gone if the page were reloaded or sent to the login
 
         assert leader.kill() == -signal.SIGKILL
