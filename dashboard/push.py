@@ -204,8 +204,8 @@ class BayFeed(Feed):
 
 def stream(feed: Feed, *, seen: Callable[[], None], allowed: Callable[[], bool],
            stopping: threading.Event | None = None, hello: View | None = None) -> Iterator[str]:
-    """One tab's events: the whole view first (with ``hello``'s keys), then what changed. ``seen()`` after each
-    event (the tab is counted as a connected screen); ``allowed()`` every
+    """One tab's events: the whole view first (with ``hello``'s keys), then what changed.
+    ``seen()`` after each event (the tab is counted as a connected screen); ``allowed()`` every
     ``feed.check_every`` s (a login that ended closes the stream with an ``auth`` event). Ends when the server
     stops (``stopping``) or the tab goes away. The caller has ``feed.join()``-ed."""
     sent: View = {}

@@ -74,12 +74,14 @@ class Device:
 def chromium(profile: Path, crt: Path) -> webdriver.Chrome:
     options = Options()
     options.binary_location = "/usr/bin/chromium"
-    for flag in (*HEADLESS, f"--user-data-dir={profile}", f"--ignore-certificate-errors-spki-list={spki_pin(crt)}"):
+    pin = f"--ignore-certificate-errors-spki-list={spki_pin(crt)}"
+    for flag in (*HEADLESS, f"--user-data-dir={profile}", pin):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
-def test_an_open_bay_screen_follows_a_kill_9_takeover_and_says_so(pg_backend: Backend, tmp_path: Path) -> None:
+def test_an_open_bay_screen_follows_a_kill_9_takeover_and_says_so(pg_backend: Backend,
+                                                                  tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker").start()
     config = with_login(bay_toml(pg_backend, tmp_path), tmp_path)
     config.write_text(config.read_text() + f"""[[sources]]\nkind = "mqtt"\nname = "broker"
@@ -90,7 +92,8 @@ host = "127.0.0.1"\nport = {broker.port}\nbay = "neuro"\nclient_id = "chairside-
     device = Device(broker.port, "chairside/neuro/c1/vitals")
     driver: webdriver.Chrome | None = None
     try:
-        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, 30, "one leader, one standby")
+        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, 30,
+                   "one leader, one standby")
         leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
         driver = chromium(tmp_path / "profile", proxy.crt)
 
@@ -128,7 +131,8 @@ host = "127.0.0.1"\nport = {broker.port}\nbay = "neuro"\nclient_id = "chairside-
         assert banner.is_displayed() and banner.text == TAKEOVER
         assert not js("return document.body.classList.contains('disconnected')")
         # the sound follows the new leader's view as ever (nothing alarms here: "silent")
-        assert js("return window.chairsideAudio.state") == js("return window.chairsidePush.state.sound") == "silent"
+        sound = js("return window.chairsidePush.state.sound")
+        assert js("return window.chairsideAudio.state") == sound == "silent"
         banner.click()
         wait_until(lambda: not banner.is_displayed(), 5, "the banner clicked away")
         assert not [e for e in driver.get_log("browser") if e["source"] == "javascript"]  # no script error
