@@ -39,10 +39,14 @@ from dashboard.security import install_security
 from dashboard.site_push import SITE_PAGE, install_site_push
 from monitor.core import MonitorError
 
-__all__ = ["NOTICE", "create_app", "toast"]
+__all__ = ["NOTICE", "TAKEOVER", "create_app", "toast"]
 
 HERE = Path(__file__).parent
 NOTICE = "Not a medical device — the bedside monitors' alarms stay primary"
+
+#: Shown when the screen's push stream comes back from the other server of an HA pair
+#: (assets/push.js): the standby took over, so the nurse checks that the bay is as it was.
+TAKEOVER = "Reconnected to the standby server (now leading): check the bay · click to hide"
 
 
 def create_app(live: LiveBay, *, title: str = "Chairside") -> dash.Dash:
@@ -100,6 +104,7 @@ def _shell(live: LiveBay, title: str) -> html.Div:
         html.Div([], id="popups", className="popups"),
         html.Div("No connection to the Chairside server: the values on this screen are not updating",
                  className="disconnected-banner"),
+        html.Div(TAKEOVER, className="takeover-banner", title="Click to hide"),
         html.Div("", id="bay-alarm", className="bay-alarm"),
     ], className="shell")
 

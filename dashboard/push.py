@@ -16,6 +16,10 @@ nothing changed for it: a screen that hears nothing for 2.5 s shows "no connecti
 sounds (``assets/audio.js``). There is no heartbeat apart from the feed, so a stalled feed
 shows too.
 
+With ``[ha] enabled`` (a leader/standby pair, docs/high-availability.md) the first event also
+carries ``"server"``: :data:`SERVER`, this process's id. A screen whose stream comes back
+from another server than before knows the standby took over, and says so to the nurse.
+
 Each stream holds one of the web server's threads while it is open; ``max_streams`` caps
 them (a further tab gets 503 and retries), so the API and the pages always keep threads.
 """
@@ -24,6 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,11 +46,15 @@ from dashboard.server import STOPPING
 if TYPE_CHECKING:
     from dashboard.live import LiveBay
 
-__all__ = ["BayFeed", "Feed", "View", "delta", "flatten", "install_push", "sse", "stream"]
+__all__ = ["SERVER", "BayFeed", "Feed", "View", "delta", "flatten", "install_push", "sse", "stream"]
 
 log = logging.getLogger("chairside.push")
 
 View = dict[str, str]
+
+#: This server process, as its screens know it: host, pid and a random part (a pid comes
+#: again after a restart). Sent to the screens of an HA pair only (see above).
+SERVER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 #: The keys of a tile's view model that the screen shows (see ``TILE_FIELDS``).
 _TILE_KEYS = tuple(dict.fromkeys(
@@ -192,9 +203,9 @@ class BayFeed(Feed):
 
 
 def stream(feed: Feed, *, seen: Callable[[], None], allowed: Callable[[], bool],
-           stopping: threading.Event | None = None) -> Iterator[str]:
-    """One tab's events: the whole view first, then what changed. ``seen()`` after each
-    event (the tab is counted as a connected screen); ``allowed()`` every
+           stopping: threading.Event | None = None, hello: View | None = None) -> Iterator[str]:
+    """One tab's events: the whole view first (with ``hello``'s keys), then what changed.
+    ``seen()`` after each event (the tab is counted as a connected screen); ``allowed()`` every
     ``feed.check_every`` s (a login that ended closes the stream with an ``auth`` event). Ends when the server
     stops (``stopping``) or the tab goes away. The caller has ``feed.join()``-ed."""
     sent: View = {}
@@ -213,6 +224,8 @@ def stream(feed: Feed, *, seen: Callable[[], None], allowed: Callable[[], bool],
                     yield sse({"reason": "login ended"}, "auth")
                     return
             change = delta(sent, view)
+            if hello:  # the first event only
+                change, hello = {**change, **hello}, None
             sent = view
             seen()
             yield sse(change)  # even when empty: the screen knows its feed is alive
@@ -232,7 +245,8 @@ def install_push(server: Flask, live: LiveBay) -> None:
         sound = request.args.get("sound", "off")
         sound = sound if sound in SOUND_STATES else "off"
         feed = live.feed
-        body = _guarded(feed, tab, sound, login_check(), request.environ.get(STOPPING))
+        hello = {"server": SERVER} if live.config.ha.enabled else None
+        body = _guarded(feed, tab, sound, login_check(), request.environ.get(STOPPING), hello)
         return Response(stream_with_context(body), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -242,8 +256,9 @@ def install_push(server: Flask, live: LiveBay) -> None:
 
 
 def _guarded(feed: BayFeed, tab: str, sound: str, allowed: Callable[[], bool],
-             stopping: threading.Event | None) -> Iterator[str]:
+             stopping: threading.Event | None, hello: View | None) -> Iterator[str]:
     if not feed.join():
         yield sse({"retry_s": 5}, "busy")
         return
-    yield from stream(feed, seen=lambda: note_client(tab, sound), allowed=allowed, stopping=stopping)
+    yield from stream(feed, seen=lambda: note_client(tab, sound), allowed=allowed, stopping=stopping,
+                      hello=hello)

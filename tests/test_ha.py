@@ -140,39 +140,65 @@ def self_signed(folder: Path) -> Path:
     return crt
 
 
+USER, PASSWORD = "ann", "Infusion-bay-7731"
+
+
+def with_login(config: Path, folder: Path) -> Path:
+    """``config`` with login on (the pair shares the secret key file) and the nurse USER in
+    the shared store."""
+    config.write_text(config.read_text().replace(
+        "[auth]\nenabled = false", f'[auth]\nenabled = true\nsecret_key_file = "{folder / "secret"}"'))
+    added = subprocess.run([sys.executable, "-m", "station.cli", "user", "add", "--config", str(config),
+                            USER, "--role", "nurse", "--password-stdin"], input=f"{PASSWORD}\n",
+                           text=True, cwd=ROOT, capture_output=True, timeout=scaled(60))
+    assert added.returncode == 0, added.stderr
+    return config
+
+
+class Proxy:
+    """deploy/haproxy-chairside.cfg as shipped in front of the pair (its ports, certificate and
+    servers swapped for the test's): ``base`` is its https URL, ``crt`` its certificate."""
+
+    def __init__(self, folder: Path, a: Server, b: Server) -> None:
+        self.crt = self_signed(folder)
+        self.https = free_port()
+        site = (DEPLOY / "haproxy-chairside.cfg").read_text()
+        swaps = {"    log /dev/log local0\n": "", "    log global\n": "", "    option httplog\n": "",
+                 "bind :80": f"bind 127.0.0.1:{free_port()}", "bind :443": f"bind 127.0.0.1:{self.https}",
+                 "/etc/ssl/chairside/chairside.pem": str(folder / "proxy.pem"),
+                 "10.0.0.11:8050": f"127.0.0.1:{a.port}", "10.0.0.12:8050": f"127.0.0.1:{b.port}"}
+        for old, new in swaps.items():
+            assert old in site, old
+            site = site.replace(old, new)
+        self.folder = folder
+        (folder / "haproxy.cfg").write_text(site)
+        self.base = f"https://127.0.0.1:{self.https}"
+        self.start()
+
+    def start(self) -> None:
+        with (self.folder / "haproxy.log").open("a") as log:
+            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(self.folder / "haproxy.cfg")],
+                                         stdout=log, stderr=log)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(scaled(10))
+
+
 def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_backend: Backend,
                                                                           tmp_path: Path) -> None:
     import http.cookiejar
     import ssl
 
-    config = bay_toml(pg_backend, tmp_path)
-    config.write_text(config.read_text().replace(
-        "[auth]\nenabled = false", f'[auth]\nenabled = true\nsecret_key_file = "{tmp_path / "secret"}"'))
-    added = subprocess.run([sys.executable, "-m", "station.cli", "user", "add", "--config", str(config),
-                            "ann", "--role", "nurse", "--password-stdin"], input="Infusion-bay-7731\n",
-                           text=True, cwd=ROOT, capture_output=True, timeout=scaled(60))
-    assert added.returncode == 0, added.stderr
+    config = with_login(bay_toml(pg_backend, tmp_path), tmp_path)
     a = Server(config, free_port(), tmp_path / "a.log")
     b = Server(config, free_port(), tmp_path / "b.log")
-    crt = self_signed(tmp_path)
-    https = free_port()
-    site = (DEPLOY / "haproxy-chairside.cfg").read_text()
-    swaps = {"    log /dev/log local0\n": "", "    log global\n": "", "    option httplog\n": "",
-             "bind :80": f"bind 127.0.0.1:{free_port()}", "bind :443": f"bind 127.0.0.1:{https}",
-             "/etc/ssl/chairside/chairside.pem": str(tmp_path / "proxy.pem"),
-             "10.0.0.11:8050": f"127.0.0.1:{a.port}", "10.0.0.12:8050": f"127.0.0.1:{b.port}"}
-    for old, new in swaps.items():
-        assert old in site, old
-        site = site.replace(old, new)
-    (tmp_path / "haproxy.cfg").write_text(site)
-    with (tmp_path / "haproxy.log").open("w") as log:
-        proxy = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")],
-                                 stdout=log, stderr=log)
+    proxy = Proxy(tmp_path, a, b)
+    crt, base = proxy.crt, proxy.base
     tls = ssl.create_default_context(cafile=str(crt))
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls),
                                           urllib.request.HTTPCookieProcessor(jar))
-    base = f"https://127.0.0.1:{https}"
 
     def through_proxy(path: str) -> tuple[int, Any]:
         try:
@@ -186,8 +212,8 @@ def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_bac
     try:
         wait_until(lambda: through_proxy("/healthz")[0] == 200, scaled(30), "the proxy reaching the leader")
         leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
-        login = urllib.request.Request(base + "/login", json.dumps({"username": "ann",
-                                       "password": "Infusion-bay-7731"}).encode(),
+        login = urllib.request.Request(base + "/login", json.dumps({"username": USER,
+                                       "password": PASSWORD}).encode(),
                                        {"Content-Type": "application/json"}, method="POST")
         with browser.open(login, timeout=scaled(10)) as answer:
             assert answer.status == 200
@@ -197,7 +223,6 @@ def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_bac
         wait_until(lambda: through_proxy("/api/v1/chairs")[0] == 200 and role(standby.port) == "leader",
                    scaled(15), "the bay back through the proxy with the same login")
     finally:
-        proxy.terminate()
-        proxy.wait(scaled(10))
+        proxy.stop()
         a.kill()
         b.kill()

@@ -17,7 +17,7 @@ from ui_support import js, start
 from dashboard.app import create_app
 from dashboard.live import LiveBay
 from dashboard.pages import LIVE_KEY
-from dashboard.push import delta
+from dashboard.push import BayFeed, delta, sse, stream
 from dashboard.server import WebServer
 from monitor.records import SessionEventKind
 
@@ -54,6 +54,23 @@ def test_a_reading_reaches_every_stream_as_only_what_changed(harness: Harness):
             change = stream.until(lambda d: "c1|hr" in d)
             assert change["c1|hr"] == "75"
             assert "c2|patient" not in change and "c1|spo2" not in change  # unchanged: not sent
+
+
+def test_only_an_ha_pairs_first_event_names_its_server(harness: Harness):
+    harness.feed("hr", 70)
+    live = LiveBay(harness.monitor)
+    assert "server" not in view(create_app(live).server.test_client())  # a single server: nothing to tell
+    feed = BayFeed(live)
+    assert feed.join()
+    body = stream(feed, seen=lambda: None, allowed=lambda: True, hello={"server": "host:42:ab"})
+    assert next(body) == "retry: 1000\n\n"
+    first = next(body)
+    assert '"server":"host:42:ab"' in first and '"c1|hr":"70"' in first  # with the whole view
+    harness.monitor.ingest([harness.reading("hr", 75)])
+    while (event := next(body)) == sse({}):
+        pass
+    assert "server" not in event and '"c1|hr":"75"' in event  # the first event only
+    body.close()
 
 
 def test_an_alarm_raised_by_time_alone_is_pushed(harness: Harness):

@@ -2,7 +2,9 @@
  * whose value changed: "<chair>|<field>" for a tile (written into the element with that
  * data-tf; "_cls" and "_title" suffixes go to its class and tooltip) and the header's keys.
  * Nothing is re-rendered: only the text or class that changed is written. A new page (the
- * bay, a chair) gets the latest of everything as soon as its tiles appear. */
+ * bay, a chair) gets the latest of everything as soon as its tiles appear.
+ * In an HA pair each stream's first event names its server: one that comes back from another
+ * server than before means the standby took over, and the screen says so (.takeover-banner). */
 (function () {
   "use strict";
 
@@ -12,6 +14,9 @@
   var reported = null;  // the sound state the open stream was told
   var retry = null;
   var popupsPending = false;
+  var server = null;    // the server the stream comes from (an HA pair's only)
+  var takeover = null;  // the timer that hides the takeover banner
+  var TAKEOVER_MS = 120000;
   var tab = (function () {
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
@@ -82,8 +87,23 @@
     } catch (e) { /* the renderer is not ready yet: the next event or new element retries */ }
   }
 
+  /* The banner says the standby took over until clicked away or for TAKEOVER_MS; the
+   * alarms sound as ever meanwhile (writeHeader). */
+  function showTakeover(shown) {
+    document.body.classList.toggle("taken-over", shown);
+    if (takeover !== null) { clearTimeout(takeover); takeover = null; }
+    if (shown) { takeover = setTimeout(function () { showTakeover(false); }, TAKEOVER_MS); }
+  }
+
+  function serverIs(id) {
+    if (server !== null && id !== server) { showTakeover(true); }
+    server = id;
+    window.chairsidePush.server = id;
+  }
+
   function apply(changed) {
     var key;
+    if ("server" in changed) { serverIs(changed.server); }
     for (key in changed) {
       if (Object.prototype.hasOwnProperty.call(changed, key)) {
         state[key] = changed[key];
@@ -142,11 +162,14 @@
     };
   }
 
-  window.chairsidePush = {events: 0, last: 0, tab: tab, state: state};
+  window.chairsidePush = {events: 0, last: 0, tab: tab, state: state, server: null};
 
   function start() {
     index();
     watch();
+    document.addEventListener("click", function (ev) {
+      if (ev.target && ev.target.closest && ev.target.closest(".takeover-banner")) { showTakeover(false); }
+    });
     connect();
   }
 
