@@ -79,17 +79,17 @@ def test_one_leads_the_other_waits_and_takes_over_after_kill_9(pg_backend: Backe
     a = Server(config, free_port(), tmp_path / "a.log")
     b: Server | None = None
     try:
-        wait_until(lambda: role(a.port) == "leader", scaled(30), "the first server to lead")
+        wait_until(lambda: role(a.port) == "leader", 30, "the first server to lead")
         assert health(a.port)[0] == 200
         b = Server(config, free_port(), tmp_path / "b.log")
-        wait_until(lambda: role(b.port) == "standby", scaled(30), "the second to wait")
+        wait_until(lambda: role(b.port) == "standby", 30, "the second to wait")
         assert health(b.port)[0] == 503
         session = post(a.port, "/api/v1/chairs/c1/sessions", {"user": "nurse.ann", "patient": "MRN-4",
                                                                 "protocol": "magnesium"})
         wait_until(lambda: pg_backend.sql("SELECT id FROM sessions", bay="neuro") == [(session["id"],)],
-                   scaled(10), "the session committed")
+                   10, "the session committed")
         assert a.kill() == -signal.SIGKILL
-        wait_until(lambda: role(b.port) == "leader", scaled(10), "the standby to lead after kill -9")
+        wait_until(lambda: role(b.port) == "leader", 10, "the standby to lead after kill -9")
         chairs = {c["chair"]: c for c in get(b.port, "/api/v1/chairs")["chairs"]}
         assert chairs["c1"]["session"]["id"] == session["id"]  # restored from the database
         assert chairs["c1"]["session"]["patient"] == "MRN-4"
@@ -98,7 +98,7 @@ def test_one_leads_the_other_waits_and_takes_over_after_kill_9(pg_backend: Backe
         taken = pg_backend.sql("SELECT action, detail FROM operator_actions WHERE action LIKE 'leadership%' "
                                "ORDER BY id", bay="neuro")
         wait_until(lambda: len(pg_backend.sql("SELECT id FROM operator_actions WHERE action = "
-                                              "'leadership_taken'", bay="neuro")) == 2, scaled(10))
+                                              "'leadership_taken'", bay="neuro")) == 2, 10)
         assert [t[0] for t in taken][:1] == ["leadership_taken"]
         assert b.kill(signal.SIGTERM) == 0  # a clean stop, recorded
         assert pg_backend.sql("SELECT action FROM operator_actions ORDER BY id DESC LIMIT 1",
@@ -114,11 +114,11 @@ def test_a_clean_stop_hands_over_at_once(pg_backend: Backend, tmp_path: Path) ->
     a = Server(config, free_port(), tmp_path / "a.log")
     b = Server(config, free_port(), tmp_path / "b.log")
     try:
-        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, scaled(30),
+        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, 30,
                    "one leader, one standby")
         leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
         assert leader.kill(signal.SIGTERM) == 0
-        wait_until(lambda: role(standby.port) == "leader", scaled(10), "the standby to lead")
+        wait_until(lambda: role(standby.port) == "leader", 10, "the standby to lead")
     finally:
         a.kill()
         b.kill()
@@ -210,7 +210,7 @@ def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_bac
             return 0, None
 
     try:
-        wait_until(lambda: through_proxy("/healthz")[0] == 200, scaled(30), "the proxy reaching the leader")
+        wait_until(lambda: through_proxy("/healthz")[0] == 200, 30, "the proxy reaching the leader")
         leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
         login = urllib.request.Request(base + "/login", json.dumps({"username": USER,
                                        "password": PASSWORD}).encode(),
@@ -221,7 +221,7 @@ def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_bac
         assert leader.kill() == -signal.SIGKILL
         # the same browser, the same login: live again through the proxy, from the new leader
         wait_until(lambda: through_proxy("/api/v1/chairs")[0] == 200 and role(standby.port) == "leader",
-                   scaled(15), "the bay back through the proxy with the same login")
+                   15, "the bay back through the proxy with the same login")
     finally:
         proxy.stop()
         a.kill()
