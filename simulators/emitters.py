@@ -222,9 +222,12 @@ class MllpEmitter:
         while self.backlog and self._client is not None and time.monotonic() >= self._retry_at:
             problem: Exception | None = None
             try:
-                code = read_ack(self._client.send(self.backlog[0])).code
+                ack = read_ack(self._client.send(self.backlog[0]))
+                code = ack.code
             except (OSError, ParseError) as exc:  # no listener answers, or an answer that is no ACK
                 code, problem = "", exc
+            if code in ("AE", "CE"):
+                log.warning("%s: HL7 message refused (%s): %s", self.device, code, ack.text)
             if code in ("AA", "CA", "AE", "CE"):
                 self.backlog.popleft()
                 self.refused += code in ("AE", "CE")
