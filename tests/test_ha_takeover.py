@@ -1,8 +1,8 @@
 """Across a takeover of the whole service (issue 16): two real ``chairside run`` of one bay
 with ``[ha] enabled`` and one private PostgreSQL, devices sending sequence-numbered vitals at
 a steady rate, the leader killed with SIGKILL mid-stream. The standby leads and takes the
-transport over; once the devices stop, every (device, seq) they saw acknowledged or kept
-for sending again is in the store exactly once.
+transport over; once the devices stop, every message they sent (acknowledged, or kept for
+sending again) is in the store, once.
 
 - MQTT: a real Mosquitto between them; both servers have the same MQTT source (one client
   id, a persistent session, QoS 1), the broker keeps the session's queue while nobody is
@@ -12,6 +12,8 @@ for sending again is in the store exactly once.
 - HL7: each server has its own listener (two machines), which listens only while it leads;
   the simulated gateway (:class:`simulators.emitters.MllpEmitter` with a standby endpoint)
   fails over to the other's and sends again every message whose ACK did not come back.
+  Nothing is lost; a message committed by the dead leader whose ACK had not left yet is
+  stored twice (nothing recognises it: see the test), at most one per gateway connection.
 """
 
 from __future__ import annotations
@@ -106,14 +108,20 @@ def take_over(backend: Backend, a: Server, b: Server, stream: Stream) -> None:
     stream.stop()
 
 
-def assert_exactly_once(backend: Backend, stream: Stream) -> None:
+def assert_stored_once(backend: Backend, stream: Stream, in_flight_twice: bool = False) -> None:
+    """Every message sent is stored, none that was not, none twice; with ``in_flight_twice``
+    a chair's one message in flight at the kill may be stored twice (HL7, below)."""
     sent = Counter(stream.sent)
     assert len(sent) == len(stream.sent)  # each message its own (chair, time)
     wait_until(lambda: set(stored(backend)) >= set(sent), 30, "every message stored")
     counts = stored(backend)
-    twice = {k: n for k, n in counts.items() if n > 1}
-    assert not twice, f"stored more than once: {sorted(twice.items())[:20]}"
     assert set(counts) == set(sent), f"stored but never sent: {sorted(set(counts) - set(sent))[:20]}"
+    twice = {k: n for k, n in counts.items() if n > 1}
+    if in_flight_twice:
+        assert set(twice.values()) <= {2}, twice
+        assert max(Counter(chair for chair, _ in twice).values(), default=0) <= 1, twice
+    else:
+        assert not twice, f"stored more than once: {sorted(twice.items())[:20]}"
 
 
 def test_mqtt_loses_and_duplicates_nothing_when_the_leader_is_killed(pg_backend: Backend,
@@ -144,7 +152,7 @@ reconnect_max_s = 1\n""")
             wait_until(lambda: role(b.port) == "standby", 30, "the second to wait")
             stream = Stream(publish).start()
             take_over(pg_backend, a, b, stream)
-            assert_exactly_once(pg_backend, stream)
+            assert_stored_once(pg_backend, stream)
             seqs = Counter(pg_backend.sql("SELECT device, seq FROM readings", bay=BAY))
             assert set(seqs.values()) == {1}  # by (device, seq) too
         finally:
@@ -155,7 +163,7 @@ reconnect_max_s = 1\n""")
                 b.kill()
 
 
-def test_hl7_gateway_fails_over_and_nothing_is_lost_or_stored_twice(pg_backend: Backend,
+def test_hl7_gateway_fails_over_and_loses_nothing(pg_backend: Backend,
                                                                     tmp_path: Path) -> None:
     ports = {"a": free_port(), "b": free_port()}
     beds = ", ".join(f'"BAY^^{c}" = "{c}"' for c in CHAIRS)
@@ -185,7 +193,11 @@ host = "127.0.0.1"\nport = {port}\nbeds = {{ {beds} }}\n""")
             assert gateway.flush(30), f"{chair}: {len(gateway.backlog)} message(s) never acknowledged"
             assert gateway.refused == gateway.dropped == 0
         assert any(g.failures for g in gateways.values())  # messages were sent again
-        assert_exactly_once(pg_backend, stream)
+        # Not exactly once, strictly: a message whose readings the killed leader had committed
+        # but whose AA had not left yet is sent again and stored again. HL7 readings carry no
+        # seq and the core keeps no record of control ids, so nothing recognises it; one
+        # message per gateway connection can be in that window (docs/high-availability.md).
+        assert_stored_once(pg_backend, stream, in_flight_twice=True)
     finally:
         for gateway in gateways.values():
             gateway.close()
