@@ -9,7 +9,8 @@
   publishes the will. A broker outage queues the device's messages and sends them, in
   order and with their original times and sequence numbers, when it is over.
 - ``MllpEmitter``: an HL7 gateway sending one ORU^R01 per sample over MLLP (over TLS, with a
-  client certificate, when given an ``ssl_context``).
+  client certificate, when given an ``ssl_context``), failing over to a standby's listener
+  and sending again every message whose ACK did not come back.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import contextlib
 import logging
 import os
 import ssl
+import time
 import tty
+from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import paho.mqtt.client as mqtt
 
+from monitor.seam import ParseError
 from simulators.formats import oru_r01, serial_header, serial_line, vitals_json
-from simulators.mllp_client import MllpClient
+from simulators.mllp_client import MllpFailover
+from wire.hl7.ack import read_ack
 
 __all__ = ["Emitter", "MllpEmitter", "MqttEmitter", "PtyEmitter"]
 
@@ -162,31 +168,76 @@ class MqttEmitter:
 
 
 class MllpEmitter:
+    """An HL7 gateway: one ORU^R01 per sample (control id ``<device>-<seq>``), sent over MLLP
+    to ``host:port`` or, when that does not answer, to the ``standby`` listeners in turn (a
+    bay's two servers: :class:`MllpFailover`).
+
+    A message counts as delivered only on its ACK: until then it stays in order in
+    :attr:`backlog` and is sent again, after the next sample or at :meth:`flush`, first
+    ``retry_s`` after a failure and then twice as long each time up to ``retry_max_s``;
+    an AR (e.g. not yet on the listener's disk) is sent again too, an AE (its content
+    refused: sending it again would not help) is counted in :attr:`refused` and dropped. At
+    most ``backlog_max`` messages wait; beyond that the oldest are dropped (:attr:`dropped`)."""
+
     def __init__(self, host: str, port: int, *, bed: str, device: str,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        self.host, self.port = host, port
+                 ssl_context: ssl.SSLContext | None = None, standby: Sequence[tuple[str, int]] = (),
+                 retry_s: float = 0.25, retry_max_s: float = 5.0, backlog_max: int = 3600) -> None:
+        self.endpoints = [(host, port), *standby]
         self.bed, self.device = bed, device
         self.ssl_context = ssl_context
-        self.failures = 0
-        self._client: MllpClient | None = None
-        self._count = 0
+        self.retry_s, self.retry_max_s = retry_s, retry_max_s
+        self.failures = self.refused = self.dropped = 0
+        self.backlog: deque[str] = deque(maxlen=backlog_max)
+        self._client: MllpFailover | None = None
+        self._retry_at = 0.0
+        self._backoff = retry_s
         self._unplugged = False
 
     def open(self) -> None:
-        self._client = MllpClient(self.host, self.port, timeout=5, ssl_context=self.ssl_context)
+        self._client = MllpFailover(self.endpoints, timeout=5, ssl_context=self.ssl_context)
 
     def emit(self, values: Values, flags: int, t: float, seq: int) -> None:
         if self._client is None or self._unplugged:
             return
-        self._count += 1
-        message = oru_r01(values, flags, t, control_id=f"{self.device}-{self._count}", bed=self.bed,
-                          device=self.device)
-        try:
-            self._client.send(message)
-        except OSError as exc:  # the listener is away: the gateway retries with the next sample
+        if len(self.backlog) == self.backlog.maxlen:
+            self.dropped += 1
+        self.backlog.append(oru_r01(values, flags, t, control_id=f"{self.device}-{seq}", bed=self.bed,
+                                    device=self.device))
+        self._drain()
+
+    def flush(self, timeout: float) -> bool:
+        """Send the backlog, retrying with the backoff for up to ``timeout`` seconds; True
+        when every message has its ACK."""
+        deadline = time.monotonic() + timeout
+        while self.backlog and self._client is not None:
+            self._drain()
+            if not self.backlog or time.monotonic() >= deadline:
+                break
+            time.sleep(max(0.0, min(self._retry_at, deadline) - time.monotonic()))
+        return not self.backlog
+
+    def _drain(self) -> None:
+        """Send from the front of the backlog until it is empty or a send fails (then not
+        again before the backoff has passed)."""
+        while self.backlog and self._client is not None and time.monotonic() >= self._retry_at:
+            problem: Exception | None = None
+            try:
+                ack = read_ack(self._client.send(self.backlog[0]))
+                code = ack.code
+            except (OSError, ParseError) as exc:  # no listener answers, or an answer that is no ACK
+                code, problem = "", exc
+            if code in ("AE", "CE"):
+                log.warning("%s: HL7 message refused (%s): %s", self.device, code, ack.text)
+            if code in ("AA", "CA", "AE", "CE"):
+                self.backlog.popleft()
+                self.refused += code in ("AE", "CE")
+                self._backoff = self.retry_s
+                continue
             self.failures += 1
-            log.debug("MLLP send from %s failed: %s", self.device, exc)
-            self._client.close()
+            log.debug("MLLP send from %s failed (%s): sending again in %.2f s", self.device,
+                      code or problem, self._backoff)
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, self.retry_max_s)
 
     def set_outage(self, kind: str | None) -> None:
         if kind == "unplug" and not self._unplugged and self._client is not None:
@@ -197,3 +248,5 @@ class MllpEmitter:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self.backlog:
+            log.warning("%s: %d HL7 message(s) never acknowledged, not sent", self.device, len(self.backlog))

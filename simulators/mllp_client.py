@@ -1,8 +1,9 @@
 """The gateway side of MLLP, for the simulators and tests: :class:`MllpClient`, a blocking
 sender (``send(message)`` returns the ACK's text; like a gateway, it connects again on the
 next send after a refused connection or a failure; with an ``ssl_context`` it speaks MLLP over
-TLS), and :func:`client_context`, a gateway's TLS context. The framing itself is the wire
-layer's (:mod:`wire.hl7.mllp`); the listener is :mod:`devices.hl7_listener`.
+TLS), :class:`MllpFailover`, the same over several listeners of which one answers (a bay's
+two servers: docs/high-availability.md), and :func:`client_context`, a gateway's TLS context.
+The framing itself is the wire layer's (:mod:`wire.hl7.mllp`); the listener is :mod:`devices.hl7_listener`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import contextlib
 import socket
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
 from wire.hl7.mllp import MllpDecoder, frame
 
-__all__ = ["MllpClient", "client_context"]
+__all__ = ["MllpClient", "MllpFailover", "client_context"]
 
 
 class MllpClient:
@@ -113,6 +115,60 @@ class MllpClient:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+class MllpFailover:
+    """A gateway's sender to a bay's two servers (or more): ``endpoints`` ``(host, port)`` of
+    MLLP listeners of which one, the leader's, listens (docs/high-availability.md).
+
+    :meth:`send` sends to the endpoint that answered last; when it refuses the connection,
+    closes it, or sends no ACK within ``timeout``, the message goes to the next endpoint, and
+    so on once round all of them; when none answers it raises the last endpoint's OSError
+    and the caller sends the message again later (a message whose ACK did not come back is
+    never taken as delivered). ``timeout`` and ``ssl_context`` are :class:`MllpClient`'s,
+    for every endpoint; only the current endpoint is kept connected."""
+
+    def __init__(self, endpoints: Sequence[tuple[str, int]], timeout: float = 5.0, *,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        if not endpoints:
+            raise ValueError("MllpFailover needs at least one (host, port)")
+        self.clients = [MllpClient(host, port, timeout, ssl_context=ssl_context) for host, port in endpoints]
+        for client in self.clients[1:]:
+            client.close()
+        self.current = 0
+        self.failovers = 0
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        """The endpoint the next message goes to first."""
+        client = self.clients[self.current]
+        return client.host, client.port
+
+    def send(self, message: str) -> str:
+        """Send one message and return its ACK's text, from whichever endpoint answers."""
+        error: OSError | None = None
+        for _ in self.clients:
+            client = self.clients[self.current]
+            try:
+                return client.send(message)
+            except OSError as exc:  # refused, closed, no ACK in time, TLS refused
+                error = exc
+                client.close()
+                if len(self.clients) > 1:
+                    self.current = (self.current + 1) % len(self.clients)
+                    self.failovers += 1
+        assert error is not None
+        raise error
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def __enter__(self) -> MllpFailover:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def client_context(ca: Path | str, cert: Path | str | None = None,

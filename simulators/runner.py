@@ -27,7 +27,8 @@ __all__ = ["Endpoints", "Simulation"]
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the simulated devices go: a folder for the serial links, a broker, a listener."""
+    """Where the simulated devices go: a folder for the serial links, a broker, a listener
+    (and its standbys)."""
 
     serial_dir: Path
     mqtt_host: str = "127.0.0.1"
@@ -36,6 +37,9 @@ class Endpoints:
     bay: str = "bay1"
     hl7_host: str = "127.0.0.1"
     hl7_port: int = 2575
+    # the gateway fails over to these (host, port) listeners when hl7_host:hl7_port does not
+    # answer: a bay's standby server (docs/high-availability.md)
+    hl7_standby: tuple[tuple[str, int], ...] = ()
     # MLLP over TLS: the CA of the listener's certificate; a client certificate and key
     hl7_tls_ca: Path | None = None
     hl7_tls_cert: Path | None = None
@@ -72,7 +76,7 @@ class Simulation:
             return MqttEmitter(e.mqtt_host, e.mqtt_port, prefix=e.mqtt_prefix, bay=e.bay, chair=chair,
                                device=device)
         return MllpEmitter(e.hl7_host, e.hl7_port, bed=self.bed(chair), device=device,
-                           ssl_context=self._hl7_tls)
+                           ssl_context=self._hl7_tls, standby=e.hl7_standby)
 
     def serial_link(self, chair: str) -> Path:
         return self.endpoints.serial_dir / f"tty-{chair}"

@@ -23,7 +23,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from station.commands_bay import bay_toml, cmd_check_config, cmd_demo, cmd_run, cmd_simulate, past_offset
+from station.commands_bay import (
+    bay_toml,
+    cmd_check_config,
+    cmd_demo,
+    cmd_run,
+    cmd_simulate,
+    hl7_endpoint,
+    past_offset,
+)
 from station.commands_records import cmd_audit_verify, cmd_decode, cmd_export, cmd_user
 from station.errors import CliError
 from station.lifecycle import StopRequested, StopSignals
@@ -36,7 +44,8 @@ from station.lifecycle import StopRequested, StopSignals
 # CliError, from station.errors) are re-exported here.
 
 __all__ = ["CliError", "bay_toml", "build_parser", "cmd_audit_verify", "cmd_check_config", "cmd_decode",
-           "cmd_demo", "cmd_export", "cmd_run", "cmd_simulate", "cmd_user", "main", "past_offset"]
+           "cmd_demo", "cmd_export", "cmd_run", "cmd_simulate", "cmd_user", "hl7_endpoint", "main",
+           "past_offset"]
 
 log = logging.getLogger("chairside")
 BAD_INPUT = 2
@@ -84,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--bay", default="bay1", help="the <bay> of the MQTT topics")
     p.add_argument("--hl7-host", default="127.0.0.1")
-    p.add_argument("--hl7-port", type=int, default=2575)
+    p.add_argument("--hl7-port", action="append", type=hl7_endpoint, default=None, metavar="[HOST:]PORT",
+                   help="the HL7 listener (default 2575 on --hl7-host); given again, the standby "
+                        "listeners the gateway fails over to, in order (a bay's two servers)")
     p.add_argument("--hl7-tls-ca", default=None,
                    help="MLLP over TLS: the CA file of the listener's certificate")
     p.add_argument("--hl7-tls-cert", default=None, help="the gateway's client certificate (PEM)")

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from monitor.core import ChairStatus, Monitor
     from simulators.scenario import Scenario
 
-__all__ = ["bay_toml", "cmd_check_config", "cmd_demo", "cmd_run", "cmd_simulate", "past_offset"]
+__all__ = ["bay_toml", "cmd_check_config", "cmd_demo", "cmd_run", "cmd_simulate", "hl7_endpoint",
+           "past_offset"]
 
 log = logging.getLogger("chairside")
 
@@ -118,8 +119,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    hl7 = [(host or args.hl7_host, port) for host, port in args.hl7_port or [(None, 2575)]]
     endpoints = Endpoints(Path(args.serial_dir), mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
-                          bay=args.bay, hl7_host=args.hl7_host, hl7_port=args.hl7_port,
+                          bay=args.bay, hl7_host=hl7[0][0], hl7_port=hl7[0][1], hl7_standby=tuple(hl7[1:]),
                           hl7_tls_ca=_opt_path(args.hl7_tls_ca), hl7_tls_cert=_opt_path(args.hl7_tls_cert),
                           hl7_tls_key=_opt_path(args.hl7_tls_key))
     if (args.hl7_tls_cert or args.hl7_tls_key) and not args.hl7_tls_ca:
@@ -136,9 +138,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sim.open()
-    log.info("scenario %s: %d chairs; serial links in %s, MQTT %s:%d, HL7 %s:%d", scenario.name,
+    log.info("scenario %s: %d chairs; serial links in %s, MQTT %s:%d, HL7 %s", scenario.name,
              len(scenario.chairs), endpoints.serial_dir, args.mqtt_host, args.mqtt_port,
-             args.hl7_host, args.hl7_port)
+             ", then ".join(f"{host}:{port}" for host, port in hl7))
     try:
         sim.run(stop, until_s=args.seconds, speed=args.speed)
     finally:
@@ -153,6 +155,16 @@ def past_offset(text: str) -> float:
     if m is None:
         raise argparse.ArgumentTypeError(f"{text!r}: give a time in the past such as -12h, -90m or -600s")
     return -float(m.group(1)) * {"h": 3600, "m": 60, "s": 1, "": 1}[m.group(2)]
+
+
+def hl7_endpoint(text: str) -> tuple[str | None, int]:
+    """``--hl7-port``: ``PORT`` (on ``--hl7-host``: host None) or ``HOST:PORT`` (``[::1]:2575``
+    for an IPv6 address)."""
+    host, _, port = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or (_ and not host):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port (2575) or host:port (10.0.0.12:2575)")
+    return host or None, int(port)
 
 
 def _opt_path(value: str | None) -> Path | None:

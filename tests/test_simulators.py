@@ -163,3 +163,48 @@ def test_an_in_process_simulation_feeds_the_core_directly(tmp_path: Path):
     assert all(r.accepted and not r.rejected for r in emitter.results)
     assert monitor.status("c01").vitals["spo2"].value < 90
     assert [a.code for a in monitor.open_alarms()] == ["SPO2_LOW"]
+
+
+def test_the_hl7_gateway_fails_over_and_sends_again_what_was_not_acknowledged(tmp_path: Path):
+    """The simulated gateway with a bay's two listeners (docs/high-availability.md): the first
+    refuses (the standby), the second takes the message; with neither listening the message
+    waits in the backlog and goes, in order, once one listens again."""
+    from conftest import Harness
+
+    from devices.hl7_listener import Hl7Listener
+    from monitor.config import Hl7Source
+    from simulators.broker import free_port
+    from simulators.emitters import MllpEmitter
+
+    bay = Harness(tmp_path, chairs=2)
+    bed = "BAY1^^c1"
+
+    def listen(port: int = 0) -> Hl7Listener:
+        listener = Hl7Listener(Hl7Source(kind="hl7", name="gw", host="127.0.0.1", port=port,
+                                         beds={bed: "c1"}), bay.monitor)
+        listener.start()
+        return listener
+
+    leader = listen()
+    assert leader.port is not None
+    gateway = MllpEmitter("127.0.0.1", free_port(), standby=[("127.0.0.1", leader.port)], bed=bed,
+                          device="SIMGW", retry_s=0.01, retry_max_s=0.05)
+    gateway.open()
+    try:
+        gateway.emit({"spo2": 96.0}, 0, bay.clock.now(), 1)
+        assert gateway.failures == 0 and not gateway.backlog  # the refusal cost only a connect
+        leader.stop()
+        gateway.emit({"spo2": 95.0}, 0, bay.clock.now() + 1, 2)
+        gateway.emit({"spo2": 94.0}, 0, bay.clock.now() + 2, 3)
+        assert gateway.failures >= 1 and len(gateway.backlog) == 2  # kept, in order
+        back = listen(leader.port)
+        try:
+            assert gateway.flush(20)
+        finally:
+            back.stop()
+    finally:
+        gateway.close()
+    bay.flush()
+    assert bay.monitor.store is not None
+    assert [r.value for r in bay.monitor.store.iter_readings("c1", 0, None)] == [96, 95, 94]
+    bay.monitor.close()
