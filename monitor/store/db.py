@@ -518,17 +518,10 @@ class PgDatabase(Database):
         from psycopg_pool import PoolTimeout
 
         try:
-            cm = self._get_pool().connection()
-            conn = cm.__enter__()
-        except PoolTimeout as exc:
-            raise DbError(self.name, f"cannot connect: {exc}") from exc
-        try:
-            yield PgDb(conn, self.name, self.schema)
-        except BaseException as exc:
-            if not cm.__exit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            cm.__exit__(None, None, None)
+            with self._get_pool().connection() as conn:
+                yield PgDb(conn, self.name, self.schema)
+        except PoolTimeout as exc:  # no connection within the pool's timeout: the server is away
+            raise DbError(self.name, f"database unreachable ({exc})") from exc
 
     def close(self) -> None:
         with self._lock:
