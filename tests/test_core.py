@@ -310,3 +310,13 @@ def test_a_takeover_alarms_each_chair_in_a_session_with_the_gap(harness: Harness
     assert alarm.kind.value == "technical"
     harness.feed("hr", 72, seconds=1)
     assert [a.code for a in restarted.open_alarms()] == ["MONITORING_INTERRUPTED"]  # until acknowledged
+
+
+def test_a_takeover_within_a_second_is_still_an_interruption(harness: Harness):
+    harness.monitor.start_session("c1", "MRN-1", "nurse.ann")
+    harness.monitor.ingest([harness.reading("hr", 70, dt=-0.4)])  # taken 0.4 s before the takeover
+    harness.flush()
+    restarted = harness.restart()
+    assert restarted.report_interruption("server takeover") == ["c1"]
+    (alarm,) = [a for a in restarted.open_alarms() if a.code == "MONITORING_INTERRUPTED"]
+    assert alarm.message == "Monitoring interrupted 1 s (server takeover)"  # never "0 s", never none

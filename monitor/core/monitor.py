@@ -256,9 +256,9 @@ class Monitor(SessionActions, ChairQueries):
 
     def report_interruption(self, reason: str) -> list[str]:
         """After this server took over the bay (or started on it): each chair in a session
-        whose last stored reading (or, with none, its session's last change) is a second or
-        more old gets a technical alarm naming the gap, "Monitoring interrupted N s
-        (reason)", standing until acknowledged. Returns the chairs alarmed."""
+        gets a technical alarm naming the gap since its last stored reading (or, with none,
+        its session's last change), "Monitoring interrupted N s (reason)" (N at least 1: a
+        takeover always interrupts), standing until acknowledged. Returns the chairs alarmed."""
         with self._lock:
             now = self.clock.now()
             alarmed = []
@@ -266,9 +266,7 @@ class Monitor(SessionActions, ChairQueries):
                 if c.session is None:
                     continue
                 last = self._restored_last.get(chair, c.session.updated_at or c.session.started_at)
-                if now - last < 1.0:
-                    continue
-                gap = round(now - last)
+                gap = max(1, round(now - last))
                 log.error("chair %s: monitoring interrupted %d s (%s)", chair, gap, reason)
                 self._alarm(Notice(chair, "interrupted", "MONITORING_INTERRUPTED",
                                    "Monitoring interrupted {count} s (" + reason + ")", gap, now))
