@@ -1,9 +1,16 @@
 """Takeover benchmark: how long a standby takes to become a bay's leader once it holds the
-lock (issue 16): opening the store and ``Monitor.start`` (every chair's ring buffers rebuilt
-from the last ``continuous_hours`` of readings, open sessions and alarms restored), which is
-what a crash restart does too. Measured on PostgreSQL (a private server, as the tests start
-it) and, as the baseline in the same run, on SQLite with the same readings: the ratio holds
-on a noisy machine where the seconds do not.
+lock (issue 16), warm against cold, in the same run (the ratio holds on a noisy machine where
+the seconds do not).
+
+- cold: what a crash restart does: open the store, ``Monitor.start`` (every chair's ring
+  buffers rebuilt from the last ``continuous_hours`` of readings, open sessions and alarms
+  restored) and the sources' ``device_seqs``;
+- warm: what ``chairside run`` with ``[ha] enabled`` does: the standby's store is open and
+  its buffers have followed the leader (``Monitor.follow``) up to a second before the leader
+  died; the takeover takes in that last second, restores sessions and alarms and reads
+  ``device_seqs``.
+
+On PostgreSQL (a private server, as the tests start it) and SQLite with the same readings.
 
     python -m bench.takeover [--chairs 24] [--hours 12]   prints JSON, writes bench/results/takeover.json
 """
@@ -48,14 +55,25 @@ def fill(store: Any, chairs: int, hours: float, now: float) -> int:
     return n
 
 
-def takeover(section: dict[str, Any], chairs: int) -> float:
-    """Seconds from nothing to a started Monitor on the bay's store (a new leader's work)."""
+def takeover(section: dict[str, Any], chairs: int, warm: bool, writer: Any) -> float:
+    """Seconds from holding the lock to a started Monitor with its sources' sequences read
+    (a new leader's work); ``warm``: the standby had followed the store until a second ago."""
     config = parse_config({"bay": {"id": "bench"}, "store": section,
                            "chairs": [{"id": f"c{c:02d}"} for c in range(chairs)]})
+    if warm:
+        monitor = Monitor(config, store=open_bay_store(config.store, config.bay.id))
+        monitor.follow()
+    now = time.time()  # the leader's last second, committed after the standby's last follow
+    writer.add_readings([Reading(f"c{c:02d}", p, 71.0, now, now, f"dev-{c}", None, 0)
+                         for c in range(chairs) for p in PARAMS])
+    assert writer.flush(60)
     t0 = time.perf_counter()
-    monitor = Monitor(config, store=open_bay_store(config.store, config.bay.id))
+    if not warm:
+        monitor = Monitor(config, store=open_bay_store(config.store, config.bay.id))
     monitor.start()
+    monitor.device_seqs()
     elapsed = time.perf_counter() - t0
+    assert monitor.status("c00").vitals["hr"].value == 71.0
     monitor.close()
     return elapsed
 
@@ -87,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                 config = parse_config({"bay": {"id": "bench"}, "store": section, "chairs": [{"id": "c00"}]})
                 with open_bay_store(config.store, "bench") as store:
                     result[f"{name}_readings"] = fill(store, args.chairs, args.hours, now)
-            for name, section in (("sqlite", sqlite), ("postgresql", pg)):  # alternated: fair to both
-                result[f"{name}_takeover_s"] = [round(takeover(section, args.chairs), 2) for _ in range(2)]
+                    for kind in ("cold", "warm", "cold", "warm"):  # alternated: fair to both
+                        seconds = round(takeover(section, args.chairs, kind == "warm", store), 3)
+                        result.setdefault(f"{name}_{kind}_takeover_s", []).append(seconds)
+                best = {kind: min(result[f"{name}_{kind}_takeover_s"]) for kind in ("cold", "warm")}
+                result[f"{name}_warm_over_cold"] = round(best["warm"] / best["cold"], 3)
         finally:
             server.cleanup()
-    best = {name: min(result[f"{name}_takeover_s"]) for name in ("sqlite", "postgresql")}
-    result["postgresql_over_sqlite"] = round(best["postgresql"] / best["sqlite"], 2)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)

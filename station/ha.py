@@ -3,9 +3,11 @@ waits (issue 16; docs/high-availability.md).
 
 Both run this. Leadership is PostgreSQL's (:class:`monitor.store.leadership.Leadership`: a
 session advisory lock). While this server waits it serves only the standby answers
-(:mod:`dashboard.standby`: ``/healthz`` 503 ``"role": "standby"``). When it becomes the
-leader it does what a restart after a crash does: opens the store, restores open sessions,
-alarms with their acknowledge/pause/latch state and baselines from the database
+(:mod:`dashboard.standby`: ``/healthz`` 503 ``"role": "standby"``) and keeps warm: its
+store is open and its ring buffers follow what the leader commits (``Monitor.follow``, every
+``FOLLOW_S``), so that a takeover reads only the last moments, not hours of readings. When it
+becomes the leader it does what a restart after a crash does on those buffers: restores open
+sessions, alarms with their acknowledge/pause/latch state and baselines from the database
 (``Monitor.start``), starts every source, and serves the bay screen and the API on the same
 port; the takeover is recorded in the audit trail. When it stops leading (its database
 connection lost) it stops its sources first, then the rest, and waits again. A clean stop
@@ -23,6 +25,7 @@ import time
 from dashboard.server import WebServer
 from monitor.bay_store import bay_database
 from monitor.config import BayConfig
+from monitor.errors import ChairsideError
 from monitor.records import OperatorAction
 from monitor.store.db import PgDatabase
 from monitor.store.leadership import Leadership
@@ -37,13 +40,18 @@ log = logging.getLogger("chairside.ha")
 class StandbyPair:
     """This server's half of a bay's leader/standby pair."""
 
+    FOLLOW_S = 1.0  # how often the standby's buffers take in the leader's commits
+
     def __init__(self, config: BayConfig, host: str, port: int, stop: StopSignals) -> None:
         self.config, self.host, self.port, self.stop = config, host, port, stop
         database = bay_database(config.store, config.bay.id)
         assert isinstance(database, PgDatabase)  # the config insists on it
         self._changes: queue.Queue[bool] = queue.Queue()
         self.leadership = Leadership(database, self._changes.put, check_s=config.ha.check_s)
-        self.service: BayService | None = None
+        self.service: BayService | None = None  # while this server leads
+        self.warm: BayService | None = None  # while it waits: store open, buffers following
+        self._followed_at: float | None = None
+        self._warm_problem = ""
         self.web: WebServer | None = None
         self.server = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -56,6 +64,8 @@ class StandbyPair:
                 try:
                     leads = self._changes.get_nowait()
                 except queue.Empty:
+                    if self.service is None:
+                        self._keep_warm()
                     continue
                 if leads and self.service is None:
                     self._lead()
@@ -63,6 +73,7 @@ class StandbyPair:
                     self._step_down()
         finally:
             self._stop_web()
+            self._cool()
             if self.service is not None:
                 self._audit("leadership_released")
                 self.service.stop()
@@ -83,7 +94,9 @@ class StandbyPair:
 
         started = time.monotonic()
         self._stop_web()
-        service = BayService(self.config)  # opens the store, as after a crash
+        service, self.warm = self.warm, None
+        if service is None:  # not warm yet: opens the store and reads it all, as after a crash
+            service = BayService(self.config)
         try:
             service.start(self.stop.check)
         except BaseException:
@@ -105,7 +118,34 @@ class StandbyPair:
         service, self.service = self.service, None
         if service is not None:
             service.stop()
+        self._followed_at = None  # warm again at once
         self._serve_standby()
+
+    def _keep_warm(self) -> None:
+        """The standby's store opened (once) and its buffers brought up to the leader's last
+        commit (every ``FOLLOW_S``). A failure (the database out of reach) is logged when it
+        changes; the store is opened afresh at the next try."""
+        if self._followed_at is not None and time.monotonic() - self._followed_at < self.FOLLOW_S:
+            return
+        self._followed_at = time.monotonic()
+        try:
+            if self.warm is None:
+                self.warm = BayService(self.config)
+            self.warm.monitor.follow()
+        except ChairsideError as exc:
+            self._cool()
+            if str(exc) != self._warm_problem:
+                log.error("bay %s: the standby cannot follow the store: %s", self.config.bay.id, exc)
+            self._warm_problem = str(exc)
+            return
+        if self._warm_problem:
+            log.info("bay %s: the standby follows the store again", self.config.bay.id)
+            self._warm_problem = ""
+
+    def _cool(self) -> None:
+        warm, self.warm = self.warm, None
+        if warm is not None:
+            warm.stop()
 
     def _audit(self, action: str) -> None:
         if self.service is not None and self.service.monitor.store is not None:

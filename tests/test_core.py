@@ -296,6 +296,41 @@ def test_on_durable_runs_after_the_commit(harness: Harness):
     assert ran == [1]
 
 
+@pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True)
+def test_a_standby_follows_what_the_leader_commits_and_takes_over_with_the_last_moments(harness: Harness):
+    from monitor.bay_store import open_bay_store
+    from monitor.core import Monitor
+
+    leader = harness.monitor
+    leader.start_session("c1", "MRN-1", "nurse.ann")
+    harness.feed("hr", 70, seconds=30)
+    harness.feed("spo2", 97, seconds=5, chair="c2")
+    harness.flush()
+    standby = Monitor(harness.config, store=open_bay_store(harness.config.store, harness.config.bay.id),
+                      clock=harness.clock)
+    try:
+        assert standby.follow() == 35  # the first time: the whole window
+        assert standby.follow() == 0  # nothing new
+        harness.feed("hr", 71, seconds=3)
+        harness.monitor.ingest([harness.reading("hr", 55, dt=-20)])  # late: among the earlier ones
+        harness.flush()
+        assert standby.follow() == 4  # only what was committed since
+        for chair, param in (("c1", "hr"), ("c2", "spo2")):
+            mine, theirs = standby.trend(chair, param, 3600), leader.trend(chair, param, 3600)
+            assert mine.times.tolist() == theirs.times.tolist() and mine.values.tolist() == theirs.values.tolist()
+        assert standby.status("c1").session is None  # sessions and alarms: only at takeover
+        leader.close()  # the leader is gone; the last of its readings was committed
+        harness.clock.advance(4)
+        standby.start()
+        assert standby.status("c1").session is not None and standby.status("c1").vitals["hr"].value == 71
+        assert standby.report_interruption("server takeover") == ["c1"]
+        (gap,) = [a for a in standby.open_alarms() if a.code == "MONITORING_INTERRUPTED"]
+        assert gap.message == "Monitoring interrupted 5 s (server takeover)"  # from its last reading
+        assert standby.trend("c1", "hr", 3600).times.size == 34
+    finally:
+        standby.close()
+
+
 def test_a_takeover_alarms_each_chair_in_a_session_with_the_gap(harness: Harness):
     m = harness.monitor
     m.start_session("c1", "MRN-1", "nurse.ann")

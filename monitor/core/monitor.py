@@ -43,7 +43,7 @@ from monitor.records import Alarm, AlarmEvent, AlarmState, OperatorAction, Sessi
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer
 from monitor.seam import IngestResult
-from monitor.store.protocol import DeviceSeqs, Store
+from monitor.store.protocol import DeviceSeqs, RecentSeries, Store
 
 __all__ = ["Monitor"]
 
@@ -74,6 +74,7 @@ class Monitor(SessionActions, ChairQueries):
             for c in config.chairs
         }
         self._restored_last: dict[str, float] = {}  # chair -> its last reading in the store at start
+        self._followed: int | None = None  # the id of the newest stored reading in the buffers
         self._ranges = {p.key: p.plausible for p in PARAMETERS}
         self.engine = AlarmEngine({c: config.chair_rules(c) for c in self._chairs},
                                   config.alarms.settings(config.display.stale_after_s))
@@ -93,18 +94,12 @@ class Monitor(SessionActions, ChairQueries):
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Rebuild buffers, sessions and open alarms from the store, then start writing."""
+        """Rebuild buffers (:meth:`follow`: what they lack), sessions and open alarms from
+        the store, then start writing."""
         if self.store is None:
             return
+        n = self.follow()
         now = self.clock.now()
-        n = 0
-        for chair, param, times, values, flags in self.store.recent_readings(now - self._span):
-            c = self._chairs.get(chair)
-            if c is not None and param in c.buffers:
-                c.buffers[param].extend(times, values, flags)
-                n += len(times)
-                if len(times):
-                    self._restored_last[chair] = max(self._restored_last.get(chair, 0.0), float(times[-1]))
         for session in self.store.open_sessions():
             c = self._chairs.get(session.chair)
             if c is None:
@@ -119,10 +114,50 @@ class Monitor(SessionActions, ChairQueries):
         alarms = self.store.open_alarms()
         self.engine.apply(Restore(alarms, self.store.max_alarm_id() + 1))
         self.store.start()
-        log.info("store %s: %d readings, %d open sessions, %d open alarms restored",
+        log.info("store %s: %d more readings, %d open sessions, %d open alarms restored",
                  getattr(self.store, "path", "the store"), n,
                  sum(c.session is not None for c in self._chairs.values()),
                  len(alarms))
+
+    def follow(self) -> int:
+        """Take into the ring buffers what the store holds and they do not: the first time,
+        the last ``continuous_hours`` of readings; after that, the readings committed since
+        the last call. A standby calls it every second or so to stay warm (issue 16), so
+        that taking over restores only the last moments; :meth:`start` calls it too. Only
+        while nothing else writes into the buffers (before :meth:`start`). Returns how many
+        readings were taken."""
+        if self.store is None:
+            return 0
+        since = self.clock.now() - self._span
+        if self._followed is None:
+            top = self.store.readings_high_water()
+            n = self._take(self.store.recent_readings(since, through_id=top))
+        else:
+            top, n = self._followed, 0
+            while True:  # in bounded reads, until caught up
+                after, (top, series) = top, self.store.readings_after(top, since)
+                if top == after:
+                    break
+                n += self._take(series)
+        self._followed = top
+        return n
+
+    def _take(self, series: Iterable[RecentSeries]) -> int:
+        n = 0
+        for chair, param, times, values, flags in series:
+            c = self._chairs.get(chair)
+            if c is None or param not in c.buffers or not len(times):
+                continue
+            with self._lock:
+                buffer = c.buffers[param]
+                if buffer.latest_time is None or times[0] >= buffer.latest_time:
+                    buffer.extend(times, values, flags)
+                else:  # a late reading among them: each to its place
+                    for t, v, f in zip(times.tolist(), values.tolist(), flags.tolist(), strict=True):
+                        buffer.append(t, None if v != v else v, f)
+                self._restored_last[chair] = max(self._restored_last.get(chair, 0.0), float(times[-1]))
+            n += len(times)
+        return n
 
     def close(self) -> None:
         if self.store is not None:

@@ -46,9 +46,41 @@ class StoreQueries:
         with self._reader() as conn:
             return conn.execute(sql, params).fetchall()
 
-    def recent_readings(self, since: float) -> Iterator[RecentSeries]:
+    def readings_high_water(self) -> int:
+        """The id of the newest stored reading (0: none yet): where a follower of the store
+        (a standby's warm buffers) reads on from (:meth:`readings_after`)."""
+        return int(self._query("SELECT coalesce(max(id), 0) FROM readings")[0][0])
+
+    def readings_after(self, after_id: int, since: float, limit: int = 200_000) -> tuple[int, list[RecentSeries]]:
+        """The readings stored after id ``after_id`` (at most ``limit``, in id order) with
+        device_time >= since, as :meth:`recent_readings` gives them, and the id to read on
+        from next time (the newest one read; ``after_id`` when there was none). Ids grow in
+        commit order (one writer per bay), so reading on from there misses nothing."""
+        rows = self._query("SELECT chair, parameter, device_time, value, flags, id FROM readings "
+                           "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        if not rows:
+            return after_id, []
+        top = int(rows[-1][5])
+        chairs, params, times, values, flags, _ = zip(*rows, strict=True)
+        del rows
+        chair_names, chair_of = np.unique(np.array(chairs, dtype=str), return_inverse=True)
+        param_names, param_of = np.unique(np.array(params, dtype=str), return_inverse=True)
+        t = np.array(times, dtype=np.float64)
+        v = np.array(values, dtype=np.float64)  # None becomes NaN
+        f = np.array(flags, dtype=np.uint16)
+        key = chair_of * len(param_names) + param_of
+        series: list[RecentSeries] = []
+        for k in np.unique(key[t >= since]):
+            mask = (key == k) & (t >= since)
+            order = np.argsort(t[mask], kind="stable")
+            series.append((str(chair_names[k // len(param_names)]), str(param_names[k % len(param_names)]),
+                           t[mask][order], v[mask][order], f[mask][order]))
+        return top, series
+
+    def recent_readings(self, since: float, through_id: int | None = None) -> Iterator[RecentSeries]:
         """Per (chair, parameter): arrays of device_time (float64), value (float64, NaN for
-        none) and flags (uint16), sorted by device_time, of readings with device_time >= since.
+        none) and flags (uint16), sorted by device_time, of readings with device_time >= since
+        (and, given ``through_id``, an id no greater: :meth:`readings_after` reads on).
         """
         with self._reader() as conn:
             chairs: list[str] = []
@@ -58,9 +90,10 @@ class StoreQueries:
                 sql = "SELECT chair FROM readings WHERE chair > ? ORDER BY chair LIMIT 1"
                 row = conn.execute(sql, (row[0],)).fetchone()
             sql = "SELECT parameter, device_time, value, flags FROM readings "
-            sql += "WHERE chair = ? AND device_time >= ? ORDER BY device_time, id"
+            sql += "WHERE chair = ? AND device_time >= ? AND id <= ? ORDER BY device_time, id"
+            last = 2**63 - 1 if through_id is None else through_id
             for chair in chairs:
-                rows = conn.execute(sql, (chair, since)).fetchall()
+                rows = conn.execute(sql, (chair, since, last)).fetchall()
                 if not rows:
                     continue
                 params, times, values, flags = zip(*rows, strict=True)
