@@ -317,7 +317,8 @@ def test_a_standby_follows_what_the_leader_commits_and_takes_over_with_the_last_
         assert standby.follow() == 4  # only what was committed since
         for chair, param in (("c1", "hr"), ("c2", "spo2")):
             mine, theirs = standby.trend(chair, param, 3600), leader.trend(chair, param, 3600)
-            assert mine.times.tolist() == theirs.times.tolist() and mine.values.tolist() == theirs.values.tolist()
+            assert mine.times.tolist() == theirs.times.tolist()
+            assert mine.values.tolist() == theirs.values.tolist()
         assert standby.status("c1").session is None  # sessions and alarms: only at takeover
         leader.close()  # the leader is gone; the last of its readings was committed
         harness.clock.advance(4)

@@ -51,7 +51,8 @@ class StoreQueries:
         (a standby's warm buffers) reads on from (:meth:`readings_after`)."""
         return int(self._query("SELECT coalesce(max(id), 0) FROM readings")[0][0])
 
-    def readings_after(self, after_id: int, since: float, limit: int = 200_000) -> tuple[int, list[RecentSeries]]:
+    def readings_after(self, after_id: int, since: float,
+                       limit: int = 200_000) -> tuple[int, list[RecentSeries]]:
         """The readings stored after id ``after_id`` (at most ``limit``, in id order) with
         device_time >= since, as :meth:`recent_readings` gives them, and the id to read on
         from next time (the newest one read; ``after_id`` when there was none). Ids grow in
