@@ -86,6 +86,7 @@ class Hl7Listener(Hl7MessageHandler):
             return
         self._stopping.clear()
         self._set_state(SourceState.STARTING)
+        self.seed_receipts()
         try:
             self._tls = server_context(self.config)
         except ValueError as exc:
@@ -158,6 +159,7 @@ class Hl7Listener(Hl7MessageHandler):
             "host": self.config.host, "port": self.port, "messages": self.messages,
             "connections": open_conns, "connections_total": self.connections_total,
             "idle_timeouts": self.idle_timeouts, "skipped": dict(self.skipped),
+            "duplicates": self.duplicates,
             "tls": self._tls is not None, "client_certificates": self.config.tls_client_ca is not None,
         }
 

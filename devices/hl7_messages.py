@@ -33,6 +33,15 @@ later) but the answer is AR, so the gateway sends the message again; a duplicate
 is the price of never losing an acknowledged one. At the store's commit interval (200 ms
 by default) an ACK takes up to that long, which is within what gateways wait (seconds).
 
+Messages sent again are recognised (HL7's original acknowledgment mode leaves it to the
+receiver): each message whose readings were taken is remembered by its key
+(:func:`wire.hl7.v2.message_key`: sender, MSH-10 and content), stored as a receipt in the
+transaction of its readings; at start the listener takes the receipts of the last hour from
+the store, whichever server wrote them. A message with a known key is answered AA (once its
+first copy is on disk) and not stored again, counted in ``health()["duplicates"]``: the
+message whose ACK a crash or a takeover lost, or one answered AR ``not_durable`` whose
+readings were committed after all.
+
 Every problem is counted with :meth:`reject` (its reason is the counter key; the framing
 and connection ones by :mod:`devices.hl7_listener`): the parse
 reasons, per-observation reasons, ``unknown_chair``, ``demo``, ``too_long`` (MLLP frame
@@ -46,7 +55,7 @@ sends closes the listener.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from devices.source import SourceBase
@@ -54,12 +63,13 @@ from monitor.config import Hl7Source
 from monitor.readings import QualityFlag, Reading
 from monitor.seam import Sink
 from wire.hl7.ack import AckError, build_ack
-from wire.hl7.pcd01 import Hl7ParseError, Observation, Pcd01Message, parse_pcd01
-from wire.hl7.v2 import MessageHeader, id_candidates
+from wire.hl7.pcd01 import Hl7ParseError, Observation, Pcd01Message, decode_message, parse_pcd01
+from wire.hl7.v2 import MessageHeader, id_candidates, message_key
 
 __all__ = ["Hl7MessageHandler"]
 
 MAX_DEVICE_ID = 64
+MAX_TAKEN = 200_000  # keys of taken messages remembered (an hour of a busy bay)
 # HL7 table 0357 codes for the refusal reasons (ERR-3); anything else is 207
 _HL7_CODES = {"wrong_unit": "103", "code_mismatch": "103", "bad_value": "102", "bad_time": "102",
               "unknown_chair": "204"}
@@ -82,6 +92,8 @@ class Hl7MessageHandler(SourceBase):
         self.durable_timeout_s = durable_timeout_s
         self.skipped: Counter[str] = Counter()  # not_measured, unknown_code: not problems
         self.messages = 0
+        self.duplicates = 0  # messages sent again, recognised, not stored again
+        self._taken: OrderedDict[str, int | None] = OrderedDict()  # key -> store ticket
         self._lock = threading.Lock()
         self._deliver_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -91,19 +103,45 @@ class Hl7MessageHandler(SourceBase):
         """Take one message (the payload of one MLLP frame) and return its ACK's text."""
         with self._lock:
             self.messages += 1
+        text = decode_message(payload)
         try:
-            msg = parse_pcd01(payload, self.config.max_observations)
+            msg = parse_pcd01(text, self.config.max_observations)
         except Hl7ParseError as exc:
             self.reject(exc.reason, f"{peer}: {exc}")
             return self._ack(exc.header, "AR", [AckError(exc.reason, str(exc), exc.hl7_code)])
         try:
-            return self._take(msg, peer)
+            return self._take(msg, message_key(msg.header, text), peer)
         except Exception as exc:  # the store closed under us, a bug: the sender may retry
             self.log.exception("message %s from %s failed", msg.control_id, peer)
             self.reject("internal", f"{peer}: message {msg.control_id}: {exc!r}")
             return self._ack(msg.header, "AR", [AckError("internal", f"internal error: {exc}")])
 
-    def _take(self, msg: Pcd01Message, peer: str) -> str:
+    def seed_receipts(self) -> None:
+        """The memory of taken messages from the store (the last hour's receipts), so that
+        a message taken before a restart or by the other server is recognised."""
+        try:
+            keys = self.sink.message_receipts(self.name)
+        except Exception:
+            self.log.exception("cannot read the messages taken lately from the store; a message "
+                               "sent again after a restart would be stored again")
+            return
+        with self._deliver_lock:
+            for key in keys:
+                self._remember(key, None)
+        self.log.info("%d message(s) taken lately remembered from the store", len(keys))
+
+    def _remember(self, key: str, ticket: int | None) -> None:
+        self._taken[key] = ticket
+        self._taken.move_to_end(key)
+        while len(self._taken) > MAX_TAKEN:
+            self._taken.popitem(last=False)
+
+    def _take(self, msg: Pcd01Message, key: str, peer: str) -> str:
+        with self._deliver_lock:
+            taken = key in self._taken
+            ticket = self._taken.get(key)
+        if taken:
+            return self._again(msg, ticket, peer)
         with self._lock:
             self.skipped["not_measured"] += msg.not_measured
             self.skipped["unknown_code"] += msg.unknown_codes
@@ -137,7 +175,11 @@ class Hl7MessageHandler(SourceBase):
         accepted = 0
         if readings:
             with self._deliver_lock:
-                result = self.deliver(readings)
+                if key in self._taken:  # the same message, on another connection, just now
+                    return self._again(msg, self._taken[key], peer)
+                result = self.deliver(readings, receipt=(self.name, key))
+                if result.accepted:
+                    self._remember(key, result.ticket)
             accepted = result.accepted
             for index, reason in result.rejected:
                 obs = taken[index]
@@ -154,6 +196,19 @@ class Hl7MessageHandler(SourceBase):
             warnings = [AckError(e.reason, e.text, e.hl7_code, "W", e.location) for e in errors]
             return self._ack(msg.header, "AA", warnings)
         return self._ack(msg.header, "AE", errors)
+
+    def _again(self, msg: Pcd01Message, ticket: int | None, peer: str) -> str:
+        """A message taken before, sent again: AA once its first copy is on disk (AR
+        ``not_durable`` as ever until then), nothing stored again."""
+        with self._lock:
+            self.duplicates += 1
+        self.log.info("message %s from %s was taken before (sent again): not stored again",
+                      msg.control_id, peer)
+        if not self._wait_durable(ticket):
+            text = "readings not confirmed on disk yet: send the message again"
+            self.reject("not_durable", f"{peer}: message {msg.control_id}: {text}")
+            return self._ack(msg.header, "AR", [AckError("not_durable", text)])
+        return self._ack(msg.header, "AA", [])
 
     def _chair(self, msg: Pcd01Message, obs: Observation) -> str | None:
         if msg.bed and msg.bed in self.config.beds:

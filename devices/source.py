@@ -75,10 +75,14 @@ class SourceBase:
     def reject(self, reason: str, detail: str) -> None:
         self.rejected(reason, detail)
 
-    def deliver(self, readings: list[Reading]) -> IngestResult:
+    def deliver(self, readings: list[Reading], receipt: tuple[str, str] | None = None) -> IngestResult:
         """Hand a frame's readings to the core and count the outcome. Readings the core
-        refuses are counted here too, under ``core:<reason>``."""
-        result = self.sink.ingest(readings)
+        refuses are counted here too, under ``core:<reason>``. ``receipt``: see
+        :meth:`monitor.seam.Sink.ingest`."""
+        if receipt is None:
+            result = self.sink.ingest(readings)
+        else:
+            result = self.sink.ingest(readings, receipt=receipt)
         self.frames_accepted += 1
         self.readings_accepted += result.accepted
         for index, reason in result.rejected:

@@ -43,10 +43,12 @@ if TYPE_CHECKING:  # at run time each name is imported on first use: see __getat
     from monitor.parameters import PARAMETERS, Parameter
     from monitor.readings import QualityFlag, Reading, RejectReason
     from monitor.records import (
+        RECEIPTS_KEPT_S,
         Alarm,
         AlarmEvent,
         AlarmKind,
         AlarmState,
+        MessageReceipt,
         OperatorAction,
         Priority,
         Session,
@@ -70,8 +72,9 @@ _SOURCES = {
     "monitor.news2": ("News2", "news2"),
     "monitor.parameters": ("PARAMETERS", "Parameter"),
     "monitor.readings": ("QualityFlag", "Reading", "RejectReason"),
-    "monitor.records": ("Alarm", "AlarmEvent", "AlarmKind", "AlarmState", "OperatorAction", "Priority",
-                        "Session", "SessionEvent", "SessionEventKind", "SessionState"),
+    "monitor.records": ("Alarm", "AlarmEvent", "AlarmKind", "AlarmState", "MessageReceipt", "OperatorAction",
+                        "Priority", "RECEIPTS_KEPT_S", "Session", "SessionEvent", "SessionEventKind",
+                        "SessionState"),
     "monitor.ring_buffer": ("RingBuffer", "Window"),
     "monitor.seam": ("Frame", "IngestResult", "ParseError", "Sink", "Source", "SourceState"),
     "monitor.store": ("SqliteStore", "Store", "StoreError"),
@@ -81,6 +84,7 @@ _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in nam
 __all__ = [
     "DEFAULT_RULES",
     "PARAMETERS",
+    "RECEIPTS_KEPT_S",
     "Alarm",
     "AlarmEngine",
     "AlarmEvent",
@@ -95,6 +99,7 @@ __all__ = [
     "IngestResult",
     "LimitRule",
     "ManualClock",
+    "MessageReceipt",
     "Monitor",
     "MonitorError",
     "News2",

@@ -12,10 +12,12 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 __all__ = [
+    "RECEIPTS_KEPT_S",
     "Alarm",
     "AlarmEvent",
     "AlarmKind",
     "AlarmState",
+    "MessageReceipt",
     "OperatorAction",
     "Priority",
     "Session",
@@ -183,3 +185,20 @@ class OperatorAction:
     chair: str | None = None
     target: str | None = None  # alarm id or session id
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+#: How long the store keeps a :class:`MessageReceipt`: a message is sent again within
+#: seconds of its lost ACK; an hour covers a long takeover with room to spare.
+RECEIPTS_KEPT_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceipt:
+    """A message a source took (its readings stored in the same transaction): ``key``
+    identifies it (an HL7 message: :func:`wire.hl7.v2.message_key`), so that the same
+    message sent again (its ACK lost in a crash or a takeover) is recognised, answered and
+    not stored twice. Kept ``RECEIPTS_KEPT_S`` (the store prunes older ones)."""
+
+    time: float
+    source: str
+    key: str

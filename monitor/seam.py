@@ -61,7 +61,10 @@ class Sink(Protocol):
 
     clock: Clock
 
-    def ingest(self, readings: Iterable[Reading]) -> IngestResult: ...
+    def ingest(self, readings: Iterable[Reading], receipt: tuple[str, str] | None = None) -> IngestResult:
+        """``receipt`` (source, key): the message the readings came in, stored with them
+        so that it is recognised when sent again (``message_receipts``)."""
+        ...
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None: ...
 
@@ -82,6 +85,11 @@ class Sink(Protocol):
     def device_seqs(self) -> Mapping[str, tuple[int, float, Sequence[tuple[int, float]]]]:
         """Per device: the last seq stored, its device time, and the (seq, device time) of
         its newest stored messages (a source's de-duplication memory after a restart)."""
+        ...
+
+    def message_receipts(self, source: str) -> list[str]:
+        """The keys of the messages ``source`` took lately (``ingest(..., receipt=)``),
+        oldest first: its memory of them after a restart or a takeover."""
         ...
 
 

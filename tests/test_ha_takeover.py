@@ -13,7 +13,7 @@ sending again) is in the store, once.
   the simulated gateway (:class:`simulators.emitters.MllpEmitter` with a standby endpoint)
   fails over to the other's and sends again every message whose ACK did not come back.
   Nothing is lost; a message committed by the dead leader whose ACK had not left yet is
-  stored twice (nothing recognises it: see the test), at most one per gateway connection.
+  recognised by the new leader (its receipt, stored with its readings) and not stored again.
 """
 
 from __future__ import annotations
@@ -108,20 +108,15 @@ def take_over(backend: Backend, a: Server, b: Server, stream: Stream) -> None:
     stream.stop()
 
 
-def assert_stored_once(backend: Backend, stream: Stream, in_flight_twice: bool = False) -> None:
-    """Every message sent is stored, none that was not, none twice; with ``in_flight_twice``
-    a chair's one message in flight at the kill may be stored twice (HL7, below)."""
+def assert_stored_once(backend: Backend, stream: Stream) -> None:
+    """Every message sent is stored, none that was not, none twice."""
     sent = Counter(stream.sent)
     assert len(sent) == len(stream.sent)  # each message its own (chair, time)
     wait_until(lambda: set(stored(backend)) >= set(sent), 30, "every message stored")
     counts = stored(backend)
     assert set(counts) == set(sent), f"stored but never sent: {sorted(set(counts) - set(sent))[:20]}"
     twice = {k: n for k, n in counts.items() if n > 1}
-    if in_flight_twice:
-        assert set(twice.values()) <= {2}, twice
-        assert max(Counter(chair for chair, _ in twice).values(), default=0) <= 1, twice
-    else:
-        assert not twice, f"stored more than once: {sorted(twice.items())[:20]}"
+    assert not twice, f"stored more than once: {sorted(twice.items())[:20]}"
 
 
 def test_mqtt_loses_and_duplicates_nothing_when_the_leader_is_killed(pg_backend: Backend,
@@ -193,11 +188,9 @@ host = "127.0.0.1"\nport = {port}\nbeds = {{ {beds} }}\n""")
             assert gateway.flush(30), f"{chair}: {len(gateway.backlog)} message(s) never acknowledged"
             assert gateway.refused == gateway.dropped == 0
         assert any(g.failures for g in gateways.values())  # messages were sent again
-        # Not exactly once, strictly: a message whose readings the killed leader had committed
-        # but whose AA had not left yet is sent again and stored again. HL7 readings carry no
-        # seq and the core keeps no record of control ids, so nothing recognises it; one
-        # message per gateway connection can be in that window (docs/high-availability.md).
-        assert_stored_once(pg_backend, stream, in_flight_twice=True)
+        # a message whose readings the killed leader had committed but whose AA had not left
+        # yet is sent again: recognised by its receipt, answered AA, not stored again
+        assert_stored_once(pg_backend, stream)
     finally:
         for gateway in gateways.values():
             gateway.close()

@@ -434,6 +434,42 @@ def test_vendor_sample_accepted(name: str, bay: Harness, listener: Hl7Listener) 
     assert bay.monitor.status(chair).vitals["spo2"].value == expected["spo2"][0]
 
 
+@pytest.mark.parametrize("bay", ["sqlite", "postgresql"], indirect=True)
+def test_a_message_sent_again_is_answered_aa_and_stored_once_also_after_a_restart(bay: Harness) -> None:
+    config = Hl7Source(kind="hl7", name="gw", host=HOST, port=0, beds=BEDS)
+
+    def send(listener: Hl7Listener, message: str) -> str:
+        with client(listener) as c:
+            ack = read_ack(c.send(message))
+        assert ack.control_id == parse_pcd01(message).control_id
+        return ack.code
+
+    first = oru(nm(SPO2, "97", PCT), control="A1")
+    listener = Hl7Listener(config, bay.monitor)
+    listener.start()
+    try:
+        assert send(listener, first) == "AA"
+        assert send(listener, first.replace("20270115075959", "20270115080004")) == "AA"  # MSH-7 afresh
+        assert listener.duplicates == 1 and bay.monitor.store.count_readings("c1") == 1
+        assert send(listener, oru(nm(SPO2, "95", PCT), control="A1")) == "AA"  # a control id reused
+        assert listener.duplicates == 1 and bay.monitor.store.count_readings("c1") == 2  # is another
+        last = oru(nm(HR, "88", BPM), control="A2")
+        assert send(listener, last) == "AA"  # its readings committed; say its ACK never arrives
+    finally:
+        listener.stop()
+    # the server is killed (or its standby takes over): the message is sent again to the next
+    restarted = Hl7Listener(config, bay.restart())
+    restarted.start()
+    try:
+        assert send(restarted, last) == "AA"
+        assert restarted.duplicates == 1 and restarted.health()["duplicates"] == 1
+        assert bay.monitor.store.count_readings("c1") == 3
+        assert send(restarted, oru(nm(HR, "89", BPM), control="A3")) == "AA"
+        assert bay.monitor.store.count_readings("c1") == 4
+    finally:
+        restarted.stop()
+
+
 @pytest.mark.parametrize("sep", ["\r", "\n", "\r\n"])
 def test_separators_over_tcp(sep: str, bay: Harness, listener: Hl7Listener) -> None:
     with client(listener) as c:
@@ -651,8 +687,8 @@ class _NeverDurable:
         self.monitor = bay.monitor
         self.clock = bay.clock
 
-    def ingest(self, readings: Any) -> Any:
-        return self.monitor.ingest(readings)
+    def ingest(self, readings: Any, receipt: Any = None) -> Any:
+        return self.monitor.ingest(readings, receipt)
 
     def report_connection(self, chair: str, source: str, online: bool, detail: str = "") -> None:
         pass
@@ -664,9 +700,13 @@ class _NeverDurable:
 def test_not_durable_answered_ar(bay: Harness) -> None:
     config = Hl7Source(kind="hl7", name="gw", port=0, beds=BEDS)
     listener = Hl7Listener(config, _NeverDurable(bay), durable_timeout_s=0.1)
-    ack = read_ack(listener.handle_message(oru(nm(SPO2, "97", PCT)).encode()))
+    message = oru(nm(SPO2, "97", PCT)).encode()
+    ack = read_ack(listener.handle_message(message))
     assert (ack.code, ack.reasons) == ("AR", ("not_durable",))
     assert listener.rejected.counts["not_durable"] == 1
+    ack = read_ack(listener.handle_message(message))  # sent again: known, still not on disk
+    assert (ack.code, ack.reasons) == ("AR", ("not_durable",))
+    assert bay.monitor.accepted == 1 and listener.duplicates == 1  # in the core once
 
 
 # --- bounds: observations per message, linear parsing, frame deadline ----------------------

@@ -26,10 +26,12 @@ from store_backends import Backend
 import monitor.store.schema as store_module
 from monitor.readings import QualityFlag, Reading
 from monitor.records import (
+    RECEIPTS_KEPT_S,
     Alarm,
     AlarmEvent,
     AlarmKind,
     AlarmState,
+    MessageReceipt,
     OperatorAction,
     Priority,
     Session,
@@ -309,6 +311,16 @@ def test_tickets_wait_durable_and_listener(store: SqliteStore) -> None:
     assert store.committed_ticket >= t2
     assert called.wait(5) and max(seen) >= t2
     assert store.wait_durable(t2 + 1000, 0.01) is False  # never submitted: times out
+
+
+def test_message_receipts_are_kept_with_their_readings_for_an_hour(store: SqliteStore) -> None:
+    now = time.time()
+    store.add([reading()], [MessageReceipt(now - RECEIPTS_KEPT_S - 60, "gw", "old"),
+                            MessageReceipt(now - 5, "gw", "k1"), MessageReceipt(now, "other", "k2")])
+    assert store.flush(10)
+    assert store.message_receipts("gw", 0) == ["k1"]  # older than an hour: pruned by the writer
+    assert store.message_receipts("other", now - 1) == ["k2"]
+    assert store.message_receipts("gw", now - 1) == []
 
 
 def test_listener_exception_is_logged_and_writer_keeps_going(

@@ -39,7 +39,16 @@ from monitor.core.results import (
 from monitor.core.session_actions import SessionActions
 from monitor.parameters import PARAMETERS
 from monitor.readings import CLOCK_SKEW, Reading, RejectReason, check_value, describe, normalise
-from monitor.records import Alarm, AlarmEvent, AlarmState, OperatorAction, Session, SessionEvent
+from monitor.records import (
+    RECEIPTS_KEPT_S,
+    Alarm,
+    AlarmEvent,
+    AlarmState,
+    MessageReceipt,
+    OperatorAction,
+    Session,
+    SessionEvent,
+)
 from monitor.rejections import RejectionCounter
 from monitor.ring_buffer import RingBuffer
 from monitor.seam import IngestResult
@@ -193,6 +202,15 @@ class Monitor(SessionActions, ChairQueries):
         self.store.flush(timeout=5)
         return self.store.device_seqs()
 
+    def message_receipts(self, source: str) -> list[str]:
+        """The keys of the messages ``source`` took in the last ``RECEIPTS_KEPT_S`` (oldest
+        first), once what is queued is committed: a (re)started source's memory of what the
+        bay took, whichever server took it."""
+        if self.store is None:
+            return []
+        self.store.flush(timeout=5)
+        return self.store.message_receipts(source, self.clock.now() - RECEIPTS_KEPT_S)
+
     def subscribe(self, listener: Callable[[list[AlarmEvent]], None]) -> None:
         """``listener(events)`` is called (under the core's lock) after each alarm change."""
         self._listeners.append(listener)
@@ -211,9 +229,10 @@ class Monitor(SessionActions, ChairQueries):
 
     # --- readings ----------------------------------------------------------------------
 
-    def ingest(self, readings: Iterable[Reading]) -> IngestResult:
+    def ingest(self, readings: Iterable[Reading], receipt: tuple[str, str] | None = None) -> IngestResult:
         """The one way in for readings. Never raises for bad input: it is refused, counted
-        and logged, and the rest of the batch is taken."""
+        and logged, and the rest of the batch is taken. ``receipt`` (source, key): the
+        message they came in, stored with them when any is accepted (:meth:`message_receipts`)."""
         accepted: list[Reading] = []
         rejected: list[tuple[int, RejectReason]] = []
         with self._lock:
@@ -267,8 +286,9 @@ class Monitor(SessionActions, ChairQueries):
                 accepted.append(r)
             self.accepted += len(accepted)
             ticket = None
-            if accepted:  # the readings and the alarm events they cause: one transaction
-                ticket = self._alarm_with(Observe(accepted, now), accepted)[1]
+            if accepted:  # the readings, the alarm events they cause, the receipt: one transaction
+                also = () if receipt is None else (MessageReceipt(now, *receipt),)
+                ticket = self._alarm_with(Observe(accepted, now), accepted, also)[1]
             for (name, device), ahead in skewed.items():
                 self.clock_skews("clock_skew", f"chair={name!r} device={device!r} {ahead:.0f} s ahead")
                 self._alarm(ClockSkew(name, device, ahead, now))
@@ -401,7 +421,7 @@ class Monitor(SessionActions, ChairQueries):
         """The single place alarm state changes: decide, record, tell."""
         return self._alarm_with(cmd, ())[0]
 
-    def _alarm_with(self, cmd: Command, readings: Sequence[Reading]
+    def _alarm_with(self, cmd: Command, readings: Sequence[Reading], also: Sequence[MessageReceipt] = ()
                     ) -> tuple[list[AlarmEvent], int | None]:
         """``_alarm`` for a command caused by ``readings``: they and the alarm events are
         stored together (one store ticket, returned), so no alarm event is ever on disk
@@ -414,7 +434,7 @@ class Monitor(SessionActions, ChairQueries):
                     e.new_state.value, e.note, f" by {e.user}" if e.user else "")
         ticket = None
         if self.store is not None and (events or readings):
-            ticket = self.store.add(readings, events)
+            ticket = self.store.add(readings, [*events, *also])
         if events:
             for listener in self._listeners:
                 try:

@@ -61,6 +61,7 @@ class DatabaseStore(BatchWriter, StoreQueries):
             self._chained = "hash" in self._conn.columns("operator_actions")
             self._onsets = "onset_at" in self._conn.columns("alarms")
             self._keeps_seqs = "device_seqs" in tables
+            self._keeps_receipts = "message_receipts" in tables
         except BaseException:
             self._conn.close()
             database.close()

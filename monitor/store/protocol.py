@@ -14,12 +14,12 @@ import numpy as np
 
 from monitor.errors import CoreError
 from monitor.readings import Reading
-from monitor.records import Alarm, AlarmEvent, OperatorAction, Session, SessionEvent
+from monitor.records import Alarm, AlarmEvent, MessageReceipt, OperatorAction, Session, SessionEvent
 
 __all__ = ["DeviceSeqs", "RecentSeries", "Record", "Store", "StoreError"]
 
 #: What :meth:`Store.add_records` takes.
-Record = AlarmEvent | Session | SessionEvent | OperatorAction
+Record = AlarmEvent | Session | SessionEvent | OperatorAction | MessageReceipt
 #: (chair, parameter, device times, values (NaN for none), flags): see :meth:`Store.recent_readings`.
 RecentSeries = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]
 
@@ -57,6 +57,7 @@ class Store(Protocol):
         self, after_id: int, since: float, limit: int = 200_000
     ) -> tuple[int, list[RecentSeries]]: ...
     def device_seqs(self, recent_rows: int = 50_000) -> dict[str, DeviceSeqs]: ...
+    def message_receipts(self, source: str, since: float) -> list[str]: ...
     def iter_readings(
         self, chair: str, start: float, end: float | None, batch: int = 5000
     ) -> Iterator[Reading]: ...

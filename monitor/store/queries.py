@@ -33,6 +33,7 @@ class StoreQueries:
     _lock: threading.Lock
     _closed: bool
     _onsets: bool  # alarms have onset_at (migration 5)
+    _keeps_receipts: bool  # message_receipts (migration 8)
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Db]:
@@ -106,6 +107,15 @@ class StoreQueries:
                 for i, name in enumerate(names):
                     mask = which == i
                     yield chair, str(name), t[mask], v[mask], f[mask]
+
+    def message_receipts(self, source: str, since: float) -> list[str]:
+        """The keys of the messages ``source`` took from ``since`` on (oldest first): see
+        :class:`~monitor.records.MessageReceipt`."""
+        if not self._keeps_receipts:  # a file of an earlier schema (tests)
+            return []
+        rows = self._query("SELECT key FROM message_receipts WHERE source = ? AND time >= ? ORDER BY time",
+                           (source, since))
+        return [key for (key,) in rows]
 
     def device_seqs(self, recent_rows: int = 50_000) -> dict[str, DeviceSeqs]:
         """Per device: the last seq stored (in arrival order) with its device time, and the

@@ -20,6 +20,7 @@ from monitor.records import (
     AlarmEvent,
     AlarmKind,
     AlarmState,
+    MessageReceipt,
     OperatorAction,
     Priority,
     Session,
@@ -29,8 +30,8 @@ from monitor.records import (
 )
 from monitor.store.protocol import Record
 
-__all__ = ["ALARM_FIELDS", "APPENDS", "INSERT_ACTION", "INSERT_READING", "READING_COLS", "TABLES",
-           "UPSERTS", "UPSERT_ALARM", "UPSERT_ALARM_V4", "UPSERT_SEQ", "Ops", "make_record",
+__all__ = ["ALARM_FIELDS", "APPENDS", "INSERT_ACTION", "INSERT_READING", "INSERT_RECEIPT", "READING_COLS",
+           "TABLES", "UPSERTS", "UPSERT_ALARM", "UPSERT_ALARM_V4", "UPSERT_SEQ", "Ops", "make_record",
            "record_ops"]
 
 UPSERT_SEQ = (
@@ -88,12 +89,14 @@ TABLES: dict[type, tuple[str, tuple[str, ...], dict[str, Callable[[Any], Any]]]]
     SessionEvent: ("session_events", _cols(SessionEvent),
                    {"kind": SessionEventKind, "data": json.loads}),
     OperatorAction: ("operator_actions", _cols(OperatorAction), {"detail": json.loads}),
+    MessageReceipt: ("message_receipts", _cols(MessageReceipt), {}),
 }  # fmt: skip
 UPSERT_ALARM = _insert("alarms", ALARM_COLS, upsert=True)
 assert ALARM_COLS[-1] == "onset_at"  # the column migration 5 added, last
 UPSERT_ALARM_V4 = _insert("alarms", ALARM_COLS[:-1], upsert=True)
 SQL = {cls: _insert(t, cols, upsert=cls is Session) for cls, (t, cols, _) in TABLES.items()}
 INSERT_ACTION = SQL[OperatorAction]  # the writer chains these (see _write_batch)
+INSERT_RECEIPT = SQL[MessageReceipt]  # the writer prunes old ones now and then
 # what the writer seals per batch (monitor.integrity): appended tables, and rows that change
 APPENDS = {SQL[AlarmEvent]: "alarm_events", SQL[SessionEvent]: "session_events",
             INSERT_ACTION: "operator_actions"}

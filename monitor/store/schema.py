@@ -204,6 +204,11 @@ MIGRATIONS: list[Migration] = [
     CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
         first_at REAL NOT NULL, last_at REAL NOT NULL, locked_until REAL,
         refused INTEGER NOT NULL DEFAULT 0)""",
+    # 8: the messages each source took lately (monitor.records.MessageReceipt), written with
+    # their readings, so a message sent again after a crash or takeover is recognised
+    """CREATE TABLE message_receipts (time REAL NOT NULL, source TEXT NOT NULL, key TEXT NOT NULL);
+    CREATE INDEX message_receipts_source_time ON message_receipts (source, time);
+    CREATE INDEX message_receipts_time ON message_receipts (time)""",
 ]
 
 

@@ -20,13 +20,14 @@ from typing import Any
 from monitor.audit import GENESIS, action_hash
 from monitor.integrity import Sealer, reading_rows
 from monitor.readings import Reading
-from monitor.records import OperatorAction
+from monitor.records import RECEIPTS_KEPT_S, OperatorAction
 from monitor.store.db import SITE_CHANNEL, Database, Db
 from monitor.store.protocol import Record, StoreError
 from monitor.store.retention import PRUNE_BATCH, Pruned, cutoff, prune_prefix
 from monitor.store.rows import (
     APPENDS,
     INSERT_ACTION,
+    INSERT_RECEIPT,
     UPSERT_ALARM,
     UPSERT_ALARM_V4,
     UPSERT_SEQ,
@@ -39,6 +40,8 @@ from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD, run_sc
 __all__ = ["BatchWriter"]
 
 log = logging.getLogger("monitor.store")
+
+RECEIPTS_PRUNE_EVERY_S = 60.0
 
 
 class BatchWriter:
@@ -56,6 +59,7 @@ class BatchWriter:
     _chained: bool  # operator_actions hash-chained (migration 2)
     _onsets: bool  # alarms have onset_at (migration 5)
     _keeps_seqs: bool  # device_seqs exists (migration 4)
+    _keeps_receipts: bool  # message_receipts exists (migration 8)
 
     def _init_writer(self, commit_interval: float, max_batch: int, max_pending_readings: int,
                      retention_days: float | None = None, prune_interval_s: float | None = 60.0,
@@ -70,6 +74,7 @@ class BatchWriter:
         # prunes only when prune_once() is called; now: the clock that ages readings
         self._retention_days, self._prune_interval = retention_days, prune_interval_s
         self._now = now
+        self._receipts_pruned = 0.0  # monotonic time receipts were last pruned
         self._next_prune = 0.0  # time.monotonic() of the next automatic step
         self._more_due = False  # the last step removed nothing yet made progress (a survey)
         self._write_lock = threading.Lock()  # one transaction at a time on the writer's connection
@@ -397,6 +402,7 @@ class BatchWriter:
         tops: dict[str, int] = {}  # appended table -> its max id before this batch
         changed: dict[str, list[Any]] = {}  # table -> keys of rows written
         written: dict[str, list[tuple[Any, ...]]] = {}
+        receipts = False  # message receipts among the records: older ones pruned now and then
         if readings:  # ids given here, after the highest: the ledger seals them unread
             tops["readings"] = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
             written["readings"] = reading_rows(tops["readings"] + 1, readings)
@@ -420,6 +426,10 @@ class BatchWriter:
                     conn.execute(UPSERT_ALARM_V4, params[:-1])
                 else:
                     conn.execute(sql, params)
+                    receipts = receipts or sql is INSERT_RECEIPT
+        if receipts and time.monotonic() - self._receipts_pruned >= RECEIPTS_PRUNE_EVERY_S:
+            self._receipts_pruned = time.monotonic()
+            conn.execute("DELETE FROM message_receipts WHERE time < ?", (self._now() - RECEIPTS_KEPT_S,))
         if head is not None:
             conn.execute(UPSERT_HEAD, (*head, time.time()))
         if sealer is not None:

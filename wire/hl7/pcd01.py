@@ -69,19 +69,8 @@ from wire.dialect import Dialect
 from wire.hl7.v2 import Fields, MessageHeader, escape, format_dtm, normalise_segments, parse_dtm, read_header
 from wire.numbers import format_decimal
 
-__all__ = [
-    "DIALECT",
-    "PCD01_PROFILE",
-    "Hl7ParseError",
-    "Observation",
-    "ObservationRejection",
-    "Pcd01Message",
-    "format_pcd01",
-    "obx_identifier",
-    "obx_unit",
-    "oru_r01",
-    "parse_pcd01",
-]
+__all__ = ["DIALECT", "PCD01_PROFILE", "Hl7ParseError", "Observation", "ObservationRejection", "Pcd01Message",
+           "decode_message", "format_pcd01", "obx_identifier", "obx_unit", "oru_r01", "parse_pcd01"]
 
 NOT_MEASURED_STATUSES = frozenset({"X", "D", "W"})
 FLOAT_SPECIALS = frozenset({8388607.0, -8388608.0, 8388606.0, -8388606.0, -8388607.0})
@@ -214,16 +203,21 @@ def _unit_ok(param: Parameter, comps: list[str]) -> bool:
     return bool(known) and all(n in param.unit_aliases for n in known)
 
 
+def decode_message(text: str | bytes) -> str:
+    """A message's text: UTF-8, else HL7 v2's traditional 8859-1 (MSH-18 8859/1)."""
+    if isinstance(text, str):
+        return text
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.decode("latin-1")
+
+
 def parse_pcd01(text: str | bytes, max_observations: int | None = None) -> Pcd01Message:
     """Parse one ORU^R01 message. Raises :class:`Hl7ParseError`; with ``max_observations``,
     also for a message of more OBX segments than that (``too_many_observations``, found
     before any field is read)."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            text = text.decode("latin-1")  # HL7 v2's traditional 8859-1 (MSH-18 8859/1)
-    norm = normalise_segments(text)
+    norm = normalise_segments(decode_message(text))
     if not norm:
         raise Hl7ParseError("not_hl7", "empty message", hl7_code="100")
     segments = norm.split("\r")

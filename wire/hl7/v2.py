@@ -19,6 +19,7 @@ used: it reads ``-0030`` as +00:30.)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "escaper",
     "format_dtm",
     "id_candidates",
+    "message_key",
     "normalise_segments",
     "parse_dtm",
     "read_header",
@@ -180,6 +182,16 @@ def normalise_segments(text: str) -> str:
     become ``\\r``, blank segments and surrounding blanks go."""
     lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
     return "\r".join(line.strip() for line in lines if line.strip())
+
+
+def message_key(header: MessageHeader, text: str) -> str:
+    """What identifies one message when it is sent again (SHA-256, hex): its sender (MSH-3,
+    MSH-4), its control id (MSH-10) and every segment after MSH as sent. The rest of MSH
+    (its time, MSH-7) may be written afresh on a resend; a control id a sender reuses
+    (counting from 1 again after a restart) with other content is another message."""
+    body = normalise_segments(text).split("\r", 1)[1:]
+    ident = "\x1f".join((header.sending_application, header.sending_facility, header.control_id))
+    return hashlib.sha256(f"{ident}\r{''.join(body)}".encode()).hexdigest()
 
 
 def read_header(text: str) -> MessageHeader | None:
