@@ -137,7 +137,7 @@ SLOW_FILES = frozenset({
     "test_security_inject.py", "test_hl7_security.py", "test_sound_ui.py",
     "test_pg_support.py", "test_deploy_postgresql.py",  # several PostgreSQL servers each, crashes
     "test_site_users.py", "test_pg_exports_api.py", "test_ha.py", "test_leadership.py",
-    "test_serial_network.py", "test_ha_screen.py", "test_ha_takeover.py",
+    "test_serial_network.py", "test_ha_screen.py", "test_ha_takeover.py", "test_chaos.py",
 })
 BROWSER = frozenset({"dash_duo", "dash_br"})
 POSTGRES = frozenset({"pg_server", "pg_url", "pg_server_factory"})  # a private server: a process
