@@ -348,6 +348,34 @@ def test_a_takeover_alarms_each_chair_in_a_session_with_the_gap(harness: Harness
     assert [a.code for a in restarted.open_alarms()] == ["MONITORING_INTERRUPTED"]  # until acknowledged
 
 
+def test_a_condition_across_a_takeover_is_timed_from_the_first_reading_the_new_leader_sees(harness: Harness):
+    harness.monitor.start_session("c1", "MRN-1", "nurse.ann")
+    harness.feed("spo2", 84, seconds=6)  # pending on the old leader (10 s delay), not yet raised
+    harness.flush()
+    harness.clock.advance(3)  # the takeover's gap: nothing read
+    restarted = harness.restart()
+    first = harness.clock.now()
+    harness.feed("spo2", 84, seconds=10)  # the old leader's 6 s do not count: not yet
+    assert not [a for a in restarted.open_alarms() if a.code.startswith("SPO2")]
+    harness.feed("spo2", 84, seconds=1)
+    (alarm,) = [a for a in restarted.open_alarms() if a.code.startswith("SPO2")]
+    assert alarm.onset_at == first and alarm.raised_at == first + 10
+
+
+def test_readings_queued_during_a_takeover_are_timed_by_their_device_times(harness: Harness):
+    """A broker's queue delivers the gap's readings at once to the new leader: the condition
+    began at the first of them, so its delay has run by the time they are all seen."""
+    harness.monitor.start_session("c1", "MRN-1", "nurse.ann")
+    harness.feed("spo2", 97, seconds=3)
+    harness.flush()
+    harness.clock.advance(15)
+    restarted = harness.restart()
+    backlog = [harness.reading("spo2", 84, dt=-k) for k in range(14, -1, -1)]
+    restarted.ingest(backlog)
+    (alarm,) = [a for a in restarted.open_alarms() if a.code.startswith("SPO2")]
+    assert alarm.onset_at == backlog[0].device_time and alarm.raised_at == harness.clock.now()
+
+
 def test_a_takeover_within_a_second_is_still_an_interruption(harness: Harness):
     harness.monitor.start_session("c1", "MRN-1", "nurse.ann")
     harness.monitor.ingest([harness.reading("hr", 70, dt=-0.4)])  # taken 0.4 s before the takeover

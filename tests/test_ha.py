@@ -166,11 +166,12 @@ class Proxy:
         swaps = {"    log /dev/log local0\n": "", "    log global\n": "", "    option httplog\n": "",
                  "bind :80": f"bind 127.0.0.1:{free_port()}", "bind :443": f"bind 127.0.0.1:{self.https}",
                  "/etc/ssl/chairside/chairside.pem": str(folder / "proxy.pem"),
-                 "10.0.0.11:8050": f"127.0.0.1:{a.port}", "10.0.0.12:8050": f"127.0.0.1:{b.port}"}
+                 "10.0.0.11:8050": f"127.0.0.1:{a.port}", "10.0.0.12:8050": f"127.0.0.1:{b.port}",
+                 "\nglobal\n": f"\nglobal\n    stats socket {folder / 'haproxy.sock'} mode 600\n"}
         for old, new in swaps.items():
             assert old in site, old
             site = site.replace(old, new)
-        self.folder = folder
+        self.folder, self.ports = folder, {a.port: "bay_a", b.port: "bay_b"}
         (folder / "haproxy.cfg").write_text(site)
         self.base = f"https://127.0.0.1:{self.https}"
         self.start()
@@ -183,6 +184,25 @@ class Proxy:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(scaled(10))
+
+    def check(self, server: Server) -> tuple[str, str, str]:
+        """HAProxy's view of ``server`` (its stats socket): its status (UP, DOWN), the
+        verdict of its last health check (L7OK, L7STS: not the answer expected) and the
+        HTTP status that check got ("" before any)."""
+        import csv
+        import socket
+
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(self.folder / "haproxy.sock"))
+                sock.sendall(b"show stat\n")
+                text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+        except OSError:
+            return "", "", ""
+        for row in csv.DictReader(text.lstrip("# ").splitlines()):
+            if row["svname"] == self.ports[server.port]:
+                return row["status"], row["check_status"], row["check_code"]
+        return "", "", ""
 
 
 def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_backend: Backend,
@@ -222,6 +242,46 @@ def test_the_proxy_follows_the_leader_and_a_login_holds_across_a_takeover(pg_bac
         # the same browser, the same login: live again through the proxy, from the new leader
         wait_until(lambda: through_proxy("/api/v1/chairs")[0] == 200 and role(standby.port) == "leader",
                    15, "the bay back through the proxy with the same login")
+    finally:
+        proxy.stop()
+        a.kill()
+        b.kill()
+
+
+def test_a_degraded_leader_keeps_the_bay_screen_behind_the_proxy(pg_backend: Backend, tmp_path: Path) -> None:
+    """The leader whose broker is out of reach answers /healthz 503 ("degraded"): its screen
+    shows that technical alarm and must stay reachable. The proxy routes by the role."""
+    import ssl
+
+    config = bay_toml(pg_backend, tmp_path)
+    config.write_text(config.read_text() + f'[[sources]]\nkind = "mqtt"\nname = "mqtt"\nhost = "127.0.0.1"\n'
+                                           f'port = {free_port()}\nbay = "neuro"\nreconnect_max_s = 1\n')
+    a = Server(config, free_port(), tmp_path / "a.log")
+    b = Server(config, free_port(), tmp_path / "b.log")
+    proxy = Proxy(tmp_path, a, b)
+    tls = ssl.create_default_context(cafile=str(proxy.crt))
+
+    def chairs_through_proxy() -> int:
+        try:
+            url = proxy.base + "/api/v1/chairs"
+            with urllib.request.urlopen(url, timeout=scaled(5), context=tls) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    try:
+        wait_until(lambda: {role(a.port), role(b.port)} == {"leader", "standby"}, 30,
+                   "one leader, one standby")
+        leader, standby = (a, b) if role(a.port) == "leader" else (b, a)
+        wait_until(lambda: health(leader.port)[0] == 503, 30, "the leader degraded: its broker out of reach")
+        assert health(leader.port)[1]["status"] == "degraded"
+        wait_until(lambda: proxy.check(leader)[2] == "503", 15, "a check of the proxy's seeing it degraded")
+        assert proxy.check(leader) == ("UP", "L7OK", "503")  # it stays in, by its role
+        # the standby answers, but not as the leader (L7RSP: the expected text missing)
+        wait_until(lambda: proxy.check(standby)[:2] == ("DOWN", "L7RSP"), 15, "the standby out of the proxy")
+        assert chairs_through_proxy() == 200
     finally:
         proxy.stop()
         a.kill()
