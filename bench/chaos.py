@@ -28,7 +28,7 @@ messages sent meanwhile: ``lost`` (never stored) and ``duplicated`` (stored twic
 transport. A serial device does not keep what nobody read: its lines during a gap with no
 reader are ``serial_unread``, not lost messages.
 
-    python -m bench.chaos [--chairs 24] [--settle 20]   prints JSON, writes bench/results/chaos.json
+    python -m bench.chaos [--chairs 24] [--settle 45]   prints JSON, writes bench/results/chaos.json
 
 The same scenario, shorter, is a test: tests/test_chaos.py.
 """
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chairs", type=int, default=24)
     parser.add_argument(
-        "--settle", type=float, default=20.0, help="seconds of steady running before each fault"
+        "--settle", type=float, default=45.0, help="seconds of steady running before each fault"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
