@@ -140,18 +140,18 @@ class Monitor(SessionActions, ChairQueries):
         since = self.clock.now() - self._span
         if self._followed is None:
             top = self.store.readings_high_water()
-            n = self._take(self.store.recent_readings(since, through_id=top))
+            n = self._take_series(self.store.recent_readings(since, through_id=top))
         else:
             top, n = self._followed, 0
             while True:  # in bounded reads, until caught up
                 after, (top, series) = top, self.store.readings_after(top, since)
                 if top == after:
                     break
-                n += self._take(series)
+                n += self._take_series(series)
         self._followed = top
         return n
 
-    def _take(self, series: Iterable[RecentSeries]) -> int:
+    def _take_series(self, series: Iterable[RecentSeries]) -> int:
         n = 0
         for chair, param, times, values, flags in series:
             c = self._chairs.get(chair)
