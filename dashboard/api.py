@@ -58,6 +58,7 @@ helpers in dashboard.api_support.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -74,6 +75,11 @@ from dashboard.live import LiveBay
 from dashboard.metrics import install_metrics
 from dashboard.security import limit_json
 from monitor.core import ConfirmationRequired, MonitorError, NotFound
+
+log = logging.getLogger("chairside.api")
+
+#: How long a state-changing request waits for its change to be committed before answering.
+DURABLE_WAIT_S = 5.0
 
 # ApiError, EncodedJson, HEALTH_PERMISSION and public_health are re-exported from the modules
 # that hold them (dashboard.api_support, dashboard.api_health)
@@ -106,6 +112,19 @@ def install_api(server: Flask, live: LiveBay) -> None:
     @api.errorhandler(MonitorError)
     def conflict(exc: MonitorError) -> Any:
         return jsonify({"error": str(exc)}), 409
+
+    @api.after_request
+    def durable(response: Response) -> Response:
+        """A change (a POST that succeeded) is answered once it is on disk, so that a crash
+        or a takeover just after the answer loses nothing the caller was told was done. If
+        the store cannot commit in time (its outage is an alarm on every screen), the change
+        waits in memory and the answer says so in ``Chairside-Durable: no``."""
+        store = live.monitor.store
+        if request.method == "POST" and response.status_code < 400 and store is not None:
+            if not store.flush(DURABLE_WAIT_S):
+                log.warning("%s %s answered before its change was on disk", request.method, request.path)
+                response.headers["Chairside-Durable"] = "no"
+        return response
 
     server.register_blueprint(api)
 

@@ -121,6 +121,16 @@ def test_session_and_csv_export(harness, api):
     assert answer.get_json()["error"] == "format must be one of csv, zip, fhir, hl7, pdf, not 'docx'"
 
 
+def test_a_change_is_answered_once_it_is_on_disk(harness, api):
+    client, _ = api
+    answer = client.post("/api/v1/chairs/c1/sessions", json={"user": "n", "patient": "MRN-9"})
+    assert answer.status_code == 201 and "Chairside-Durable" not in answer.headers
+    stats = harness.monitor.store.stats()
+    assert stats["committed_ticket"] == stats["ticket"]  # committed before the answer left
+    (stored,) = harness.monitor.store.open_sessions()
+    assert stored.id == answer.get_json()["id"]
+
+
 def test_many_readers_share_one_snapshot(harness, api):
     client, live = api
     for _ in range(10):  # ten tabs polling within the cache's age
