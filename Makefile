@@ -51,6 +51,8 @@ bench: sysdeps $(VENV)/.installed
 	$(PY) -m bench.hl7
 	$(PY) -m bench.mqtt
 	$(PY) -m bench.retention
+	$(PY) -m bench.takeover
+	$(PY) -m bench.chaos
 
 # The pictures in docs/screenshots, taken in headless Chromium by the tests marked
 # `screenshots` (a plain test run takes them too, into a temporary folder).
