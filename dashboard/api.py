@@ -119,9 +119,8 @@ def install_api(server: Flask, live: LiveBay) -> None:
         or a takeover just after the answer loses nothing the caller was told was done. If
         the store cannot commit in time (its outage is an alarm on every screen), the change
         waits in memory and the answer says so in ``Chairside-Durable: no``."""
-        store = live.monitor.store
-        changed = request.method == "POST" and response.status_code < 400 and store is not None
-        if changed and not store.flush(DURABLE_WAIT_S):
+        changed = request.method == "POST" and response.status_code < 400
+        if changed and not live.monitor.flush(DURABLE_WAIT_S):
             log.warning("%s %s answered before its change was on disk", request.method, request.path)
             response.headers["Chairside-Durable"] = "no"
         return response

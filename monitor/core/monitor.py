@@ -202,6 +202,11 @@ class Monitor(SessionActions, ChairQueries):
         self.store.flush(timeout=5)
         return self.store.device_seqs()
 
+    def flush(self, timeout: float) -> bool:
+        """Commit everything submitted so far, now: True once it is on disk within
+        ``timeout`` (at once without a store)."""
+        return self.store is None or self.store.flush(timeout)
+
     def message_receipts(self, source: str) -> list[str]:
         """The keys of the messages ``source`` took in the last ``RECEIPTS_KEPT_S`` (oldest
         first), once what is queued is committed: a (re)started source's memory of what the
