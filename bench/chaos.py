@@ -3,7 +3,8 @@ through the whole cluster, while a script kills, in turn, the leader, the broker
 connected to, the leader's database connection and a terminal server's link.
 
 Everything runs on loopback and is started here: a private PostgreSQL (``tests/pg_support``),
-a three-node NATS cluster with JetStream and MQTT (``tests/nats_cluster``), two real
+a three-node clustered MQTT broker (RabbitMQ with quorum queues, ``tests/rabbitmq_cluster``, or
+NATS with JetStream, ``tests/nats_cluster``), two real
 ``chairside run`` with ``[ha] enabled`` (``tests/test_ha.Server``), and the devices:
 
 - MQTT chairs publish numbered vitals once a second (QoS 1) through a node the monitor is
@@ -15,7 +16,7 @@ a three-node NATS cluster with JetStream and MQTT (``tests/nats_cluster``), two 
   ``socket://`` by whichever server leads.
 
 Faults, each after the bay has settled: ``leader_kill`` (SIGKILL of the leading server; it is
-started again and waits as the standby), ``broker_node_kill`` (SIGKILL of the NATS node the
+started again and waits as the standby), ``broker_node_kill`` (SIGKILL of the broker node the
 monitor uses; the cluster runs on with two), ``db_connection_cut`` (``pg_terminate_backend`` of the
 leader's lock session: it steps down, the standby leads), ``terminal_server_link`` (one
 terminal server killed, back after ``link_outage_s``).
@@ -28,7 +29,8 @@ messages sent meanwhile: ``lost`` (never stored) and ``duplicated`` (stored twic
 transport. A serial device does not keep what nobody read: its lines during a gap with no
 reader are ``serial_unread``, not lost messages.
 
-    python -m bench.chaos [--chairs 24] [--settle 45]   prints JSON, writes bench/results/chaos.json
+    python -m bench.chaos [--chairs 24] [--settle 45] [--broker nats|rabbitmq|both]
+        prints JSON, writes bench/results/chaos.json (both brokers by default, one after the other)
 
 The same scenario, shorter, is a test: tests/test_chaos.py.
 """
@@ -63,6 +65,7 @@ from conftest import wait_until  # noqa: E402
 from nats_cluster import NatsCluster  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from pg_support import PgServer  # noqa: E402
+from rabbitmq_cluster import RabbitCluster  # noqa: E402
 from serial_bridge import Bridge, Device  # noqa: E402
 from test_ha import Server, role  # noqa: E402
 
@@ -72,6 +75,10 @@ from simulators.broker import free_port  # noqa: E402
 from simulators.emitters import MllpEmitter  # noqa: E402
 
 BAY = "chaos"
+#: The clustered brokers the scenario runs on (docs/mqtt.md#clustered-brokers).
+CLUSTERS: dict[str, type[NatsCluster] | type[RabbitCluster]] = {
+    "nats": NatsCluster, "rabbitmq": RabbitCluster,
+}
 FAULTS = ("leader_kill", "broker_node_kill", "db_connection_cut", "terminal_server_link")
 
 
@@ -270,11 +277,12 @@ def bay_config(
 class Chaos:
     """The cluster, the pair, the devices and the screen; :meth:`fault` injects one fault."""
 
-    def __init__(self, folder: Path, chairs: int, settle_s: float, link_outage_s: float) -> None:
+    def __init__(self, folder: Path, chairs: int, settle_s: float, link_outage_s: float,
+                 broker: str = "rabbitmq") -> None:
         self.folder, self.settle_s, self.link_outage_s = folder, settle_s, link_outage_s
         self.chairs = Chairs.split(chairs)
         self.pg = PgServer(fsync=True)
-        self.cluster = NatsCluster(folder / "nats")
+        self.cluster = CLUSTERS[broker](folder / broker)
         self.bridges: dict[str, Bridge] = {}
         self.servers: dict[str, Server] = {}
         self.ports: dict[str, int] = {}
@@ -295,7 +303,7 @@ class Chaos:
             "password_file": str(password),
             "audit_key_file": str(self.folder / "audit.key"),
         }
-        self.cluster.start()
+        self.cluster.start(timeout=120)
         for chair in self.chairs.serial:
             bridge = Bridge(Device(), free_port())
             bridge.start()
@@ -461,9 +469,10 @@ def run(
     link_outage_s: float = 3.0,
     faults: tuple[str, ...] = FAULTS,
     progress: Callable[[str], None] = lambda _: None,
+    broker: str = "rabbitmq",
 ) -> dict[str, Any]:
-    """The whole scenario; returns the report (see the module's doc)."""
-    chaos = Chaos(folder, chairs, settle_s, link_outage_s)
+    """The whole scenario on ``broker`` (``CLUSTERS``); returns the report (see the module's doc)."""
+    chaos = Chaos(folder, chairs, settle_s, link_outage_s, broker)
     try:
         chaos.start()
         progress("started")
@@ -483,6 +492,7 @@ def run(
             "serial": len(chaos.chairs.serial),
         },
         settle_s=settle_s,
+        broker=broker,
     )
     return report
 
@@ -493,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle", type=float, default=45.0, help="seconds of steady running before each fault"
     )
+    parser.add_argument("--broker", choices=[*CLUSTERS, "both"], default="both")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
@@ -504,15 +515,19 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_start": os.getloadavg(),
         },
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        result |= run(Path(tmp), args.chairs, args.settle, progress=lambda text: print(text, file=sys.stderr))
+    result["brokers"] = {}
+    for broker in CLUSTERS if args.broker == "both" else [args.broker]:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["brokers"][broker] = run(Path(tmp), args.chairs, args.settle, broker=broker,
+                                            progress=lambda text: print(text, file=sys.stderr))
     result["duration_s"] = round(time.monotonic() - started)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "chaos.json").write_text(text + "\n")
-    ok = result["lost"] == result["duplicated"] == result["never_sent"] == 0 and not result["device_failures"]
+    ok = all(r["lost"] == r["duplicated"] == r["never_sent"] == 0 and not r["device_failures"]
+             for r in result["brokers"].values())
     return 0 if ok else 1
 
 

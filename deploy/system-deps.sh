@@ -6,7 +6,8 @@
 # initdb, postgres, pg_dump, pg_restore; the tests run private servers of their own from them,
 # never the one the package may start), socat and ser2net (the terminal servers of the serial
 # network tests: raw TCP and RFC 2217; the tests start their own, never the package's service),
-# nats-server (a three-node NATS cluster with JetStream and MQTT: the clustered-broker tests).
+# nats-server and rabbitmq-server (three-node NATS and RabbitMQ clusters with MQTT: the
+# clustered-broker tests start their own nodes, never the package's service).
 # Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 set -euo pipefail
 
@@ -25,6 +26,7 @@ have systemd-analyze || missing+=(systemd)         # checks deploy/chairside.ser
 have socat || missing+=(socat)                     # tests/test_serial_network.py: raw TCP bridge
 have ser2net || missing+=(ser2net)                 # ... and an RFC 2217 server
 have nats-server || missing+=(nats-server)         # tests/nats_cluster.py: the clustered broker
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)  # tests/rabbitmq_cluster.py
 # PostgreSQL's server programs (tests/pg_support.py); pg_config on PATH may be the client's alone
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
@@ -50,4 +52,13 @@ fi
 
 echo "Installing system packages: ${missing[*]}"
 $sudo apt-get update -qq
+# The packages' own services are not needed (the tests start their own servers): on a machine
+# without a policy of its own, they are not started during the installation (a container without
+# an init system would fail some postinst scripts starting them).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

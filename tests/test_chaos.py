@@ -1,5 +1,5 @@
 """The chaos scenario of issue 16 (bench/chaos.py), shortened: 24 chairs (MQTT through a
-three-node NATS cluster, HL7 gateways, serial devices behind socat terminal servers) served
+three-node RabbitMQ or NATS cluster, HL7 gateways, serial devices behind socat terminal servers) served
 by two real ``chairside run`` with ``[ha] enabled`` on a private PostgreSQL, while the
 leader is killed, the broker node it uses is killed, its database connection is cut and a
 terminal server's link goes down and comes back. After each fault: every chair is live again
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.chaos import FAULTS, run
+import pytest
+
+from bench.chaos import CLUSTERS, FAULTS, run
 
 
-def test_24_chairs_through_every_fault_lose_and_duplicate_nothing(tmp_path: Path) -> None:
-    report = run(tmp_path, chairs=24, settle_s=4)
+@pytest.mark.parametrize("broker", list(CLUSTERS))
+def test_24_chairs_through_every_fault_lose_and_duplicate_nothing(broker: str, tmp_path: Path) -> None:
+    report = run(tmp_path, chairs=24, settle_s=4, broker=broker)
     assert report["device_failures"] == []
     assert list(report["faults"]) == list(FAULTS)
     for kind, fault in report["faults"].items():

@@ -21,6 +21,7 @@ import pytest
 from conftest import Harness, scaled, wait_until
 from nats_cluster import NatsCluster, NatsNode, free_ports
 from paho.mqtt.enums import CallbackAPIVersion
+from rabbitmq_cluster import RabbitCluster, RabbitNode
 
 from devices.mqtt_source import MqttSource
 from monitor.config import MqttSource as MqttConfig
@@ -41,13 +42,18 @@ LEAVES_S = 10.0
 RESUMED_S = 20.0
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
-    nats = NatsCluster(tmp_path / "nats")
+@pytest.fixture(params=["nats", "rabbitmq"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NatsCluster | RabbitCluster]:
+    """Three nodes of NATS (JetStream, its MQTT listener) or of RabbitMQ (its MQTT plugin,
+    sessions' queues as quorum queues): the two clustered brokers docs/mqtt.md says work."""
+    if request.param == "nats":
+        brokers: NatsCluster | RabbitCluster = NatsCluster(tmp_path / "nats")
+    else:
+        brokers = RabbitCluster(tmp_path / "rabbit")
     try:
-        yield nats.start(timeout=scaled(30))
+        yield brokers.start(timeout=scaled(30 if request.param == "nats" else 120))
     finally:
-        nats.stop()
+        brokers.stop()
 
 
 @pytest.fixture
@@ -57,7 +63,7 @@ def live(harness: Harness) -> Harness:
 
 
 @pytest.fixture
-def make_source(cluster: NatsCluster, live: Harness) -> Iterator[Callable[..., MqttSource]]:
+def make_source(cluster: NatsCluster | RabbitCluster, live: Harness) -> Iterator[Callable[..., MqttSource]]:
     made: list[MqttSource] = []
 
     def make(brokers: list[str] | None = None, **cfg: Any) -> MqttSource:
@@ -80,7 +86,7 @@ class Devices:
     """The bedside devices of ``CHAIRS``, publishing through one node: each message a new seq
     of its device, QoS 1, counted as published once the broker has acknowledged it."""
 
-    def __init__(self, node: NatsNode, base_time: float) -> None:
+    def __init__(self, node: NatsNode | RabbitNode, base_time: float) -> None:
         self.base_time = base_time
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-devices",
                                   protocol=mqtt.MQTTv311)
@@ -140,7 +146,7 @@ def stored_seqs(harness: Harness) -> Counter[tuple[str, int]]:
     return Counter((r.device, r.seq) for chair in CHAIRS for r in store.iter_readings(chair, 0, None))
 
 
-def node_of(cluster: NatsCluster, source: MqttSource) -> NatsNode:
+def node_of(cluster: NatsCluster | RabbitCluster, source: MqttSource) -> NatsNode | RabbitNode:
     return cluster.node_at(source.health()["broker"]["port"])
 
 
@@ -153,6 +159,11 @@ def test_killing_the_node_the_monitor_is_on_loses_and_duplicates_nothing(cluster
     try:
         devices.run()
         wait_until(lambda: len(stored_seqs(live)) >= 60, what="the stream flowing into the store")
+        if isinstance(cluster, RabbitCluster):  # the session's queue: a quorum queue on all three
+            queues = cluster.queues(through)
+            row = next(line.split("\t") for line in queues.splitlines()
+                       if line.startswith("mqtt-subscription-chairside-testqos1\t"))
+            assert row[1] == "quorum" and all(n.nodename in row[4] for n in cluster.nodes), queues
 
         victim.kill()  # kill -9 mid-stream
         killed_at = len(devices.published)
