@@ -1,5 +1,5 @@
 """A three-node RabbitMQ cluster with its MQTT plugin, for the clustered-broker comparison
-(tests/test_mqtt_rabbit_cluster.py): Debian's ``rabbitmq-server`` (3.10), three Erlang nodes
+(tests/test_mqtt_cluster.py, bench/chaos.py): Debian's ``rabbitmq-server`` (3.10), three Erlang nodes
 on loopback, started by the test, never the machine's own RabbitMQ service.
 
 Everything a node reads or writes is under the test's tmp folder: its config file, its enabled
