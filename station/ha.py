@@ -98,6 +98,11 @@ class StandbyPair:
         if service is None:  # not warm yet: opens the store and reads it all, as after a crash
             service = BayService(self.config)
         try:
+            # the next leader epoch, after any batch of the previous leader's: from now on a
+            # server that stepped down cannot write (its pending writes are refused, their
+            # senders give them to this one), and what this one reads below is all it wrote
+            epoch = service.monitor.store.fence(self.server) if service.monitor.store is not None else 0
+            log.info("bay %s: leader epoch %d", self.config.bay.id, epoch)
             service.start(self.stop.check)
         except BaseException:
             service.stop()

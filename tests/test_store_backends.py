@@ -277,6 +277,30 @@ def test_tls_settings_in_the_url_reach_libpq_and_the_password_may_come_from_the_
                       audit_key_file=pg_backend.key_file)
 
 
+def test_a_server_that_stepped_down_cannot_write_after_its_successor_took_over(pg_backend: Backend) -> None:
+    """Fencing: the new leader takes the next leader epoch; the old one's later batches are
+    refused (not retried), so what the new leader read when it started is all it wrote."""
+    old, new = pg_backend.open(), pg_backend.open()
+    try:
+        assert old.fence("server-a") == 1
+        old.start()
+        assert old.wait_durable(old.add_readings([reading(1)]), scaled(10))
+        assert new.fence("server-b") == 2  # the standby takes over; the old one writes on
+        new.start()
+        ack = OperatorAction(T0, "nurse", "acknowledge", None, "1", {})
+        late = old.add(readings=[reading(2)], records=[ack])
+        assert not old.wait_durable(late, 1.0)  # refused: never durable here
+        wait_until(lambda: old.stats()["readings_fenced"] == 1, 10, "the late batch refused")
+        assert old.stats()["records_fenced"] == 1 and old.stats()["pending"] == 0
+        assert new.wait_durable(new.add_readings([reading(3)]), scaled(10))
+    finally:
+        old.close(timeout=5)
+        new.close()
+    assert [s for (s,) in pg_backend.sql("SELECT seq FROM readings ORDER BY id")] == [1, 3]
+    assert pg_backend.sql("SELECT epoch, server FROM leader_epoch") == [(2, "server-b")]
+    assert pg_backend.sql("SELECT count(*) FROM operator_actions") == [(0,)]
+
+
 def test_two_servers_writing_one_bay_at_once_never_interleave_their_batches(pg_backend: Backend) -> None:
     """A leader stepping down while the standby takes over may both write for a moment: the
     bay's write lock keeps ids, the audit chain and the ledger whole."""

@@ -209,6 +209,10 @@ MIGRATIONS: list[Migration] = [
     """CREATE TABLE message_receipts (time REAL NOT NULL, source TEXT NOT NULL, key TEXT NOT NULL);
     CREATE INDEX message_receipts_source_time ON message_receipts (source, time);
     CREATE INDEX message_receipts_time ON message_receipts (time)""",
+    # 9: the bay's leader epoch (high availability): a new leader takes the next one, and a
+    # writer writes only under its own (monitor.store.writer.BatchWriter.fence)
+    """CREATE TABLE leader_epoch (id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, server TEXT,
+        taken_at REAL)""",
 ]
 
 

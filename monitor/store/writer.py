@@ -37,11 +37,16 @@ from monitor.store.rows import (
 )
 from monitor.store.schema import AUDIT_HEAD, INSERT_CHAINED, UPSERT_HEAD, run_script
 
-__all__ = ["BatchWriter"]
+__all__ = ["BatchWriter", "Fenced"]
 
 log = logging.getLogger("monitor.store")
 
 RECEIPTS_PRUNE_EVERY_S = 60.0
+
+
+class Fenced(StoreError):
+    """Another server has taken the bay over (a higher leader epoch): this one's writes are
+    refused, so that a server stepping down never writes after its successor started."""
 
 
 class BatchWriter:
@@ -75,6 +80,8 @@ class BatchWriter:
         self._retention_days, self._prune_interval = retention_days, prune_interval_s
         self._now = now
         self._receipts_pruned = 0.0  # monotonic time receipts were last pruned
+        self._epoch: int | None = None  # the leader epoch this writer writes under (fence())
+        self._fenced = False
         self._next_prune = 0.0  # time.monotonic() of the next automatic step
         self._more_due = False  # the last step removed nothing yet made progress (a survey)
         self._write_lock = threading.Lock()  # one transaction at a time on the writer's connection
@@ -96,7 +103,7 @@ class BatchWriter:
         self._listeners: list[Callable[[int], None]] = []
         self._stats: dict[str, Any] = dict.fromkeys(
             ("readings_written", "records_written", "batches", "failed_batches", "readings_dropped",
-             "readings_pruned", "prune_steps"), 0
+             "readings_pruned", "prune_steps", "readings_fenced", "records_fenced"), 0
         )
         self._stats["last_commit_seconds"] = 0.0
         self._thread: threading.Thread | None = None
@@ -156,6 +163,29 @@ class BatchWriter:
             if not isinstance(r, Reading):
                 raise TypeError(f"add takes Reading, not {type(r).__name__}")
         return self._submit(readings, [record_ops(r) for r in records])
+
+    def fence(self, server: str) -> int:
+        """Before :meth:`start`, as the bay's new leader: take the next leader epoch (under
+        the bay's write lock, so after any batch of the previous leader's) and write only
+        under it: a batch of an earlier leader's after this is refused (:class:`Fenced`).
+        Returns the epoch."""
+        conn = self._writer_db()
+        with self._write_lock:
+            conn.begin()
+            try:
+                conn.lock_bay_writes(self.database.bay)
+                row = conn.execute("SELECT epoch FROM leader_epoch WHERE id = 1").fetchone()
+                epoch = (row[0] if row else 0) + 1
+                conn.execute("INSERT INTO leader_epoch (id, epoch, server, taken_at) VALUES (1, ?, ?, ?) "
+                             "ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, "
+                             "server = excluded.server, taken_at = excluded.taken_at",
+                             (epoch, server, time.time()))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        self._epoch = epoch
+        return epoch
 
     def add_commit_listener(self, fn: Callable[[int], None]) -> None:
         """Call ``fn(committed_ticket)`` on the writer thread after each commit. ``fn`` must
@@ -325,6 +355,16 @@ class BatchWriter:
         try:
             with self._write_lock:
                 self._write_batch(readings, records)
+        except Fenced as exc:  # never written here: the senders give them to the new leader
+            with self._lock:
+                self._stats["readings_fenced"] += len(readings)
+                self._stats["records_fenced"] += len(records)
+                self._batch_readings, self._batch_records = [], []
+                first, self._fenced = not self._fenced, True
+            if first:
+                log.error("store %s: %s; %d readings and %d records not written here (and nothing "
+                          "after them)", self.path, exc, len(readings), len(records))
+            return True
         except Exception as exc:
             with self._lock:
                 self._stats["failed_batches"] += 1
@@ -397,6 +437,11 @@ class BatchWriter:
         audit head, everything sealed in the ledger with the ``pruned`` id runs (table, first,
         last). Returns the new audit head and ledger head (None: unchanged)."""
         conn.lock_bay_writes(self.database.bay)  # first: ids and heads read after it are ours
+        if self._epoch is not None:
+            row = conn.execute("SELECT epoch, server FROM leader_epoch WHERE id = 1").fetchone()
+            if row is None or row[0] != self._epoch:
+                raise Fenced(f"store {self.path}: server {row[1] if row else '?'} has taken the bay "
+                             f"over (leader epoch {row[0] if row else '?'}, this server's {self._epoch})")
         head: list[Any] | None = None  # [actions, last_id, hash], read once a batch has actions
         sealer, sealed = self._sealer, None
         tops: dict[str, int] = {}  # appended table -> its max id before this batch
