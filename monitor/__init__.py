@@ -18,8 +18,9 @@ seam's :class:`~monitor.seam.ParseError` stands beside it::
         ├── SessionError                    monitor.sessions: a step the session's state forbids
         ├── ConfigError                     monitor.validation: the file is wrong (names the key)
         ├── StoreError                      monitor.store: the store cannot (names the file)
-        │   └── DbError                     monitor.store.db: a statement or connection failed
-        │       └── DbIntegrityError        a constraint (a duplicate key)
+        │   ├── DbError                     monitor.store.db: a statement or connection failed
+        │   │   └── DbIntegrityError        a constraint (a duplicate key)
+        │   └── Fenced                      monitor.store.writer: another server took the bay over
         ├── AuditError                      monitor.audit: the file cannot be checked
         ├── UserError (+ValueError)         monitor.users
         │   └── NotPermitted                monitor.user_admin
